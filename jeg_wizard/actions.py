@@ -1,0 +1,575 @@
+"""The small closed set of typed actions steps are made of.
+
+Each says how it knows its end state already holds (`done`), what it would do (`preview`:
+argv lines and unified diffs, secrets masked) and does it (`apply`) through the runner.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pwd
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import shlex
+
+from . import files
+
+if False:  # typing only; engine imports us
+    from .engine import Context
+
+
+def _argv_line(ctx: "Context", argv: list[str], stdin_note: str = "") -> str:
+    return f"$ {ctx.runner.show(argv)}{stdin_note}"
+
+
+# ---------------------------------------------------------------- packages
+
+
+def dpkg_installed(ctx: "Context", pkgs: list[str]) -> list[str]:
+    """The subset of pkgs dpkg reports installed."""
+    r = ctx.runner.probe(["dpkg-query", "-W", "-f", "${Package} ${db:Status-Status}\n", *pkgs])
+    return [ln.split()[0] for ln in r.output if ln.endswith(" installed")]
+
+
+@dataclass
+class AptInstall:
+    packages: list[str]
+    verify_only = False
+
+    @property
+    def title(self) -> str:
+        return f"apt install {' '.join(self.packages)}"
+
+    def missing(self, ctx) -> list[str]:
+        have = set(dpkg_installed(ctx, self.packages))
+        return [p for p in self.packages if p not in have]
+
+    def done(self, ctx) -> bool:
+        return not self.missing(ctx)
+
+    def argv(self, ctx) -> list[str]:
+        return ["apt-get", "install", "-y", "-q", "--no-install-recommends", *(self.missing(ctx) or self.packages)]
+
+    def preview(self, ctx) -> list[str]:
+        return [_argv_line(ctx, self.argv(ctx))]
+
+    def apply(self, ctx) -> None:
+        missing = self.missing(ctx)
+        ctx.runner.run(self.argv(ctx), env={"DEBIAN_FRONTEND": "noninteractive"})
+        ctx.record(kind="packages", installed=missing)
+
+
+@dataclass
+class AptUpdate:
+    needed: list[str]  # packages later steps install: no need to refresh lists when all are there
+    upgrade: bool = False
+    verify_only = False
+
+    @property
+    def title(self) -> str:
+        return "apt-get update" + (" && apt-get upgrade" if self.upgrade else "")
+
+    def done(self, ctx) -> bool:
+        if self.upgrade:
+            stamp = ctx.layout.state_dir / "apt-upgraded"
+            return stamp.exists() and time.time() - stamp.stat().st_mtime < 86400
+        return len(dpkg_installed(ctx, self.needed)) == len(set(self.needed))
+
+    def commands(self) -> list[list[str]]:
+        cmds = [["apt-get", "update", "-q"]]
+        if self.upgrade:
+            cmds.append(["apt-get", "upgrade", "-y", "-q"])
+        return cmds
+
+    def preview(self, ctx) -> list[str]:
+        return [_argv_line(ctx, c) for c in self.commands()]
+
+    def apply(self, ctx) -> None:
+        for c in self.commands():
+            ctx.runner.run(c, env={"DEBIAN_FRONTEND": "noninteractive"})
+        if self.upgrade and not ctx.dry_run:
+            files.atomic_write(ctx.layout.state_dir / "apt-upgraded", b"", 0o600)
+
+
+# ---------------------------------------------------------------- python environments
+
+
+@dataclass
+class Venv:
+    path: Path
+    python: str
+    requirements: list[str]
+    verify_only = False
+
+    @property
+    def title(self) -> str:
+        return f"venv {self.path}: {' '.join(self.requirements)}"
+
+    @property
+    def marker(self) -> Path:
+        return self.path / ".jeg-wizard-requirements"
+
+    def _wanted(self) -> str:
+        return "\n".join(self.requirements) + "\n"
+
+    def done(self, ctx) -> bool:
+        # the marker is written last: a venv killed half-way never looks finished
+        py = self.path / "bin" / "python"
+        if files.read(self.marker) != self._wanted().encode() or not py.exists():
+            return False
+        return ctx.runner.probe([str(py), "-c", "pass"]).rc == 0
+
+    def commands(self) -> list[list[str]]:
+        pip = str(self.path / "bin" / "pip")
+        return [
+            [self.python, "-m", "venv", str(self.path)],
+            [pip, "install", "--progress-bar", "off", "--disable-pip-version-check", *self.requirements],
+        ]
+
+    def preview(self, ctx) -> list[str]:
+        return [_argv_line(ctx, c) for c in self.commands()]
+
+    def apply(self, ctx) -> None:
+        if not ctx.dry_run and self.path.exists() and not (self.path / "bin" / "python").exists():
+            shutil.rmtree(self.path)  # a half-made venv from an interrupted run
+        existed = self.path.exists()
+        for c in self.commands():
+            ctx.runner.run(c)
+        if not ctx.dry_run:
+            os.chmod(self.path, 0o755)  # user servers and kernels run as other users
+            files.atomic_write(self.marker, self._wanted().encode(), 0o644)
+        ctx.record(kind="venv", path=str(self.path), created=not existed)
+
+
+@dataclass
+class PipTarget:
+    """`pip install --target` into a new directory, then rename: never a partial tree."""
+    path: Path
+    python: str
+    requirement: str
+    sentinel: str  # relative path that exists only in a complete tree
+    verify_only = False
+
+    @property
+    def title(self) -> str:
+        return f"pip install {self.requirement} into {self.path}"
+
+    def done(self, ctx) -> bool:
+        return (self.path / self.sentinel).exists()
+
+    def tmp(self) -> Path:
+        return self.path.with_name(f".{self.path.name}.partial")
+
+    def argv(self) -> list[str]:
+        return [self.python, "-m", "pip", "install", "--progress-bar", "off", "--disable-pip-version-check",
+                "--no-compile", "--target", str(self.tmp()), self.requirement]
+
+    def preview(self, ctx) -> list[str]:
+        return [_argv_line(ctx, self.argv()), f"# then rename {self.tmp()} -> {self.path}"]
+
+    def apply(self, ctx) -> None:
+        tmp = self.tmp()
+        if not ctx.dry_run and tmp.exists():
+            shutil.rmtree(tmp)
+        ctx.runner.run(self.argv())
+        if ctx.dry_run:
+            return
+        if self.path.exists():
+            shutil.rmtree(self.path)
+        os.chmod(tmp, 0o755)
+        os.rename(tmp, self.path)
+        ctx.record(kind="dir", path=str(self.path), created=True)
+
+
+@dataclass
+class NpmInstall:
+    prefix: Path
+    package: str
+    version: str
+    verify_only = False
+
+    @property
+    def title(self) -> str:
+        return f"npm install {self.package}@{self.version} into {self.prefix}"
+
+    def done(self, ctx) -> bool:
+        pj = self.prefix / "node_modules" / self.package / "package.json"
+        try:
+            return json.loads(pj.read_text()).get("version") == self.version
+        except (OSError, ValueError):
+            return False
+
+    def argv(self) -> list[str]:
+        return ["npm", "install", "--prefix", str(self.prefix), "--no-progress", "--color=false",
+                "--no-fund", "--no-audit", "--omit=dev", f"{self.package}@{self.version}"]
+
+    def preview(self, ctx) -> list[str]:
+        return [_argv_line(ctx, self.argv())]
+
+    def apply(self, ctx) -> None:
+        existed = self.prefix.exists()
+        if not ctx.dry_run:
+            self.prefix.mkdir(parents=True, exist_ok=True, mode=0o755)
+        ctx.runner.run(self.argv())
+        ctx.record(kind="dir", path=str(self.prefix), created=not existed)
+
+
+# ---------------------------------------------------------------- files
+
+
+@dataclass
+class FileContent:
+    path: Path
+    content: str | Callable[[], str]  # callable: rendered lazily (e.g. needs a secret or a finished step)
+    mode: int = 0o644
+    secret: bool = False
+    validate: Callable[[str], None] | None = None  # raises ValueError before anything is written
+    verify_only = False
+
+    @property
+    def title(self) -> str:
+        return f"write {self.path}"
+
+    def text(self) -> str:
+        return self.content() if callable(self.content) else self.content
+
+    def done(self, ctx) -> bool:
+        old = files.read(self.path)
+        if old != self.text().encode():
+            return False
+        return (os.stat(self.path).st_mode & 0o7777) == self.mode
+
+    def preview(self, ctx) -> list[str]:
+        old = files.read(self.path)
+        if self.secret:
+            state = "unchanged" if old == self.text().encode() else ("replaced" if old is not None else "created")
+            return [f"# {self.path}: secret file {state}, mode {self.mode:o} (content not shown)"]
+        new = self.text()
+        old_text = old.decode("utf-8", "replace") if old is not None else None
+        diff = files.unified_diff(str(self.path), old_text, ctx.runner.redactor(new))
+        if old_text is not None:
+            diff = files.unified_diff(str(self.path), ctx.runner.redactor(old_text), ctx.runner.redactor(new))
+        mode_note = []
+        if old is not None and (os.stat(self.path).st_mode & 0o7777) != self.mode:
+            mode_note = [f"# chmod {self.mode:o} {self.path}"]
+        return ([diff] if diff else []) + mode_note
+
+    def apply(self, ctx) -> None:
+        new = self.text()
+        if self.validate:
+            self.validate(new)
+        if ctx.dry_run:
+            ctx.runner.emit(f"would write {self.path} (dry run)")
+            return
+        saved = files.backup(self.path, ctx.layout.backups_dir)
+        files.atomic_write(self.path, new.encode(), self.mode)
+        ctx.runner.emit(f"wrote {self.path}" + (f" (previous kept at {saved})" if saved else ""))
+        ctx.record(kind="file", path=str(self.path), backup=str(saved) if saved else None, created=saved is None)
+
+
+def secret_file(path: Path, value: Callable[[], str]) -> FileContent:
+    return FileContent(path, lambda: value() + "\n", mode=0o600, secret=True)
+
+
+@dataclass
+class EnvBlock:
+    """Our KEY=VALUE lines in a marked block of a file others own (/etc/environment)."""
+    path: Path
+    variables: Callable[[str], dict[str, str]]  # gets the text outside our block (for PATH)
+    verify_only = False
+
+    @property
+    def title(self) -> str:
+        return f"managed block in {self.path}"
+
+    def _new(self) -> tuple[str | None, str]:
+        raw = files.read(self.path)
+        old = raw.decode("utf-8") if raw is not None else None
+        outside = files.without_managed_block(old or "")
+        lines = [f'{k}="{v}"' for k, v in self.variables(outside).items()]
+        return old, files.with_managed_block(old or "", lines)
+
+    def done(self, ctx) -> bool:
+        old, new = self._new()
+        return old == new
+
+    def preview(self, ctx) -> list[str]:
+        old, new = self._new()
+        return [files.unified_diff(str(self.path), old, new)]
+
+    def apply(self, ctx) -> None:
+        old, new = self._new()
+        if ctx.dry_run:
+            return
+        mode = os.stat(self.path).st_mode & 0o7777 if old is not None else 0o644
+        saved = files.backup(self.path, ctx.layout.backups_dir)
+        files.atomic_write(self.path, new.encode(), mode)
+        ctx.record(kind="block", path=str(self.path), backup=str(saved) if saved else None)
+
+
+@dataclass
+class Directory:
+    path: Path
+    mode: int = 0o755
+    owner: str | None = None
+    verify_only = False
+
+    @property
+    def title(self) -> str:
+        return f"directory {self.path} ({self.mode:o}{', ' + self.owner if self.owner else ''})"
+
+    def _ids(self):
+        if not self.owner:
+            return None
+        try:
+            pw = pwd.getpwnam(self.owner)
+            return pw.pw_uid, pw.pw_gid
+        except KeyError:
+            return (-1, -1)
+
+    def done(self, ctx) -> bool:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        ids = self._ids()
+        return (st.st_mode & 0o7777) == self.mode and (ids is None or (st.st_uid, st.st_gid) == ids)
+
+    def preview(self, ctx) -> list[str]:
+        return [f"# mkdir -p -m {self.mode:o} {self.path}" + (f" && chown {self.owner}" if self.owner else "")]
+
+    def apply(self, ctx) -> None:
+        if ctx.dry_run:
+            return
+        existed = self.path.exists()
+        self.path.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.path, self.mode)
+        ids = self._ids()
+        if ids:
+            os.chown(self.path, *ids)
+        if not existed:
+            ctx.record(kind="dir", path=str(self.path), created=True)
+
+
+@dataclass
+class Symlink:
+    link: Path
+    target: Path
+    verify_only = False
+
+    @property
+    def title(self) -> str:
+        return f"symlink {self.link} -> {self.target}"
+
+    def done(self, ctx) -> bool:
+        return self.link.is_symlink() and os.readlink(self.link) == str(self.target)
+
+    def preview(self, ctx) -> list[str]:
+        return [f"# ln -sfn {self.target} {self.link}"]
+
+    def apply(self, ctx) -> None:
+        if self.link.exists() and not self.link.is_symlink():
+            raise RuntimeError(f"{self.link} exists and is not a symlink; move it away or set spark.home to another path")
+        if ctx.dry_run:
+            return
+        tmp = self.link.with_name(f".{self.link.name}.tmp-link")
+        if tmp.is_symlink():
+            tmp.unlink()
+        os.symlink(self.target, tmp)
+        os.replace(tmp, self.link)  # atomic switch, as `ln -sfn` is not
+        ctx.record(kind="symlink", path=str(self.link), target=str(self.target))
+
+
+# ---------------------------------------------------------------- downloads
+
+
+@dataclass
+class Download:
+    url: str
+    dest: Path
+    sha512: Callable[[], str]  # "" when no checksum exists
+    verify_only = False
+
+    @property
+    def title(self) -> str:
+        return f"download {self.url}"
+
+    def done(self, ctx) -> bool:
+        want = self.sha512()
+        return self.dest.exists() and (not want or _sha512(self.dest) == want)
+
+    def preview(self, ctx) -> list[str]:
+        want = self.sha512()
+        return [f"# GET {self.url} -> {self.dest}" + (f" (sha512 {want[:16]}…)" if want else " (no checksum published)")]
+
+    def apply(self, ctx) -> None:
+        from . import download
+
+        if ctx.dry_run:
+            return
+        download.fetch(self.url, self.dest, self.sha512(), emit=ctx.runner.emit)
+        ctx.record(kind="file", path=str(self.dest), created=True)
+
+
+def _sha512(path: Path) -> str:
+    h = hashlib.sha512()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class Extract:
+    """Extract a tarball whose single top directory becomes dest; via a temp dir + rename."""
+    tarball: Path
+    dest: Path
+    sentinel: str
+    verify_only = False
+
+    @property
+    def title(self) -> str:
+        return f"extract {self.tarball.name} to {self.dest}"
+
+    def done(self, ctx) -> bool:
+        return (self.dest / self.sentinel).exists()
+
+    def preview(self, ctx) -> list[str]:
+        tmp = self.dest.with_name(f".{self.dest.name}.partial")
+        return [_argv_line(ctx, ["tar", "-xzf", str(self.tarball), "-C", str(tmp), "--strip-components=1"]),
+                f"# then rename {tmp} -> {self.dest}"]
+
+    def apply(self, ctx) -> None:
+        tmp = self.dest.with_name(f".{self.dest.name}.partial")
+        if not ctx.dry_run:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True, mode=0o755)
+        ctx.runner.run(["tar", "-xzf", str(self.tarball), "-C", str(tmp), "--strip-components=1",
+                        "--no-same-owner"])
+        if ctx.dry_run:
+            return
+        if not (tmp / self.sentinel).exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise RuntimeError(f"{self.tarball} does not look like a Spark distribution (no {self.sentinel})")
+        if self.dest.exists():
+            shutil.rmtree(self.dest)
+        os.chmod(tmp, 0o755)
+        os.rename(tmp, self.dest)
+        ctx.record(kind="dir", path=str(self.dest), created=True)
+
+
+# ---------------------------------------------------------------- users
+
+
+@dataclass
+class UserAccount:
+    name: str
+    password: Callable[[], str | None]  # clear text, or None
+    password_hash: str = ""
+    verify_only = False
+
+    @property
+    def title(self) -> str:
+        return f"user {self.name}"
+
+    def exists(self) -> bool:
+        try:
+            pwd.getpwnam(self.name)
+            return True
+        except KeyError:
+            return False
+
+    def _shadow_hash(self) -> str | None:
+        try:
+            for line in Path("/etc/shadow").read_text().splitlines():
+                parts = line.split(":")
+                if parts[0] == self.name:
+                    return parts[1]
+        except OSError:
+            pass
+        return None
+
+    def password_matches(self) -> bool:
+        current = self._shadow_hash()
+        if self.password_hash:
+            return current == self.password_hash
+        clear = self.password()
+        if clear is None:
+            return True  # nothing asked: keep whatever password the user has
+        if not current or current[0] in "!*":
+            return False
+        try:
+            import warnings
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                import crypt
+        except ImportError:  # Python >= 3.13: cannot verify, so set it again (idempotent)
+            return False
+        return crypt.crypt(clear, current) == current
+
+    def done(self, ctx) -> bool:
+        return self.exists() and self.password_matches()
+
+    def _commands(self) -> list[tuple[list[str], str | None]]:
+        cmds: list[tuple[list[str], str | None]] = []
+        if not self.exists():
+            cmds.append((["useradd", "--create-home", "--shell", "/bin/bash", self.name], None))
+        if self.password_hash:
+            cmds.append((["chpasswd", "--encrypted"], f"{self.name}:{self.password_hash}\n"))
+        elif self.password() is not None:
+            cmds.append((["chpasswd"], f"{self.name}:{self.password()}\n"))
+        return cmds
+
+    def preview(self, ctx) -> list[str]:
+        lines = []
+        for argv, stdin in self._commands():
+            lines.append(_argv_line(ctx, argv, "  < (user:password on stdin, not shown)" if stdin else ""))
+        if not self.exists() and self.password() is None and not self.password_hash:
+            lines.append(f"# no password given: {self.name} will be created without one and cannot log in yet")
+        return lines
+
+    def apply(self, ctx) -> None:
+        created = not self.exists()
+        for argv, stdin in self._commands():
+            ctx.runner.run(argv, input=stdin)  # the password travels on stdin, never in argv
+        ctx.record(kind="user", name=self.name, created=created)
+
+
+# ---------------------------------------------------------------- checks
+
+
+@dataclass
+class Check:
+    """A verification that changes nothing; `run` raises with the operator's explanation."""
+    title: str
+    run: Callable[["Context"], str | None]  # returns a line to report
+    describe: list[str] = field(default_factory=list)
+    verify_only = True
+
+    def done(self, ctx) -> bool:
+        return False
+
+    def preview(self, ctx) -> list[str]:
+        return self.describe or [f"# check: {self.title}"]
+
+    def apply(self, ctx) -> None:
+        if ctx.dry_run:
+            return
+        line = self.run(ctx)
+        if line:
+            ctx.runner.emit(f"ok: {line}")
+
+
+def command_check(title: str, argv: list[str], expect: str, env: dict | None = None, timeout: float = 300) -> Check:
+    def run(ctx):
+        r = ctx.runner.run(argv, env=env, timeout=timeout, check=False)
+        if r.rc != 0 or expect not in r.text:
+            tail = "\n".join(r.output[-20:])
+            raise RuntimeError(f"{title}: expected '{expect}' from {shlex.join(argv)} (exit {r.rc})\n{tail}")
+        return title
+    return Check(title, run, [f"$ {shlex.join(argv)}" + (f"   # env: {' '.join(f'{k}={v}' for k, v in (env or {}).items())}" if env else "")])

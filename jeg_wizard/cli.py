@@ -1,0 +1,231 @@
+"""Command line: `jeg-wizard` (TUI), `--unattended ANSWERS`, `install`, `plan`, `answers --example`,
+`services start|stop|restart|status`."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from importlib import resources
+from pathlib import Path
+
+from . import __version__
+from .answers import Answers, AnswersError, load
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+def example_answers() -> str:
+    return (resources.files("jeg_wizard.templates") / "answers.example.toml").read_text()
+
+
+def _load_answers(path: str | None) -> Answers:
+    return load(path) if path else Answers()
+
+
+def _err(msg: str) -> None:
+    print(f"jeg-wizard: {msg}", file=sys.stderr)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="jeg-wizard",
+        description="Install JupyterHub + Jupyter Enterprise Gateway + Spark on this host. "
+        "With no command: the interactive wizard.",
+    )
+    p.add_argument("--version", action="version", version=f"jeg-wizard {__version__}")
+    p.add_argument("--unattended", metavar="ANSWERS", help="install from an answers file, no TUI")
+    p.add_argument("--answers", metavar="FILE", help="pre-fill the wizard from an answers file")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    i = sub.add_parser("install", help="install (from an answers file, or the defaults)")
+    i.add_argument("--unattended", metavar="ANSWERS", help="answers file; no questions asked")
+    i.add_argument("--answers", metavar="FILE", help="answers file (questions only for a missing password)")
+    i.add_argument("--only", metavar="STEP", action="append", help="run only these steps (repeatable)")
+
+    pl = sub.add_parser("plan", help="dry run: the steps, their state, commands and file diffs")
+    pl.add_argument("answers", nargs="?", metavar="ANSWERS", help="answers file (default: the defaults)")
+    pl.add_argument("--brief", action="store_true", help="steps and states only")
+
+    an = sub.add_parser("answers", help="answers files")
+    an.add_argument("--example", action="store_true", help="print a commented example answers file")
+    an.add_argument("--check", metavar="FILE", help="validate a file and exit")
+
+    sv = sub.add_parser("services", help="start, stop or restart what the install set up")
+    sv.add_argument("action", choices=["start", "stop", "restart", "status"])
+    sv.add_argument("names", nargs="*", help="gateway, hub, spark-master, spark-worker (default: all)")
+    sv.add_argument("--state-dir", default="/var/lib/jeg-wizard", help="system.state_dir of the install")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "answers":
+            return cmd_answers(args)
+        if args.command == "plan":
+            return cmd_plan(load(args.answers) if args.answers else Answers(), brief=args.brief)
+        if args.command == "install" or args.unattended:
+            path = args.unattended or getattr(args, "answers", None)
+            unattended = bool(args.unattended)
+            return cmd_install(path, unattended=unattended, only=getattr(args, "only", None))
+        if args.command == "services":
+            return cmd_services(args)
+        return cmd_tui(args.answers)
+    except AnswersError as e:
+        _err("the answers are not valid; nothing was changed:")
+        for problem in e.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+
+
+def cmd_answers(args) -> int:
+    if args.check:
+        load(args.check)
+        print(f"{args.check}: valid")
+        return EXIT_OK
+    if args.example:
+        sys.stdout.write(example_answers())
+        return EXIT_OK
+    _err("answers: give --example or --check FILE")
+    return EXIT_USAGE
+
+
+def _steps():
+    from jeg_wizard.steps import STEPS
+
+    return STEPS
+
+
+def cmd_plan(answers: Answers, brief: bool = False) -> int:
+    from .engine import Engine, make_context
+    from .plan import render_plan
+
+    ctx = make_context(answers, dry_run=True)
+    engine = Engine(ctx, _steps())
+    sys.stdout.write(render_plan(engine.plan(), ctx, brief=brief))
+    return EXIT_OK
+
+
+def cmd_install(path: str | None, *, unattended: bool, only: list[str] | None) -> int:
+    from . import preflight
+    from .engine import Engine, StepFailed, make_context
+    from .secrets import SecretError
+
+    answers = _load_answers(path)  # raises AnswersError before anything changes
+    steps = _steps()
+    if only:
+        unknown = sorted(set(only) - {s.id for s in steps})
+        if unknown:
+            raise AnswersError([f"--only: no step {', '.join(unknown)}; steps: {', '.join(s.id for s in steps)}"])
+    problems = preflight.problems(answers)
+    interactive = not unattended and sys.stdin.isatty()
+    ctx = make_context(answers, interactive=interactive, log_to_file=not problems)
+    try:
+        ctx.secrets.admin_password()  # env var / 0600 file / prompt: fail now, not half-way
+    except SecretError as e:
+        problems.append(str(e))
+    if problems:
+        _err("cannot start; nothing was changed:")
+        for p in problems:
+            print(f"  - {p}", file=sys.stderr)
+        return EXIT_USAGE
+
+    from .progress import PlainReporter, RichReporter
+
+    engine = Engine(ctx, steps)
+    chosen = [s for s in steps if not only or s.id in only]
+    reporter = RichReporter(len(chosen)) if sys.stdout.isatty() else PlainReporter()
+    unsubscribe = ctx.runner.subscribe(reporter.line)
+    engine.listeners.append(reporter.event)
+    log = ctx.layout.install_log
+    try:
+        with reporter:
+            states = engine.install(set(only) if only else None)
+    except StepFailed as e:
+        _err(f"step '{e.state.step.id}' failed: {e.cause}")
+        print(f"Full log: {log}. Fix the cause and run the same command again: finished steps are skipped.",
+              file=sys.stderr)
+        return EXIT_FAIL
+    finally:
+        unsubscribe()
+    _save_answers(ctx, path)
+    L = ctx.layout
+    changed = sum(1 for s in states if s.status == "ok")
+    print(f"\nInstall complete ({changed} steps did work, {len(states) - changed} were already done). Log: {log}")
+    if answers.services.start and not only:
+        print(f"Log in at {L.hub_url}/hub/login as {answers.users.admin}: "
+              f"{L.hub_url}/user/{answers.users.admin}/lab (lab) or /tree (notebooks)")
+    return EXIT_OK
+
+
+def _save_answers(ctx, path: str | None) -> None:
+    """A copy of the answers used (no secrets in them), for `services`, status and a replay."""
+    from . import files
+
+    text = Path(path).read_bytes() if path else example_answers().encode()
+    files.atomic_write(ctx.layout.state_dir / "answers.toml", text, 0o600)
+
+
+def cmd_services(args) -> int:
+    from .services import ProcessManager, SystemdManager, wait_http
+    import json
+
+    sdir = Path(args.state_dir) / "services"
+    mgr = SystemdManager(sdir) if (sdir.exists() and _is_systemd(sdir)) else ProcessManager(sdir)
+    known = mgr.names()
+    if not known:
+        _err(f"no services recorded in {sdir}: has the install run (system.state_dir)?")
+        return EXIT_FAIL
+    names = args.names or known
+    bad = [n for n in names if n not in known]
+    if bad:
+        _err(f"unknown service {', '.join(bad)}; known: {', '.join(known)}")
+        return EXIT_USAGE
+    # start in dependency order (Spark, gateway, hub); stop in reverse
+    order = ["spark-master", "spark-worker", "gateway", "hub"]
+    names = sorted(names, key=lambda n: order.index(n) if n in order else 99)
+    rc = EXIT_OK
+    if args.action in ("stop", "restart"):
+        for n in reversed(names):
+            print(f"{n}: {'stopped' if mgr.stop(n) else 'was not running'}")
+    if args.action in ("start", "restart"):
+        from .services import ServiceSpec
+        for n in names:
+            if mgr.pid(n):
+                print(f"{n}: already running (pid {mgr.pid(n)})")
+                continue
+            data = json.loads((sdir / f"{n}.json").read_text())
+            data.pop("digest", None)
+            spec = ServiceSpec(**data)
+            mgr.start(spec)
+            if spec.ready_url:
+                try:
+                    secs = wait_http(spec.ready_url, timeout=90, log=spec.log, pid=lambda n=n: mgr.pid(n))
+                    print(f"{n}: running, answers at {spec.ready_url} ({secs:.1f}s)")
+                except RuntimeError as e:
+                    print(f"{n}: FAILED: {e}")
+                    rc = EXIT_FAIL
+    if args.action == "status":
+        for n in names:
+            pid = mgr.pid(n)
+            print(f"{n}: {'running, pid ' + str(pid) if pid else 'stopped'}")
+            if not pid:
+                rc = EXIT_FAIL
+    return rc
+
+
+def _is_systemd(sdir: Path) -> bool:
+    from . import distro
+    return distro.systemd_running() and any(Path("/etc/systemd/system").glob("jeg-*.service"))
+
+
+def cmd_tui(answers_path: str | None) -> int:
+    try:
+        from .tui.app import run
+    except ImportError:
+        _parser().print_help()
+        return EXIT_USAGE
+    return run(answers_path)

@@ -1,0 +1,181 @@
+"""Every path and URL the install uses, derived once from the answers."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import distro
+from .answers import Answers
+
+
+@dataclass(frozen=True)
+class Layout:
+    a: Answers
+
+    # -- venvs and programs
+    @property
+    def gateway_venv(self) -> Path:
+        return Path(self.a.gateway.venv or f"{self.a.system.prefix}/jeg/gateway")
+
+    @property
+    def hub_venv(self) -> Path:
+        return Path(self.a.hub.venv or f"{self.a.system.prefix}/jeg/hub")
+
+    @property
+    def kernel_venv(self) -> Path:
+        return Path(self.a.kernels.venv or f"{self.a.system.prefix}/jeg/kernel")
+
+    @property
+    def proxy_prefix(self) -> Path:
+        return Path(self.a.proxy.prefix or f"{self.a.system.prefix}/jeg/proxy")
+
+    @property
+    def proxy_bin(self) -> Path:
+        return self.proxy_prefix / "node_modules" / ".bin" / "configurable-http-proxy"
+
+    # -- Spark
+    @property
+    def spark_dir(self) -> Path:
+        """The versioned directory the download/extract/pip step creates."""
+        s = self.a.spark
+        if s.source == "pypi":
+            return Path(self.a.system.prefix) / f"spark-{s.version}-pypi"
+        return Path(self.a.system.prefix) / f"spark-{s.version}-bin-hadoop{s.hadoop}"
+
+    @property
+    def spark_real_home(self) -> Path:
+        # pip's pyspark package directory is a complete SPARK_HOME (bin/, jars/, python/)
+        return self.spark_dir / "pyspark" if self.a.spark.source == "pypi" else self.spark_dir
+
+    @property
+    def spark_link(self) -> Path:
+        return Path(self.a.spark.home or f"{self.a.system.prefix}/spark")
+
+    @property
+    def spark_home(self) -> Path:
+        """What SPARK_HOME says: the symlink, so upgrades only move the link (as the README does)."""
+        if self.a.spark.source == "pypi":
+            return self.spark_link / "pyspark"
+        return self.spark_link
+
+    @property
+    def spark_download(self) -> Path:
+        return Path(self.a.system.state_dir) / "downloads" / f"spark-{self.a.spark.version}-bin-hadoop{self.a.spark.hadoop}.tgz"
+
+    @property
+    def spark_url(self) -> str:
+        s = self.a.spark
+        if s.source == "url":
+            return s.url
+        if s.source == "apache":
+            name = f"spark-{s.version}-bin-hadoop{s.hadoop}.tgz"
+            return f"https://archive.apache.org/dist/spark/spark-{s.version}/{name}"
+        if s.source == "tarball":
+            return Path(s.tarball).as_uri()
+        return ""
+
+    @property
+    def java_home(self) -> Path:
+        return Path(self.a.java.home or distro.java_home(self.a.java.version))
+
+    @property
+    def pyspark_python(self) -> str:
+        return self.a.environment.pyspark_python or str(self.kernel_venv / "bin" / "python")
+
+    @property
+    def kernel_pythonpath(self) -> str:
+        if self.a.spark.source == "pypi":
+            return str(self.spark_link)  # holds pyspark/ and py4j/
+        return f"{self.spark_home}/python:{self.spark_home}/python/lib/py4j-src.zip"
+
+    # -- configuration and state
+    @property
+    def config_dir(self) -> Path:
+        return Path(self.a.hub.config_dir)
+
+    @property
+    def hub_config(self) -> Path:
+        return self.config_dir / "jupyterhub_config.py"
+
+    @property
+    def gateway_config(self) -> Path:
+        return self.config_dir / "jupyter_enterprise_gateway_config.py"
+
+    @property
+    def state_dir(self) -> Path:
+        return Path(self.a.system.state_dir)
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.state_dir / "secrets"
+
+    @property
+    def gateway_token_file(self) -> Path:
+        return Path(self.a.gateway.token_file or self.secrets_dir / "gateway-token")
+
+    @property
+    def proxy_token_file(self) -> Path:
+        return self.secrets_dir / "proxy-token"
+
+    @property
+    def hub_state_dir(self) -> Path:
+        return self.state_dir / "hub"
+
+    @property
+    def cookie_secret_file(self) -> Path:
+        return self.hub_state_dir / "jupyterhub_cookie_secret"
+
+    @property
+    def gateway_runtime_dir(self) -> Path:
+        return self.state_dir / "gateway" / "runtime"
+
+    @property
+    def services_dir(self) -> Path:
+        return self.state_dir / "services"
+
+    @property
+    def backups_dir(self) -> Path:
+        return self.state_dir / "backups"
+
+    @property
+    def log_dir(self) -> Path:
+        return Path(self.a.system.log_dir)
+
+    @property
+    def install_log(self) -> Path:
+        return self.log_dir / "install.log"
+
+    def service_log(self, name: str) -> Path:
+        return self.log_dir / f"{name}.log"
+
+    @property
+    def kernel_dir(self) -> Path:
+        return Path(self.a.kernels.dir) / self.a.kernels.name
+
+    @property
+    def kernels_root(self) -> Path:
+        """The JUPYTER_PATH entry whose kernels/ holds our kernelspecs."""
+        return Path(self.a.kernels.dir).parent
+
+    # -- URLs
+    @staticmethod
+    def _host(ip: str) -> str:
+        if ip in ("0.0.0.0", "::"):
+            return "127.0.0.1"
+        return f"[{ip}]" if ":" in ip else ip
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{self._host(self.a.gateway.ip)}:{self.a.gateway.port}"
+
+    @property
+    def hub_url(self) -> str:
+        return f"http://{self._host(self.a.hub.ip)}:{self.a.hub.port}"
+
+    @property
+    def hub_api_url(self) -> str:
+        return f"http://{self._host(self.a.hub.hub_ip)}:{self.a.hub.hub_port}/hub/api"
+
+    @property
+    def proxy_api_url(self) -> str:
+        return f"http://{self._host(self.a.proxy.api_ip)}:{self.a.proxy.api_port}/api/routes"

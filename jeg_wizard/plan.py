@@ -1,0 +1,23 @@
+"""Plan rendering: the ordered steps, done / to do as detected here, argv and diffs (masked)."""
+from __future__ import annotations
+
+from .engine import StepState
+
+STATE_LABEL = {"done": "done", "todo": "to do", "check": "check", "skipped": "skipped"}
+
+
+def render_plan(states: list[StepState], ctx, brief: bool = False) -> str:
+    todo = sum(1 for s in states if s.status == "todo")
+    out = [f"jeg-wizard plan: {len(states)} steps, {todo} with changes to make (dry run: nothing was changed)", ""]
+    for n, st in enumerate(states, 1):
+        label = STATE_LABEL.get(st.status, st.status)
+        out.append(f"{n:2d}. {st.step.id:<15} [{label}]  {st.step.title}")
+        out.append(f"    README: {st.step.readme}")
+        if brief:
+            continue
+        for action in st.pending:
+            out.append(f"    - {ctx.runner.redactor(action.title)}")
+            for line in action.preview(ctx):
+                for sub in line.rstrip("\n").splitlines():
+                    out.append(f"        {ctx.runner.redactor(sub)}")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,84 @@
+"""Where each secret comes from, and the promise that it is masked everywhere once known."""
+from __future__ import annotations
+
+import getpass
+import os
+import secrets as _random
+import stat
+from pathlib import Path
+
+from .answers import Answers
+from .layout import Layout
+from .redact import Redactor
+
+
+class SecretError(Exception):
+    pass
+
+
+def read_private_file(path: Path, what: str) -> str:
+    """A secret file must be ours alone: refuse group/world-readable ones with the fix."""
+    st = path.stat()
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise SecretError(f"{what}: {path} is readable by others (mode {stat.S_IMODE(st.st_mode):o}); run: chmod 600 {path}")
+    return path.read_text().strip()
+
+
+class Secrets:
+    def __init__(self, answers: Answers, layout: Layout, redactor: Redactor, interactive: bool = False):
+        self.a, self.layout, self.redactor, self.interactive = answers, layout, redactor, interactive
+        self._cache: dict[str, str | None] = {}
+
+    def _token(self, key: str, path: Path, what: str) -> str:
+        if key not in self._cache:
+            value = read_private_file(path, what) if path.exists() else ""
+            self._cache[key] = value or _random.token_hex(32)  # generated: written by its step
+        value = self._cache[key]
+        self.redactor.add(value)
+        return value
+
+    def gateway_token(self) -> str:
+        return self._token("gateway", self.layout.gateway_token_file, "gateway.token_file")
+
+    def proxy_token(self) -> str:
+        return self._token("proxy", self.layout.proxy_token_file, "proxy token")
+
+    def cookie_secret(self) -> str:
+        return self._token("cookie", self.layout.cookie_secret_file, "hub cookie secret")
+
+    def admin_password(self) -> str | None:
+        """The admin's clear password if one was given (env, file or prompt); None: keep/hash."""
+        if "admin" in self._cache:
+            return self._cache["admin"]
+        u = self.a.users
+        value: str | None = None
+        if u.admin_password_env:
+            value = os.environ.get(u.admin_password_env)
+            if not value:
+                raise SecretError(f"users.admin_password_env: environment variable {u.admin_password_env} is not set or empty")
+        elif u.admin_password_file:
+            p = Path(u.admin_password_file)
+            if not p.exists():
+                raise SecretError(f"users.admin_password_file: no such file {p}")
+            value = read_private_file(p, "users.admin_password_file")
+            if not value:
+                raise SecretError(f"users.admin_password_file: {p} is empty")
+        elif not u.admin_password_hash and self.interactive:
+            value = self.prompt_admin_password()
+        self._cache["admin"] = value
+        self.redactor.add(value)
+        return value
+
+    def set_admin_password(self, value: str) -> None:
+        """The TUI's masked field hands the password over here."""
+        self._cache["admin"] = value
+        self.redactor.add(value)
+
+    def prompt_admin_password(self) -> str | None:
+        while True:
+            first = getpass.getpass(f"Password for the hub admin '{self.a.users.admin}' (empty: keep the current one): ")
+            if not first:
+                return None
+            if getpass.getpass("Again: ") == first:
+                return first
+            print("The two entries differ; try again.")

@@ -1,0 +1,256 @@
+"""Starting and stopping the gateway and the hub: systemd units when PID 1 is systemd,
+otherwise detached supervised processes with pid and log files (see supervisor.py)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import httpx
+
+from . import distro, files
+
+
+@dataclass
+class ServiceSpec:
+    name: str  # gateway | hub | spark-master | spark-worker
+    description: str
+    argv: list[str]
+    log: str
+    env: dict[str, str] = field(default_factory=dict)  # not secret
+    env_file: str | None = None  # 0600 KEY=VALUE lines with the secrets
+    cwd: str = "/"
+    user: str | None = None
+    ready_url: str = ""  # answers (any status below 500) once the service is up
+    stop_grace: float = 20
+
+    def digest(self) -> str:
+        env_file = files.read(self.env_file) if self.env_file else b""
+        blob = json.dumps(asdict(self), sort_keys=True).encode() + (env_file or b"")
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def unit_name(spec: ServiceSpec) -> str:
+    return f"jeg-{spec.name}.service"
+
+
+def render_unit(spec: ServiceSpec) -> str:
+    """A small hardened unit; secrets via EnvironmentFile, never in ExecStart."""
+    import shlex
+
+    lines = [
+        "[Unit]", f"Description={spec.description} (jeg-wizard)", "After=network-online.target", "",
+        "[Service]", f"ExecStart={shlex.join(spec.argv)}", f"WorkingDirectory={spec.cwd}",
+        *(f'Environment="{k}={v}"' for k, v in spec.env.items()),
+        *([f"EnvironmentFile={spec.env_file}"] if spec.env_file else []),
+        *([f"User={spec.user}"] if spec.user and spec.user != "root" else []),
+        f"StandardOutput=append:{spec.log}", f"StandardError=append:{spec.log}",
+        "Restart=on-failure", "RestartSec=3", "KillMode=control-group", f"TimeoutStopSec={int(spec.stop_grace)}",
+        "PrivateTmp=yes", "ProtectKernelTunables=yes", "ProtectKernelModules=yes", "ProtectControlGroups=yes",
+        "", "[Install]", "WantedBy=multi-user.target", "",
+    ]
+    return "\n".join(lines)
+
+
+class ProcessManager:
+    """Detached supervisor processes; state in <state_dir>/services."""
+
+    kind = "process"
+
+    def __init__(self, services_dir: Path):
+        self.dir = Path(services_dir)
+
+    def spec_path(self, name: str) -> Path:
+        return self.dir / f"{name}.json"
+
+    def _pid(self, name: str, suffix: str = "pid") -> int | None:
+        try:
+            pid = int((self.dir / f"{name}.{suffix}").read_text().split()[0])
+            os.kill(pid, 0)
+            return pid
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def pid(self, name: str) -> int | None:
+        """The service's own pid (the supervisor's child)."""
+        return self._pid(name) and self._pid(name, "child.pid")
+
+    def running_digest(self, name: str) -> str | None:
+        if not self._pid(name):
+            return None
+        try:
+            return json.loads(self.spec_path(name).read_text()).get("digest")
+        except (OSError, ValueError):
+            return None
+
+    def start(self, spec: ServiceSpec) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        data = {**asdict(spec), "digest": spec.digest()}
+        files.atomic_write(self.spec_path(spec.name), json.dumps(data, indent=1).encode(), 0o600)
+        Path(spec.log).parent.mkdir(parents=True, exist_ok=True)
+        with open(spec.log, "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "jeg_wizard.supervisor", str(self.spec_path(spec.name))],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                close_fds=True, cwd="/", env={**os.environ, "PYTHONPATH": _package_root()},
+            )
+        (self.dir / f"{spec.name}.pid").write_text(f"{proc.pid}\n")
+
+    def stop(self, name: str, timeout: float = 40) -> bool:
+        pid = self._pid(name)
+        if not pid:
+            return False
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            _reap(pid)
+            time.sleep(0.2)
+        else:
+            os.killpg(pid, signal.SIGKILL)
+        child = self._pid(name, "child.pid")
+        if child:  # the supervisor was killed before it could stop its child
+            try:
+                os.killpg(child, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for suffix in ("pid", "child.pid"):
+            (self.dir / f"{name}.{suffix}").unlink(missing_ok=True)
+        return True
+
+    def names(self) -> list[str]:
+        return sorted(p.stem for p in self.dir.glob("*.json"))
+
+
+class SystemdManager:
+    kind = "systemd"
+
+    def __init__(self, services_dir: Path, unit_dir: Path = Path("/etc/systemd/system")):
+        self.dir, self.unit_dir = Path(services_dir), unit_dir
+
+    def _run(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["systemctl", *args], capture_output=True, text=True)
+
+    def pid(self, name: str) -> int | None:
+        r = self._run("show", "-p", "MainPID", "--value", f"jeg-{name}.service")
+        pid = int(r.stdout.strip() or 0)
+        return pid or None
+
+    def running_digest(self, name: str) -> str | None:
+        if not self.pid(name):
+            return None
+        try:
+            return json.loads((self.dir / f"{name}.json").read_text()).get("digest")
+        except (OSError, ValueError):
+            return None
+
+    def start(self, spec: ServiceSpec) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        files.atomic_write(self.unit_dir / unit_name(spec), render_unit(spec).encode(), 0o644)
+        files.atomic_write(self.dir / f"{spec.name}.json",
+                           json.dumps({**asdict(spec), "digest": spec.digest()}, indent=1).encode(), 0o600)
+        self._run("daemon-reload")
+        r = self._run("enable", "--now", unit_name(spec))
+        if r.returncode:
+            raise RuntimeError(f"systemctl enable --now {unit_name(spec)} failed: {r.stderr.strip()}")
+        self._run("restart", unit_name(spec))
+
+    def stop(self, name: str, timeout: float = 40) -> bool:
+        return self._run("stop", f"jeg-{name}.service").returncode == 0
+
+    def names(self) -> list[str]:
+        return sorted(p.stem for p in self.dir.glob("*.json"))
+
+
+def manager(kind: str, services_dir: Path):
+    if kind == "auto":
+        kind = "systemd" if distro.systemd_running() else "process"
+    return SystemdManager(services_dir) if kind == "systemd" else ProcessManager(services_dir)
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def _package_root() -> str:
+    return str(Path(__file__).resolve().parent.parent)
+
+
+def wait_http(url: str, timeout: float = 60, log: str | None = None, pid=None) -> float:
+    """Poll until url answers below 500; bounded. Returns seconds waited."""
+    t0 = time.monotonic()
+    last = ""
+    while time.monotonic() - t0 < timeout:
+        try:
+            r = httpx.get(url, timeout=3)
+            if r.status_code < 500:
+                return time.monotonic() - t0
+            last = f"HTTP {r.status_code}"
+        except httpx.HTTPError as e:
+            last = type(e).__name__
+        if pid is not None and pid() is None and time.monotonic() - t0 > 5:
+            break
+        time.sleep(0.3)
+    tail = ""
+    if log and os.path.exists(log):
+        tail = "\n".join(Path(log).read_text(errors="replace").splitlines()[-25:])
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f}s (last: {last}); end of {log}:\n{tail}")
+
+
+@dataclass
+class ServiceRunning:
+    """The service runs with exactly this spec (restarted when the spec or its env file changed)."""
+    spec_fn: object  # Callable[[], ServiceSpec]: rendered late, after the config files exist
+    mgr_kind: str
+    services_dir: Path
+    verify_only = False
+
+    @property
+    def spec(self) -> ServiceSpec:
+        return self.spec_fn()
+
+    @property
+    def title(self) -> str:
+        return f"service {self.spec.name} running"
+
+    def mgr(self):
+        return manager(self.mgr_kind, self.services_dir)
+
+    def done(self, ctx) -> bool:
+        spec = self.spec
+        return self.mgr().running_digest(spec.name) == spec.digest()
+
+    def preview(self, ctx) -> list[str]:
+        import shlex
+        spec = self.spec
+        m = self.mgr()
+        how = f"systemctl enable --now {unit_name(spec)}" if m.kind == "systemd" else "supervised process"
+        return [f"# start {spec.name} ({how}), log {spec.log}", f"$ {ctx.runner.show(spec.argv)}",
+                f"# wait for {spec.ready_url}" if spec.ready_url else ""]
+
+    def apply(self, ctx) -> None:
+        if ctx.dry_run:
+            return
+        spec = self.spec
+        m = self.mgr()
+        if m.running_digest(spec.name) is not None:
+            ctx.runner.emit(f"restarting {spec.name}: its configuration changed")
+            m.stop(spec.name)
+        ctx.runner.emit(f"starting {spec.name}: {ctx.runner.show(spec.argv)}")
+        m.start(spec)
+        ctx.record(kind="service", name=spec.name, manager=m.kind)
+        if spec.ready_url:
+            secs = wait_http(spec.ready_url, timeout=90, log=spec.log, pid=lambda: m.pid(spec.name))
+            ctx.runner.emit(f"{spec.name} answers at {spec.ready_url} after {secs:.1f}s")

@@ -1,0 +1,77 @@
+"""README: `pip3 install jupyter_enterprise_gateway`; `jupyter enterprisegateway --ip=... --port_retries=0`;
+`curl http://<server>:8888/api/kernelspecs`.
+
+Own venv (JEG 3.3 pins jupyter_server<2), a token always (0600 file, generated when missing),
+a config file rendered from templates/, started as a service and asked for its kernelspecs.
+"""
+from jeg_wizard import render
+from jeg_wizard.actions import Check, Directory, FileContent, Venv, command_check, secret_file
+from jeg_wizard.engine import Step
+from jeg_wizard.services import ServiceRunning, ServiceSpec
+
+GATEWAY_REQUIREMENTS = ["jupyter_enterprise_gateway==3.3.0"]
+
+
+def service_spec(ctx) -> ServiceSpec:
+    L = ctx.layout
+    return ServiceSpec(
+        name="gateway",
+        description="Jupyter Enterprise Gateway",
+        argv=[str(L.gateway_venv / "bin" / "jupyter-enterprisegateway"), f"--config={L.gateway_config}"],
+        log=str(L.service_log("gateway")),
+        env={
+            "JUPYTER_PATH": str(L.kernels_root),
+            "JUPYTER_RUNTIME_DIR": str(L.gateway_runtime_dir),
+            "SPARK_HOME": str(L.spark_home),
+            "JAVA_HOME": str(L.java_home),
+            "PATH": f"{L.gateway_venv}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        },
+        cwd=str(L.gateway_runtime_dir.parent),
+        ready_url=f"{L.gateway_url}/api",
+    )
+
+
+def kernelspecs_served(ctx) -> str:
+    import httpx
+
+    L = ctx.layout
+    name = ctx.answers.kernels.name
+    r = httpx.get(f"{L.gateway_url}/api/kernelspecs", headers={"Authorization": f"token {ctx.secrets.gateway_token()}"}, timeout=10)
+    if r.status_code != 200:
+        raise RuntimeError(f"gateway /api/kernelspecs answered HTTP {r.status_code}; see {L.service_log('gateway')}")
+    names = sorted(r.json().get("kernelspecs", {}))
+    if name not in names:
+        raise RuntimeError(f"gateway does not list kernel '{name}' (it lists: {', '.join(names) or 'none'}); check {L.kernel_dir}")
+    return f"gateway lists kernelspecs: {', '.join(names)}"
+
+
+def build(ctx):
+    L = ctx.layout
+    venv = L.gateway_venv
+    config = FileContent(
+        L.gateway_config,
+        lambda: render.render("jupyter_enterprise_gateway_config.py.j2", render.context(L)),
+        validate=lambda t: render.check_python(t, str(L.gateway_config)),
+    )
+    actions = [
+        Venv(venv, ctx.answers.system.python, GATEWAY_REQUIREMENTS),
+        command_check(
+            f"the gateway's `jupyter kernelspec list` shows {ctx.answers.kernels.name}",
+            [str(venv / "bin" / "jupyter"), "kernelspec", "list"], ctx.answers.kernels.name,
+            env={"JUPYTER_PATH": str(L.kernels_root)},
+        ),
+        Directory(L.secrets_dir, 0o700),
+        secret_file(L.gateway_token_file, ctx.secrets.gateway_token),
+        Directory(L.gateway_runtime_dir, 0o711),
+        config,
+    ]
+    if not ctx.answers.services.start:
+        return actions
+    return actions + [
+        ServiceRunning(lambda: service_spec(ctx), ctx.answers.services.manager, L.services_dir),
+        Check(f"gateway /api/kernelspecs lists {ctx.answers.kernels.name}", kernelspecs_served,
+              [f"# GET {L.gateway_url}/api/kernelspecs (Authorization: token ********)"]),
+    ]
+
+
+STEP = Step("gateway", "Install and start Jupyter Enterprise Gateway", "pip3 install jupyter_enterprise_gateway; jupyter enterprisegateway", build)

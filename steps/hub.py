@@ -1,0 +1,17 @@
+"""README: `sudo -H pip3 install jupyterhub notebook jupyterlab` — in a venv of its own (PEP 668, and
+JEG's pins would downgrade JupyterLab if they shared one)."""
+from jeg_wizard.actions import Venv, command_check
+from jeg_wizard.engine import Step
+
+HUB_REQUIREMENTS = ["jupyterhub==6.1.*", "jupyterlab==4.6.*", "notebook==7.6.*"]
+
+
+def build(ctx):
+    venv = ctx.layout.hub_venv
+    return [
+        Venv(venv, ctx.answers.system.python, HUB_REQUIREMENTS),
+        command_check("jupyterhub -h answers", [str(venv / "bin" / "jupyterhub"), "--version"], "6."),
+    ]
+
+
+STEP = Step("hub", "Install JupyterHub, Notebook and JupyterLab", "sudo -H pip3 install jupyterhub notebook jupyterlab", build)

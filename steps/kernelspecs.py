@@ -1,0 +1,32 @@
+"""README: copy kernels/spark_python_* to /usr/local/share/jupyter/kernels; chmod +x run.sh.
+
+Rendered from kernels/ for the configured master, into the kernels dir the gateway reads; the
+kernel itself runs in its own venv (ipykernel only: Spark's python comes from SPARK_HOME).
+"""
+from jeg_wizard import render
+from jeg_wizard.actions import FileContent, Venv
+from jeg_wizard.engine import Step
+
+KERNEL_REQUIREMENTS = ["ipykernel>=6.29,<8"]
+
+
+def kernel_file_actions(ctx):
+    L = ctx.layout
+    template = render.kernel_template_for(ctx.answers.spark.master)
+    actions = []
+    for rel in render.kernel_files(template):
+        target = L.kernel_dir / rel.removesuffix(".j2")
+        mode = 0o755 if rel.startswith("bin/") else 0o644
+
+        def text(rel=rel):
+            return render.render(f"{template}/{rel}", render.context(L), package="jeg_wizard.kernels")
+        validate = (lambda t, n=str(target): render.check_json(t, n)) if target.suffix == ".json" else None
+        actions.append(FileContent(target, text, mode=mode, validate=validate))
+    return actions
+
+
+def build(ctx):
+    return [Venv(ctx.layout.kernel_venv, ctx.answers.system.python, KERNEL_REQUIREMENTS), *kernel_file_actions(ctx)]
+
+
+STEP = Step("kernelspecs", "Install the Spark Python kernelspec", "cp -r kernels/spark_python_standalone /usr/local/share/jupyter/kernels", build)

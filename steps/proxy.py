@@ -1,0 +1,27 @@
+"""README: `sudo apt-get install nodejs npm; sudo npm install -g configurable-http-proxy`.
+
+Installed under the prefix (not -g), in the release that runs on the node present.
+"""
+from jeg_wizard import distro
+from jeg_wizard.actions import AptInstall, NpmInstall, command_check
+from jeg_wizard.engine import Step
+
+
+def proxy_version(ctx) -> str:
+    v = ctx.answers.proxy.version
+    return distro.proxy_version_for(distro.node_major()) if v == "auto" else v
+
+
+def build(ctx):
+    actions = []
+    if distro.node_major() is None:
+        actions.append(AptInstall(["nodejs", "npm"]))
+    L = ctx.layout
+    actions += [
+        NpmInstall(L.proxy_prefix, "configurable-http-proxy", proxy_version(ctx)),
+        command_check("configurable-http-proxy answers --version", [str(L.proxy_bin), "--version"], proxy_version(ctx)),
+    ]
+    return actions
+
+
+STEP = Step("proxy", "Install node and configurable-http-proxy", "sudo npm install -g configurable-http-proxy", build)

@@ -1,0 +1,81 @@
+"""README: `sudo jupyterhub -f /etc/jupyter/jupyterhub_config.py` ("run it as a service using your
+preferred method"): a systemd unit, or a supervised process when PID 1 is not systemd. A standalone
+Spark master and worker too, when the kernel's master is spark:// on this host."""
+import ipaddress
+import socket
+
+from jeg_wizard.engine import Step
+from jeg_wizard.services import ServiceRunning, ServiceSpec
+
+from .hub_config import hub_env_file
+
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def hub_spec(ctx) -> ServiceSpec:
+    L = ctx.layout
+    return ServiceSpec(
+        name="hub",
+        description="JupyterHub",
+        argv=[str(L.hub_venv / "bin" / "jupyterhub"), "-f", str(L.hub_config)],
+        log=str(L.service_log("hub")),
+        env={"PATH": f"{L.hub_venv}/bin:{SYSTEM_PATH}"},
+        env_file=str(hub_env_file(ctx)),
+        cwd=str(L.hub_state_dir),
+        ready_url=f"{L.hub_url}/hub/api",
+    )
+
+
+def local_master(master: str) -> tuple[str, int] | None:
+    if not master.startswith("spark://"):
+        return None
+    host, port = master[len("spark://"):].rsplit(":", 1)
+    try:
+        addrs = {ai[4][0] for ai in socket.getaddrinfo(host, None)}
+    except socket.gaierror:
+        return None
+    local = {"127.0.0.1", "::1"}
+    try:
+        local |= {ai[4][0] for ai in socket.getaddrinfo(socket.gethostname(), None)}
+    except socket.gaierror:
+        pass
+    if any(ipaddress.ip_address(a).is_loopback or a in local for a in addrs):
+        return host, int(port)
+    return None
+
+
+def spark_specs(ctx) -> list[ServiceSpec]:
+    L, s = ctx.layout, ctx.answers.spark
+    hp = local_master(s.master)
+    if not hp:
+        return []
+    host, port = hp
+    cls = f"{L.spark_home}/bin/spark-class"
+    env = {
+        "SPARK_HOME": str(L.spark_home), "JAVA_HOME": str(L.java_home), "PATH": SYSTEM_PATH,
+        "SPARK_LOG_DIR": str(L.log_dir), "SPARK_PID_DIR": str(L.services_dir), "SPARK_LOCAL_IP": host if host[0].isdigit() else "127.0.0.1",
+    }
+    return [
+        ServiceSpec("spark-master", "Spark standalone master",
+                    [cls, "org.apache.spark.deploy.master.Master", "--host", host, "--port", str(port),
+                     "--webui-port", str(s.master_webui_port)],
+                    str(L.service_log("spark-master")), env=env, cwd=str(L.state_dir),
+                    ready_url=f"http://{host}:{s.master_webui_port}/json/"),
+        ServiceSpec("spark-worker", "Spark standalone worker",
+                    [cls, "org.apache.spark.deploy.worker.Worker", "--host", host,
+                     "--webui-port", str(s.worker_webui_port), s.master],
+                    str(L.service_log("spark-worker")), env=env, cwd=str(L.state_dir),
+                    ready_url=f"http://{host}:{s.worker_webui_port}/json/"),
+    ]
+
+
+def build(ctx):
+    if not ctx.answers.services.start:
+        return []
+    L, kind = ctx.layout, ctx.answers.services.manager
+    actions = [ServiceRunning(lambda spec=spec: spec, kind, L.services_dir) for spec in spark_specs(ctx)]
+    actions.append(ServiceRunning(lambda: hub_spec(ctx), kind, L.services_dir))
+    return actions
+
+
+STEP = Step("services", "Start the hub (and a standalone Spark cluster when configured)", "sudo jupyterhub -f /etc/jupyter/jupyterhub_config.py", build)

@@ -1,0 +1,40 @@
+"""README: download Spark, extract under /opt, `ln -s /opt/spark-<ver> /opt/spark`.
+
+Sources: Apache by version, a URL, a local tarball (sha512 verified where a checksum exists), or
+PyPI's pyspark (its package directory is a complete SPARK_HOME; Apache mirrors may be unreachable).
+"""
+from jeg_wizard import download
+from jeg_wizard.actions import Download, Extract, PipTarget, Symlink
+from jeg_wizard.engine import Step
+
+
+def checksum(ctx):
+    s = ctx.answers.spark
+    cache = {}
+
+    def value() -> str:
+        if "v" not in cache:
+            if s.sha512:
+                cache["v"] = s.sha512
+            elif s.source == "apache":
+                text = download.fetch_text(ctx.layout.spark_url + ".sha512")
+                cache["v"] = download.parse_sha512(text) if text else ""
+            else:
+                cache["v"] = ""
+        return cache["v"]
+    return value
+
+
+def build(ctx):
+    L, s = ctx.layout, ctx.answers.spark
+    if s.source == "pypi":
+        fetch = [PipTarget(L.spark_dir, ctx.answers.system.python, f"pyspark=={s.version}", "pyspark/bin/spark-submit")]
+    else:
+        fetch = [
+            Download(L.spark_url, L.spark_download, checksum(ctx)),
+            Extract(L.spark_download, L.spark_dir, "bin/spark-submit"),
+        ]
+    return [*fetch, Symlink(L.spark_link, L.spark_dir)]
+
+
+STEP = Step("spark", "Install Apache Spark under the prefix, with the spark symlink", "wget spark-*.tgz; tar -xvf -C /opt; ln -s", build)

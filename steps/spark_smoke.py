@@ -1,0 +1,28 @@
+"""README: "Test Spark to make sure we installed it right" (`pyspark`): a tiny real job."""
+from jeg_wizard.actions import FileContent, command_check
+from jeg_wizard.engine import Step
+
+SMOKE = '''from pyspark.sql import SparkSession
+spark = SparkSession.builder.appName("jeg-wizard-smoke").getOrCreate()
+print("JEG_WIZARD_SMOKE", spark.range(100).count())
+spark.stop()
+'''
+
+
+def build(ctx):
+    L = ctx.layout
+    script = L.state_dir / "smoke" / "spark_smoke.py"
+    env = {
+        "JAVA_HOME": str(L.java_home),
+        "SPARK_HOME": str(L.spark_home),
+        "PYSPARK_PYTHON": ctx.answers.system.python,  # the kernel venv does not exist yet
+        "SPARK_LOCAL_IP": "127.0.0.1",
+    }
+    argv = [f"{L.spark_home}/bin/spark-submit", "--master", "local[1]", "--conf", "spark.ui.enabled=false", str(script)]
+    return [
+        FileContent(script, SMOKE),
+        command_check("Spark runs a job: spark.range(100).count() == 100", argv, "JEG_WIZARD_SMOKE 100", env=env, timeout=300),
+    ]
+
+
+STEP = Step("spark_smoke", "Test Spark with a tiny job", "pyspark (exit())", build)

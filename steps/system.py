@@ -1,0 +1,25 @@
+"""README: `sudo apt update && sudo apt upgrade` (+ python3-venv: PEP 668 forbids `sudo pip3`)."""
+from jeg_wizard import distro
+from jeg_wizard.actions import AptInstall, AptUpdate, Directory
+from jeg_wizard.engine import Step
+
+
+def apt_packages(ctx) -> list[str]:
+    """Every Debian package the install needs; the list refresh is skipped when all are there."""
+    pkgs = ["python3-venv", "ca-certificates", "procps", distro.java_package(ctx.answers.java.version)]
+    if distro.node_major() is None:
+        pkgs += ["nodejs", "npm"]
+    return pkgs
+
+
+def build(ctx):
+    a = ctx.answers.system
+    # root only: secrets, backups and the journal live here
+    actions = [Directory(ctx.layout.state_dir, 0o700), Directory(ctx.layout.log_dir, 0o750)]
+    if a.apt_update or a.apt_upgrade:
+        actions.append(AptUpdate(apt_packages(ctx), upgrade=a.apt_upgrade))
+    actions.append(AptInstall(["python3-venv", "ca-certificates", "procps"]))
+    return actions
+
+
+STEP = Step("system", "Update the package lists (upgrade optional); venv support", "sudo apt update / apt upgrade", build)

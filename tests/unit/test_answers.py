@@ -1,0 +1,109 @@
+"""Every validation rule, with the message the operator reads."""
+import os
+
+import pytest
+
+from jeg_wizard import distro
+from jeg_wizard.answers import Answers, AnswersError, load, parse
+from jeg_wizard.cli import example_answers
+
+DEBIAN12 = distro.Distro("debian", "12", "Debian GNU/Linux 12 (bookworm)")
+UBUNTU22 = distro.Distro("ubuntu", "22.04", "Ubuntu 22.04 LTS")
+
+
+def problems(data, dist=DEBIAN12):
+    with pytest.raises(AnswersError) as e:
+        parse(data, dist)
+    return e.value.problems
+
+
+CASES = [
+    # (answers, expected substring of the single message)
+    ({"gateway": {"port": 70000}}, "gateway.port: must be an integer between 1 and 65535, got 70000"),
+    ({"gateway": {"port": 0}}, "gateway.port: must be an integer between 1 and 65535, got 0"),
+    ({"gateway": {"port": "eighty"}}, "gateway.port: input should be a valid integer"),
+    ({"gateway": {"prot": 8888}}, "gateway.prot: unknown key; did you mean 'gateway.port'?"),
+    ({"gatway": {"port": 8888}}, "gatway: unknown key; did you mean 'gateway'?"),
+    ({"gateway": {"ip": "300.1.1.1"}}, "gateway.ip: must be an IP address"),
+    ({"hub": {"hub_ip": "0.0.0.0"}}, "hub.hub_ip: must be a concrete address clients can reach"),
+    ({"gateway": {"token": "abc"}}, "gateway.token: secrets are not kept in the answers file in clear"),
+    ({"users": {"admin_password": "pw"}}, "users.admin_password: secrets are not kept in the answers file in clear"),
+    ({"users": {"admin": "Hub Admin"}}, "users.admin: must be a unix user name"),
+    ({"users": {"admin": "root"}}, "users.admin: must not be root"),
+    ({"users": {"allowed": ["ok", "9bad"]}}, "users.allowed: must be a unix user name (lower-case letter or _, then up to 31 of a-z 0-9 _ -), got '9bad'"),
+    ({"users": {"admin_password_hash": "plain"}}, "users.admin_password_hash: must be a crypt(3) hash"),
+    ({"users": {"admin_password_env": "A", "admin_password_file": "/x"}}, "users: set at most one of"),
+    ({"users": {"admin_password_env": "1BAD"}}, "users.admin_password_env: must be an environment variable name"),
+    ({"system": {"prefix": "opt"}}, "system.prefix: must be an absolute path"),
+    ({"hub": {"config_dir": "etc/jupyter"}}, "hub.config_dir: must be an absolute path"),
+    ({"spark": {"source": "ftp"}}, "spark.source: must be one of 'pypi', 'apache', 'url' or 'tarball', got 'ftp'"),
+    ({"spark": {"source": "url"}}, "spark.url: is required when spark.source = 'url'"),
+    ({"spark": {"source": "url", "url": "ftp://x/spark.tgz"}}, "spark.url: must be an http://, https:// or file:// URL"),
+    ({"spark": {"source": "tarball", "tarball": "/nonexistent/spark.tgz"}}, "spark.tarball: no such file /nonexistent/spark.tgz"),
+    ({"spark": {"sha512": "abc"}}, "spark.sha512: must be 128 hexadecimal characters"),
+    ({"spark": {"version": "4.3"}}, "spark.version: must be a Spark release like 3.5.3 or 4.3.0"),
+    ({"spark": {"master": "mesos://x:5050"}}, "spark.master: must be local[*], local[N], spark://HOST:PORT or yarn"),
+    ({"spark": {"hadoop": "4"}}, "spark.hadoop: must be one of 2.7, 3, 3.2"),
+    ({"java": {"version": 9}}, "java.version: must be one of 8, 11, 17, 21, got 9"),
+    ({"kernels": {"name": "my kernel"}}, "kernels.name: must use only letters, digits"),
+    ({"kernels": {"spark_opts": "--conf a=b; rm -rf /"}}, "kernels.spark_opts: must be plain spark-submit options"),
+    ({"gateway": {"kernel_launch_timeout": 200, "request_timeout": 100}}, "gateway.request_timeout: must be greater than gateway.kernel_launch_timeout (200)"),
+    ({"gateway": {"kernel_launch_timeout": 5}}, "gateway.kernel_launch_timeout: input should be greater than or equal to 10"),
+    ({"hub": {"gateway_client": "nb2kg"}}, "hub.gateway_client: 'nb2kg' cannot work with this stack"),
+    ({"hub": {"default_url": "/home"}}, "hub.default_url: must be one of '/lab' or '/tree'"),
+    ({"services": {"manager": "upstart"}}, "services.manager: must be one of 'auto', 'systemd' or 'process'"),
+    ({"hub": {"port": 8888}}, "hub.port: port 8888 is already used by gateway.port"),
+    ({"proxy": {"api_port": 8081}}, "proxy.api_port: port 8081 is already used by hub.hub_port; every service needs its own port"),
+    ({"gateway": {"unauthorized_users": ["root", "hubadmin"]}}, "gateway.unauthorized_users: contains the hub admin 'hubadmin'"),
+    ({"spark": {"version": "2.4.8"}, "java": {"version": 8}}, "java.version: Spark 2.4.8 needs Java 8, which Debian GNU/Linux 12 (bookworm) does not ship"),
+    ({"spark": {"version": "2.4.8"}}, "java.version: Spark 2.4.8 needs Java 8, got Java 17; set java.version to 8"),
+    ({"spark": {"version": "4.3.0"}, "java": {"version": 11}}, "java.version: Spark 4.3.0 needs Java 17 or 21, got Java 11"),
+]
+
+
+@pytest.mark.parametrize("data,message", CASES, ids=[c[1][:50] for c in CASES])
+def test_rule_and_message(data, message):
+    found = problems(data)
+    assert any(message in p for p in found), found
+
+
+def test_spark24_on_debian12_says_what_to_choose():
+    msg = problems({"spark": {"version": "2.4.8"}, "java": {"version": 8}})[0]
+    assert "choose a Spark release that runs on Java 17" in msg
+
+
+def test_spark24_java8_is_fine_where_java8_ships():
+    a = parse({"spark": {"version": "2.4.8", "source": "apache"}, "java": {"version": 8}}, UBUNTU22)
+    assert a.java.version == 8
+
+
+def test_all_problems_reported_at_once():
+    found = problems({"gateway": {"port": 0, "ip": "x"}, "users": {"admin": "root"}})
+    assert len(found) == 3
+
+
+def test_example_file_is_the_defaults(tmp_path):
+    p = tmp_path / "a.toml"
+    p.write_text(example_answers())
+    assert load(p, DEBIAN12) == Answers()
+
+
+def test_not_toml(tmp_path):
+    p = tmp_path / "a.toml"
+    p.write_text("[gateway\nport = 1\n")
+    with pytest.raises(AnswersError) as e:
+        load(p)
+    assert "not valid TOML" in str(e.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(AnswersError) as e:
+        load(tmp_path / "nope.toml")
+    assert "cannot read the answers file" in str(e.value)
+
+
+def test_tarball_source_accepts_existing_file(tmp_path):
+    t = tmp_path / "spark.tgz"
+    t.write_bytes(b"x")
+    a = parse({"spark": {"source": "tarball", "tarball": str(t)}}, DEBIAN12)
+    assert a.spark.tarball == str(t)
