@@ -225,7 +225,6 @@ def _is_systemd(sdir: Path) -> bool:
 def cmd_tui(answers_path: str | None) -> int:
     try:
         from .tui.app import run
-    except ImportError:
-        _parser().print_help()
-        return EXIT_USAGE
+    except ImportError:  # no TUI in this build: the same install, asking on the terminal
+        return cmd_install(answers_path, unattended=False, only=None)
     return run(answers_path)

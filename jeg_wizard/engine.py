@@ -156,9 +156,7 @@ class Engine:
                 if not action.verify_only:
                     changed = True
                     self.ctx.record(action=action.title)
-            st.status = "ok" if changed else "done"
-            if any(a.verify_only for a in st.actions) and not changed:
-                st.status = "ok"
+            st.status = "ok" if changed else "done"  # done: nothing to change (its checks still ran)
         except BaseException as e:  # noqa: BLE001 - reported, then re-raised
             st.status = "failed"
             st.error = str(e)

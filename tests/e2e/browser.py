@@ -1,0 +1,171 @@
+"""Drive JupyterLab through JupyterHub in Debian's Chromium: log in, open a notebook on a gateway
+kernel, wait for Idle, run one cell and return its output.
+
+Playwright cannot download browsers here, so it drives /usr/bin/chromium (apt package `chromium`).
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import time
+from pathlib import Path
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+DEFAULT_CODE = "spark.range(1000).count()"
+
+
+class LabRunError(RuntimeError):
+    """The browser run failed; the message says at which stage, and where the screenshot is."""
+
+
+def run_spark_cell_in_lab(
+    hub_url: str,
+    user: str,
+    password: str,
+    kernel_display_name: str,
+    timeout: float = 180,
+    *,
+    code: str = DEFAULT_CODE,
+    screenshot_path: str | None = None,
+    timings: dict[str, float] | None = None,
+) -> str:
+    """Log in at ``hub_url`` as ``user``, create a notebook on ``kernel_display_name`` from the Lab
+    launcher, wait for the kernel to be Idle, run ``code`` in the first cell and return the cell's
+    output text.
+
+    ``timeout`` bounds the whole run. On failure raises LabRunError naming the stage, the last kernel
+    status seen and the kernel websocket events, after saving a screenshot to ``screenshot_path`` (or
+    a temporary file). If ``timings`` is a dict it receives seconds per stage.
+    """
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import sync_playwright
+
+    hub_url = hub_url.rstrip("/")
+    deadline = time.monotonic() + timeout
+    stage = "start"
+    ws_events: list[str] = []
+    status_seen = ""
+    timings = {} if timings is None else timings
+
+    def remaining_ms() -> float:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"overall timeout of {timeout:.0f} s reached")
+        return left * 1000
+
+    def step(name: str) -> float:
+        nonlocal stage
+        stage = name
+        return time.monotonic()
+
+    def done(name: str, t0: float) -> None:
+        timings[name] = round(time.monotonic() - t0, 2)
+
+    def watch_websocket(ws) -> None:
+        if "/api/kernels/" not in ws.url:
+            return
+        tail = ws.url.split("/api/kernels/", 1)[1]
+        ws_events.append(f"open {tail}")
+        ws.on("close", lambda _ws: ws_events.append(f"close {tail}"))
+        ws.on("socketerror", lambda err: ws_events.append(f"error {tail}: {err}"))
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, timeout=60_000
+        )
+        page = None
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 900})
+            page = context.new_page()
+            page.on("websocket", watch_websocket)
+
+            t0 = step("open the hub login page")
+            page.goto(f"{hub_url}/hub/login", timeout=remaining_ms())
+            page.fill("#username_input", user)
+            page.fill("#password_input", password)
+            t0 = step("log in")
+            page.click("#login_submit")
+            # A failed login re-renders the login form with an error; success leaves /hub/login.
+            page.wait_for_url(re.compile(r"^(?!.*/hub/login).*$"), timeout=remaining_ms())
+            done("login", t0)
+
+            t0 = step("spawn the user server and load JupyterLab")
+            page.wait_for_url(re.compile(rf"/user/{re.escape(user)}/lab"), timeout=remaining_ms())
+            card = page.locator(
+                '.jp-LauncherCard[data-category="Notebook"]', has_text=kernel_display_name
+            ).first
+            card.wait_for(state="visible", timeout=remaining_ms())
+            done("spawn_and_lab_loaded", t0)
+
+            t0 = step(f"open a notebook on {kernel_display_name!r} and wait for Idle")
+            card.click()
+            panel = page.locator(".jp-NotebookPanel:visible").first
+            panel.wait_for(state="visible", timeout=remaining_ms())
+            indicator = page.locator(".jp-Notebook-ExecutionIndicator:visible").first
+            while True:
+                status_seen = _kernel_status(page, indicator)
+                if status_seen.lower() == "idle":
+                    break
+                if status_seen.lower() in ("dead", "disconnected"):
+                    raise LabRunError(f"kernel went {status_seen}")
+                remaining_ms()
+                page.wait_for_timeout(250)
+            done("kernel_idle", t0)
+
+            t0 = step(f"run {code!r}")
+            editor = panel.locator(".jp-Cell .jp-InputArea-editor .cm-content").first
+            editor.click()
+            page.keyboard.insert_text(code)
+            page.keyboard.press("Shift+Enter")
+            output = panel.locator(".jp-Cell").first.locator(".jp-OutputArea-output")
+            output.first.wait_for(state="visible", timeout=remaining_ms())
+            # The prompt turns from [*] to [n] when the execution finished.
+            prompt = panel.locator(".jp-Cell").first.locator(".jp-InputArea-prompt")
+            while "*" in (prompt.inner_text() or "") or not prompt.inner_text().strip("[]: \n"):
+                remaining_ms()
+                page.wait_for_timeout(100)
+            text = "\n".join(t.strip() for t in output.all_inner_texts()).strip()
+            done("cell_output", t0)
+            if panel.locator(".jp-Cell").first.locator(
+                '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
+            ).count() and not text:
+                raise LabRunError("the cell wrote only to stderr")
+            return text
+        except (PlaywrightError, TimeoutError, LabRunError) as exc:
+            shot = screenshot_path or tempfile.mkstemp(prefix="lab-failure-", suffix=".png")[1]
+            if page is not None:
+                try:
+                    Path(shot).parent.mkdir(parents=True, exist_ok=True)
+                    page.screenshot(path=shot, full_page=True)
+                except PlaywrightError:
+                    shot = "(screenshot failed)"
+            raise LabRunError(
+                f"Lab run failed while trying to {stage}: {str(exc).splitlines()[0]}; "
+                f"last kernel status {status_seen or 'none'!r}; "
+                f"kernel websocket events {ws_events[-8:]}; screenshot {shot}"
+            ) from exc
+        finally:
+            browser.close()
+
+
+def _kernel_status(page, indicator) -> str:
+    """The notebook toolbar's kernel status (idle, busy, unknown, starting...), else the status bar's."""
+    if indicator.count():
+        status = indicator.get_attribute("data-status")
+        if status:
+            return status
+    item = page.locator(".jp-StatusBar-TextItem", has_text="|")
+    if item.count():
+        return item.first.inner_text().rsplit("|", 1)[-1].strip()
+    return ""

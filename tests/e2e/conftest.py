@@ -1,0 +1,120 @@
+"""One real install for the whole e2e session: temp prefix, free loopback ports, real apt/users/processes."""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import tomli_w
+
+from jeg_wizard.answers import load
+from jeg_wizard.layout import Layout
+
+ADMIN = "jegwadmin"
+
+
+def free_ports(n: int) -> list[int]:
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+def wizard(*args: str, env: dict | None = None, timeout: float = 2400) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "jeg_wizard", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+@dataclass
+class Install:
+    root: Path
+    answers_path: Path
+    layout: Layout
+    password: str
+    env: dict
+    first: subprocess.CompletedProcess
+    foreign_env: bytes
+
+    @property
+    def token(self) -> str:
+        return self.layout.gateway_token_file.read_text().strip()
+
+
+def make_answers(root: Path, **over) -> dict:
+    gw, hub, hubint, api = free_ports(4)
+    data = {
+        "system": {"prefix": f"{root}/opt", "state_dir": f"{root}/state", "log_dir": f"{root}/log"},
+        "environment": {"file": f"{root}/etc/environment"},
+        "kernels": {"dir": f"{root}/share/jupyter/kernels"},
+        "gateway": {"port": gw},
+        "proxy": {"api_port": api},
+        "hub": {"ip": "127.0.0.1", "port": hub, "hub_port": hubint, "config_dir": f"{root}/etc/jupyter"},
+        "users": {"admin": ADMIN, "admin_password_env": "JEGW_E2E_PASSWORD"},
+        "services": {"manager": "process"},
+    }
+    for section, values in over.items():
+        data.setdefault(section, {}).update(values)
+    return data
+
+
+FOREIGN_ENV = b'PATH="/usr/local/bin:/usr/bin:/bin"\n#  a comment  with odd   spacing\n\tLANG=C.UTF-8 \nLAST_LINE_NO_NEWLINE=1'
+
+
+@pytest.fixture(scope="session")
+def installed():
+    if os.geteuid() != 0:
+        pytest.skip("the end-to-end install needs root (run tests/run with sudo)")
+    root = Path(tempfile.mkdtemp(prefix="jegw-e2e-", dir="/tmp"))
+    os.chmod(root, 0o755)  # the admin's server runs the hub venv's python from here
+    (root / "etc").mkdir()
+    (root / "etc" / "environment").write_bytes(FOREIGN_ENV)
+    answers_path = root / "answers.toml"
+    answers_path.write_text(tomli_w.dumps(make_answers(root)))
+    password = "Canary-" + secrets.token_hex(8)
+    env = {"JEGW_E2E_PASSWORD": password}
+    layout = Layout(load(answers_path))
+    t0 = time.monotonic()
+    first = wizard("install", "--unattended", str(answers_path), env=env)
+    print(f"first install: {time.monotonic() - t0:.0f}s, rc {first.returncode}")
+    inst = Install(root, answers_path, layout, password, env, first, FOREIGN_ENV)
+    try:
+        yield inst
+    finally:
+        stop = wizard("services", "stop", "--state-dir", str(layout.state_dir), timeout=120)
+        print(stop.stdout, stop.stderr)
+        subprocess.run(["userdel", "-r", ADMIN], capture_output=True)
+        leftovers = _processes_under(root)
+        for pid in leftovers:
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+        if os.environ.get("JEGW_KEEP") != "1":
+            shutil.rmtree(root, ignore_errors=True)
+        assert not leftovers, f"processes left running after services stop: {leftovers}"
+
+
+def _processes_under(root: Path) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                cmd = (d / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if str(root).encode() in cmd and int(d.name) != os.getpid():
+                out.append(int(d.name))
+    return out

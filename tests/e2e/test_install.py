@@ -1,0 +1,136 @@
+"""The real thing: install the whole stack from an answers file, then use it as a user would."""
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from pathlib import Path
+
+import httpx
+import pytest
+
+from jeg_wizard import health
+
+from .conftest import ADMIN, wizard
+
+pytestmark = pytest.mark.e2e
+
+
+def test_install_succeeds_with_health_checks(installed):
+    out = installed.first.stdout + installed.first.stderr
+    assert installed.first.returncode == 0, out[-6000:]
+    assert "gateway lists kernelspecs: spark_python_local" in out
+    assert f"{ADMIN} logged in and ran spark.range(1000).count() = 1000 via the gateway" in out
+    assert "JEG_WIZARD_SMOKE 100" in out
+
+
+def test_gateway_demands_its_token(installed):
+    url = installed.layout.gateway_url
+    assert httpx.get(f"{url}/api/kernelspecs", timeout=10).status_code == 401
+    assert httpx.get(f"{url}/api/kernelspecs", headers={"Authorization": "token wrong"}, timeout=10).status_code == 401
+    r = httpx.get(f"{url}/api/kernelspecs", headers={"Authorization": f"token {installed.token}"}, timeout=10)
+    assert r.status_code == 200 and "spark_python_local" in r.json()["kernelspecs"]
+    assert stat.S_IMODE(installed.layout.gateway_token_file.stat().st_mode) == 0o600
+
+
+def test_gateway_refuses_a_kernel_for_root(installed):
+    url = installed.layout.gateway_url
+    r = httpx.post(f"{url}/api/kernels", headers={"Authorization": f"token {installed.token}"},
+                   json={"name": "spark_python_local", "env": {"KERNEL_USERNAME": "root"}}, timeout=60)
+    assert r.status_code == 403 and "root" in r.text
+
+
+def test_hub_login_spawn_and_spark_job(installed):
+    L = installed.layout
+    smoke = health.login_and_spark_job(L.hub_url, ADMIN, installed.password, "spark_python_local", timeout=300)
+    assert smoke.result == "1000"
+    assert set(smoke.phases) == {"login", "spawn", "kernelspecs", "kernel start", "job"}
+
+
+def test_wrong_password_is_refused(installed):
+    with pytest.raises(health.HealthError, match="PAM login"):
+        health.login_and_spark_job(installed.layout.hub_url, ADMIN, "not-the-password", "spark_python_local", timeout=30)
+
+
+def test_jupyterlab_in_a_real_browser_runs_a_spark_cell(installed, tmp_path):
+    if not os.path.exists("/usr/bin/chromium"):
+        pytest.skip("Debian's chromium is not installed (tests/run installs it)")
+    from .browser import run_spark_cell_in_lab
+
+    out = run_spark_cell_in_lab(installed.layout.hub_url, ADMIN, installed.password, "Spark - Python (local)",
+                                timeout=240)
+    assert out.strip() == "1000"
+
+
+def test_foreign_lines_of_the_environment_file_are_kept(installed):
+    text = Path(installed.layout.a.environment.file).read_bytes()
+    assert text.startswith(installed.foreign_env + b"\n")
+    assert b'SPARK_HOME="' in text and text.count(b"# BEGIN jeg-wizard") == 1
+
+
+def test_secrets_never_leak(installed):
+    L = installed.layout
+    canaries = [installed.password.encode(), installed.token.encode(),
+                L.proxy_token_file.read_text().strip().encode(), L.cookie_secret_file.read_text().strip().encode()]
+    secret_files = {L.gateway_token_file, L.proxy_token_file, L.cookie_secret_file, L.services_dir / "hub.env"}
+    for f in secret_files:
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+    scanned = 0
+    for base in (L.log_dir, L.state_dir, L.config_dir):
+        for dirpath, _, names in os.walk(base):
+            for n in names:
+                p = Path(dirpath) / n
+                if p in secret_files or "backups" in p.parts or n.endswith(".sqlite"):
+                    continue
+                data = p.read_bytes()
+                scanned += 1
+                for c in canaries:
+                    assert c not in data, f"a secret appears in {p}"
+    assert scanned > 5
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                cmd = (d / "cmdline").read_bytes()
+            except OSError:
+                continue
+            for c in canaries:
+                assert c not in cmd, f"a secret is on the command line of pid {d.name}"
+    plan = wizard("plan", str(installed.answers_path), env=installed.env)
+    for c in canaries:
+        assert c.decode() not in plan.stdout
+
+
+def _managed_hashes(L) -> dict[str, str]:
+    paths = [Path(L.a.environment.file), L.hub_config, L.gateway_config, L.gateway_token_file, L.proxy_token_file,
+             L.cookie_secret_file, L.services_dir / "hub.env", L.services_dir / "gateway.json",
+             L.services_dir / "hub.json", L.gateway_venv / ".jeg-wizard-requirements",
+             L.hub_venv / ".jeg-wizard-requirements", L.kernel_venv / ".jeg-wizard-requirements"]
+    paths += sorted(Path(L.a.kernels.dir).rglob("*"))
+    paths += sorted(p for p in L.config_dir.rglob("*"))
+    out = {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in paths if p.is_file()}
+    out["spark link"] = os.readlink(L.spark_link)
+    return out
+
+
+def test_second_run_changes_nothing(installed):
+    L = installed.layout
+    before = _managed_hashes(L)
+    pids = {n: (L.services_dir / f"{n}.child.pid").read_text() for n in ("gateway", "hub")}
+    again = wizard("install", "--unattended", str(installed.answers_path), env=installed.env)
+    out = again.stdout + again.stderr
+    assert again.returncode == 0, out[-4000:]
+    assert "(0 steps did work, 14 were already done)" in out
+    assert _managed_hashes(L) == before
+    assert {n: (L.services_dir / f"{n}.child.pid").read_text() for n in ("gateway", "hub")} == pids
+    plan = wizard("plan", "--brief", str(installed.answers_path), env=installed.env)
+    assert "[to do]" not in plan.stdout and "0 with changes to make" in plan.stdout
+
+
+def test_services_stop_and_start(installed):
+    L = installed.layout
+    sd = str(L.state_dir)
+    r = wizard("services", "restart", "gateway", "--state-dir", sd, timeout=200)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "gateway: running, answers at" in r.stdout
+    st = wizard("services", "status", "--state-dir", sd)
+    assert "gateway: running" in st.stdout and "hub: running" in st.stdout

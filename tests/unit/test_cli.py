@@ -1,0 +1,60 @@
+"""Bad input stops before anything changes, naming the field."""
+import os
+import subprocess
+import sys
+
+
+def run(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "jeg_wizard", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
+
+
+def test_broken_answers_exit_2_naming_the_field_and_nothing_changes(tmp_path):
+    state = tmp_path / "state"
+    p = tmp_path / "a.toml"
+    p.write_text(f'[system]\nstate_dir = "{state}"\nlog_dir = "{tmp_path}/log"\n[gateway]\nport = 99999\nprot = 1\n')
+    r = run("install", "--unattended", str(p))
+    assert r.returncode == 2
+    assert "gateway.port: must be an integer between 1 and 65535, got 99999" in r.stderr
+    assert "gateway.prot: unknown key; did you mean 'gateway.port'?" in r.stderr
+    assert "nothing was changed" in r.stderr and "Traceback" not in r.stderr
+    assert list(tmp_path.iterdir()) == [p]
+
+
+def test_missing_password_env_is_caught_before_changes(tmp_path):
+    p = tmp_path / "a.toml"
+    p.write_text(f'[system]\nstate_dir = "{tmp_path}/state"\nlog_dir = "{tmp_path}/log"\n'
+                 f'[users]\nadmin_password_env = "JEGW_UNSET_VAR"\n')
+    r = run("--unattended", str(p), env={"JEGW_UNSET_VAR": ""})
+    assert r.returncode == 2
+    assert "users.admin_password_env: environment variable JEGW_UNSET_VAR is not set or empty" in r.stderr
+    assert list(tmp_path.iterdir()) == [p]
+
+
+def test_readable_password_file_refused_with_the_chmod(tmp_path):
+    pw = tmp_path / "pw"
+    pw.write_text("secret-password")
+    pw.chmod(0o644)
+    p = tmp_path / "a.toml"
+    p.write_text(f'[system]\nstate_dir = "{tmp_path}/state"\n[users]\nadmin_password_file = "{pw}"\n')
+    r = run("install", "--unattended", str(p))
+    assert r.returncode == 2 and f"run: chmod 600 {pw}" in r.stderr
+    assert "secret-password" not in r.stderr + r.stdout
+
+
+def test_unknown_only_step(tmp_path):
+    r = run("install", "--unattended", "/dev/null", "--only", "nonsense")
+    assert r.returncode == 2 and "--only: no step nonsense" in r.stderr
+
+
+def test_example_and_version():
+    assert run("--version").stdout.startswith("jeg-wizard ")
+    ex = run("answers", "--example")
+    assert ex.returncode == 0 and "[gateway]" in ex.stdout
+
+
+def test_check_answers(tmp_path):
+    p = tmp_path / "a.toml"
+    p.write_text('[hub]\nip = "nonsense"\n')
+    r = run("answers", "--check", str(p))
+    assert r.returncode == 2 and "hub.ip: must be an IP address" in r.stderr
