@@ -203,7 +203,8 @@ def cmd_services(args) -> int:
             mgr.start(spec)
             if spec.ready_url:
                 try:
-                    secs = wait_http(spec.ready_url, timeout=90, log=spec.log, pid=lambda n=n: mgr.pid(n))
+                    secs = wait_http(spec.ready_url, timeout=90, log=spec.log, pid=lambda n=n: mgr.pid(n),
+                                     codes=tuple(spec.ready_codes))
                     print(f"{n}: running, answers at {spec.ready_url} ({secs:.1f}s)")
                 except RuntimeError as e:
                     print(f"{n}: FAILED: {e}")

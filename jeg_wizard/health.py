@@ -21,7 +21,8 @@ def gateway_version(url: str, token: str, timeout: float = 5) -> str:
     r = httpx.get(f"{url}/api", headers={"Authorization": f"token {token}"}, timeout=timeout)
     if r.status_code != 200:
         raise HealthError(f"gateway {url}/api answered HTTP {r.status_code} with the token")
-    return r.json().get("version", "?")
+    body = r.json()
+    return f"{body.get('gateway_version', '?')} (jupyter_server {body.get('version', '?')})"
 
 
 def gateway_rejects_anonymous(url: str, timeout: float = 5) -> int:
@@ -79,11 +80,13 @@ def login_and_spark_job(hub_url: str, user: str, password: str, kernel_name: str
             c.post(f"{base}/hub/api/users/{quote(user)}/server",
                    headers={"X-XSRFToken": c.cookies.get("_xsrf", path="/hub/") or xsrf, "Referer": f"{base}/hub/home"})
             while True:
-                r = c.get(f"{user_base}/api/status")  # follows the OAuth redirects once the server is up
-                if r.status_code == 200 and r.headers.get("content-type", "").startswith("application/json"):
+                # an HTML page: once the server is up the hub sends us through its OAuth redirect,
+                # which sets the cookie API calls need (API URLs answer 403 instead of redirecting)
+                r = c.get(f"{user_base}/lab")
+                if r.status_code == 200 and str(r.url).startswith(f"{user_base}/"):
                     break
                 if time.monotonic() > deadline:
-                    raise HealthError(f"{user}'s server did not come up (last HTTP {r.status_code} at {r.url})")
+                    raise HealthError(f"{user}'s server did not come up (last HTTP {r.status_code} at {r.url}); see the hub log")
                 time.sleep(0.5)
         xsrf_user = c.cookies.get("_xsrf", path=f"/user/{user}/") or ""
         headers = {"X-XSRFToken": xsrf_user} if xsrf_user else {}
@@ -101,8 +104,11 @@ def login_and_spark_job(hub_url: str, user: str, password: str, kernel_name: str
                 raise HealthError(f"starting kernel '{kernel_name}' through the hub failed: HTTP {r.status_code}: {r.text[:300]}")
             kid = r.json()["id"]
         try:
-            with _Timer(smoke, "job", say):
-                smoke.result = _execute(c, user_base, kid, code, deadline)
+            with _KernelSocket(c, user_base, kid, deadline) as ks:
+                with _Timer(smoke, "kernel ready", say):
+                    ks.request("kernel_info_request", {})
+                with _Timer(smoke, "job", say):
+                    smoke.result = ks.execute(code)
         finally:
             c.delete(f"{user_base}/api/kernels/{kid}", headers=headers)
     if expect not in smoke.result:
@@ -110,37 +116,66 @@ def login_and_spark_job(hub_url: str, user: str, password: str, kernel_name: str
     return smoke
 
 
-def _execute(c: httpx.Client, user_base: str, kid: str, code: str, deadline: float) -> str:
-    from websockets.sync.client import connect
+class _KernelSocket:
+    """The kernel's websocket through the hub, speaking the Jupyter messaging protocol."""
 
-    ws_url = user_base.replace("http", "ws", 1) + f"/api/kernels/{kid}/channels?session_id={uuid.uuid4()}"
-    cookie = "; ".join(f"{k.name}={k.value}" for k in c.cookies.jar)
-    msg_id = uuid.uuid4().hex
-    request = {
-        "header": {"msg_id": msg_id, "username": "jeg-wizard", "session": uuid.uuid4().hex, "msg_type": "execute_request", "version": "5.3"},
-        "parent_header": {}, "metadata": {}, "channel": "shell",
-        "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {}, "allow_stdin": False},
-    }
-    out, error = [], None
-    with connect(ws_url, additional_headers={"Cookie": cookie}, open_timeout=30, max_size=None) as ws:
-        ws.send(json.dumps(request))
+    def __init__(self, c: httpx.Client, user_base: str, kid: str, deadline: float):
+        self.url = user_base.replace("http", "ws", 1) + f"/api/kernels/{kid}/channels?session_id={uuid.uuid4()}"
+        self.cookie = "; ".join(f"{k.name}={k.value}" for k in c.cookies.jar)
+        self.deadline = deadline
+        self.session = uuid.uuid4().hex
+
+    def __enter__(self):
+        from websockets.sync.client import connect
+
+        self.ws = connect(self.url, additional_headers={"Cookie": self.cookie}, open_timeout=30, max_size=None)
+        return self
+
+    def __exit__(self, *exc):
+        self.ws.close()
+
+    def _send(self, msg_type: str, content: dict) -> str:
+        msg_id = uuid.uuid4().hex
+        self.ws.send(json.dumps({
+            "header": {"msg_id": msg_id, "username": "jeg-wizard", "session": self.session,
+                       "msg_type": msg_type, "version": "5.3"},
+            "parent_header": {}, "metadata": {}, "channel": "shell", "content": content,
+        }))
+        return msg_id
+
+    def _replies(self, msg_id: str):
         while True:
-            left = deadline - time.monotonic()
+            left = self.deadline - time.monotonic()
             if left <= 0:
-                raise HealthError(f"no result from the kernel before the deadline (output so far: {''.join(out)!r})")
-            msg = json.loads(ws.recv(timeout=left))
-            if msg.get("parent_header", {}).get("msg_id") != msg_id:
-                continue
+                raise HealthError("the kernel did not answer before the deadline")
+            msg = json.loads(self.ws.recv(timeout=left))
+            if msg.get("parent_header", {}).get("msg_id") == msg_id:
+                yield msg
+
+    def request(self, msg_type: str, content: dict) -> dict:
+        msg_id = self._send(msg_type, content)
+        reply = msg_type.replace("_request", "_reply")
+        for msg in self._replies(msg_id):
+            if msg["msg_type"] == reply:
+                return msg["content"]
+        raise AssertionError("unreachable")
+
+    def execute(self, code: str) -> str:
+        msg_id = self._send("execute_request", {"code": code, "silent": False, "store_history": False,
+                                                "user_expressions": {}, "allow_stdin": False})
+        result, stdout, error = None, [], None
+        for msg in self._replies(msg_id):
             t, content = msg["msg_type"], msg["content"]
             if t == "execute_result":
-                out.append(content["data"].get("text/plain", ""))
-            elif t == "stream":
-                out.append(content.get("text", ""))
+                result = content["data"].get("text/plain", "")
+            elif t == "stream" and content.get("name") == "stdout":  # stderr: Spark's progress bar
+                stdout.append(content.get("text", ""))
             elif t == "error":
                 error = f"{content.get('ename')}: {content.get('evalue')}"
             elif t == "status" and content.get("execution_state") == "idle":
                 break
-    if error:
-        hint = " (`spark` undefined: the kernel started but Spark did not; check JAVA_HOME/SPARK_HOME in the kernelspec)" if "NameError" in error else ""
-        raise HealthError(f"the kernel raised {error}{hint}")
-    return "".join(out).strip()
+        if error:
+            hint = (" (`spark` is undefined: the kernel started but Spark did not; check JAVA_HOME and "
+                    "SPARK_HOME in the kernelspec)") if "NameError" in error else ""
+            raise HealthError(f"the kernel raised {error}{hint}")
+        return (result if result is not None else "".join(stdout)).strip()

@@ -27,7 +27,8 @@ class ServiceSpec:
     env_file: str | None = None  # 0600 KEY=VALUE lines with the secrets
     cwd: str = "/"
     user: str | None = None
-    ready_url: str = ""  # answers (any status below 500) once the service is up
+    ready_url: str = ""  # answers with one of ready_codes once the service is up
+    ready_codes: tuple[int, ...] = (200,)
     stop_grace: float = 20
 
     def digest(self) -> str:
@@ -188,14 +189,14 @@ def _package_root() -> str:
     return str(Path(__file__).resolve().parent.parent)
 
 
-def wait_http(url: str, timeout: float = 60, log: str | None = None, pid=None) -> float:
-    """Poll until url answers below 500; bounded. Returns seconds waited."""
+def wait_http(url: str, timeout: float = 60, log: str | None = None, pid=None, codes=(200,)) -> float:
+    """Poll until url answers with one of codes; bounded. Returns seconds waited."""
     t0 = time.monotonic()
     last = ""
     while time.monotonic() - t0 < timeout:
         try:
             r = httpx.get(url, timeout=3)
-            if r.status_code < 500:
+            if r.status_code in codes:
                 return time.monotonic() - t0
             last = f"HTTP {r.status_code}"
         except httpx.HTTPError as e:
@@ -252,5 +253,6 @@ class ServiceRunning:
         m.start(spec)
         ctx.record(kind="service", name=spec.name, manager=m.kind)
         if spec.ready_url:
-            secs = wait_http(spec.ready_url, timeout=90, log=spec.log, pid=lambda: m.pid(spec.name))
+            secs = wait_http(spec.ready_url, timeout=90, log=spec.log, pid=lambda: m.pid(spec.name),
+                             codes=tuple(spec.ready_codes))
             ctx.runner.emit(f"{spec.name} answers at {spec.ready_url} after {secs:.1f}s")

@@ -27,20 +27,9 @@ def read_env_file(path: str | None) -> dict[str, str]:
     return env
 
 
-def _kill_group(pgid: int, grace: float) -> None:
+def _signal_group(pgid: int, sig: int) -> None:
     try:
-        os.killpg(pgid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.2)
-    try:
-        os.killpg(pgid, signal.SIGKILL)
+        os.killpg(pgid, sig)
     except ProcessLookupError:
         pass
 
@@ -62,11 +51,16 @@ def main(spec_path: str) -> int:
     stopping = False
     child: subprocess.Popen | None = None
 
+    kill_at = 0.0
+
     def on_term(signum, frame):
-        nonlocal stopping
-        stopping = True
-        if child and child.poll() is None:
-            _kill_group(child.pid, float(spec.get("stop_grace", 20)))
+        # only flag and forward: the main loop reaps the child and escalates after the grace time
+        nonlocal stopping, kill_at
+        if not stopping:
+            stopping = True
+            kill_at = time.monotonic() + float(spec.get("stop_grace", 20))
+            if child:
+                _signal_group(child.pid, signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
@@ -84,8 +78,15 @@ def main(spec_path: str) -> int:
             extra_groups=[] if user and user != "root" else None,
         )
         child_pidfile.write_text(f"{child.pid}\n")
-        rc = child.wait()
+        while True:
+            try:
+                rc = child.wait(timeout=0.2)
+                break
+            except subprocess.TimeoutExpired:
+                if stopping and time.monotonic() > kill_at:
+                    _signal_group(child.pid, signal.SIGKILL)
         if stopping:
+            _signal_group(child.pid, signal.SIGKILL)  # stragglers left in the service's group
             break
         log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} supervisor: {name} exited with {rc}\n".encode())
         now = time.monotonic()

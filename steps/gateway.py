@@ -28,6 +28,7 @@ def service_spec(ctx) -> ServiceSpec:
         },
         cwd=str(L.gateway_runtime_dir.parent),
         ready_url=f"{L.gateway_url}/api",
+        ready_codes=(200, 401),  # /api wants the token
     )
 
 

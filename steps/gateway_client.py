@@ -1,15 +1,26 @@
 """README: `pip3 install nb2kg; jupyter serverextension enable --py nb2kg` — replaced by jupyter_server's
 built-in GatewayClient (nb2kg cannot load in jupyter_server 2; the answers refuse it with the reason).
-The client is configured per user server through the spawner's environment (hub_config step)."""
-from jeg_wizard.actions import command_check
+
+The client's URL and token reach each user server through the spawner's environment (hub_config
+step); this step writes the user servers' jupyter_server_config.py, which carries the fix that
+lets JupyterLab's kernel websocket work through JEG 3.3.0 (see the template).
+"""
+from jeg_wizard import render
+from jeg_wizard.actions import FileContent, command_check
 from jeg_wizard.engine import Step
 
-PROBE = "from jupyter_server.gateway.gateway_client import GatewayClient; print('GatewayClient', GatewayClient.url.default_value is None)"
+PROBE = "from jupyter_server.gateway.connections import GatewayWebSocketConnection; print('GatewayClient ok')"
 
 
 def build(ctx):
-    py = str(ctx.layout.hub_venv / "bin" / "python")
-    return [command_check("the user servers' jupyter_server has the built-in GatewayClient", [py, "-c", PROBE], "GatewayClient")]
+    L = ctx.layout
+    config = L.config_dir / "jupyter_server_config.py"
+    return [
+        command_check("the user servers' jupyter_server has the built-in gateway client",
+                      [str(L.hub_venv / "bin" / "python"), "-c", PROBE], "GatewayClient ok"),
+        FileContent(config, lambda: render.render("jupyter_server_config.py.j2", render.context(L)), mode=0o644,
+                    validate=lambda t: render.check_python(t, str(config))),
+    ]
 
 
 STEP = Step("gateway_client", "Point the notebook servers at the gateway", "pip3 install nb2kg; serverextension enable", build)

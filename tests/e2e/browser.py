@@ -112,9 +112,8 @@ def run_spark_cell_in_lab(
             card.click()
             panel = page.locator(".jp-NotebookPanel:visible").first
             panel.wait_for(state="visible", timeout=remaining_ms())
-            indicator = page.locator(".jp-Notebook-ExecutionIndicator:visible").first
             while True:
-                status_seen = _kernel_status(page, indicator)
+                status_seen = _kernel_status(page, kernel_display_name)
                 if status_seen.lower() == "idle":
                     break
                 if status_seen.lower() in ("dead", "disconnected"):
@@ -159,13 +158,13 @@ def run_spark_cell_in_lab(
             browser.close()
 
 
-def _kernel_status(page, indicator) -> str:
-    """The notebook toolbar's kernel status (idle, busy, unknown, starting...), else the status bar's."""
-    if indicator.count():
-        status = indicator.get_attribute("data-status")
-        if status:
-            return status
-    item = page.locator(".jp-StatusBar-TextItem", has_text="|")
+def _kernel_status(page, kernel_display_name: str) -> str:
+    """The kernel status from the status bar item "<display name> | <Status>" (Idle, Busy, Unknown...).
+
+    The notebook toolbar's execution indicator is no use here: it reports "idle" while the kernel
+    connection is still "Unknown".
+    """
+    item = page.locator(".jp-StatusBar-TextItem", has_text=f"{kernel_display_name} |")
     if item.count():
         return item.first.inner_text().rsplit("|", 1)[-1].strip()
     return ""

@@ -44,7 +44,7 @@ def test_hub_login_spawn_and_spark_job(installed):
     L = installed.layout
     smoke = health.login_and_spark_job(L.hub_url, ADMIN, installed.password, "spark_python_local", timeout=300)
     assert smoke.result == "1000"
-    assert set(smoke.phases) == {"login", "spawn", "kernelspecs", "kernel start", "job"}
+    assert set(smoke.phases) == {"login", "spawn", "kernelspecs", "kernel start", "kernel ready", "job"}
 
 
 def test_wrong_password_is_refused(installed):

@@ -1,0 +1,238 @@
+"""The Questions form as data: which answer keys it asks, grouped like the README's sections, and
+the round trip form values -> dict -> `answers.parse` -> problems routed back to their fields.
+No textual here, so the rules are the answers file's own and testable without a screen."""
+from __future__ import annotations
+
+import pwd
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .. import distro
+from ..answers import Answers, AnswersError, parse
+
+Kind = Literal["text", "int", "float", "bool", "choice", "list", "password"]
+
+
+@dataclass(frozen=True)
+class Field:
+    path: str  # "gateway.port"; the wizard-only password fields use "users.admin_password(_confirm)"
+    label: str
+    kind: Kind = "text"
+    help: str = ""
+    choices: tuple[str, ...] = ()
+    advanced: bool = False  # under "More settings" (collapsed): README defaults rarely change
+
+    @property
+    def section(self) -> str:
+        return self.path.split(".", 1)[0]
+
+    @property
+    def key(self) -> str:
+        return self.path.split(".", 1)[1]
+
+    @property
+    def widget_id(self) -> str:
+        return "f-" + self.path.replace(".", "-")
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str  # the answers section
+    title: str  # as the README names the stage
+    fields: tuple[Field, ...]
+
+
+PASSWORD = "users.admin_password"
+CONFIRM = "users.admin_password_confirm"
+WIZARD_ONLY = {PASSWORD, CONFIRM}  # never written to the answers file
+
+F = Field
+GROUPS: tuple[Group, ...] = (
+    Group("system", "System: apt update / upgrade", (
+        F("system.prefix", "Install prefix", help="Spark and the venvs (<prefix>/jeg/...) go here"),
+        F("system.apt_update", "apt update", "bool", "refresh package lists (skipped when every package is there)"),
+        F("system.apt_upgrade", "apt upgrade", "bool", "README: sudo apt upgrade; off by default on a production box"),
+        F("system.state_dir", "State directory", help="root-only: secrets, journal, backups", advanced=True),
+        F("system.log_dir", "Log directory", help="install.log, gateway.log, hub.log", advanced=True),
+        F("system.python", "Python for venvs", help="the distribution's python builds the venvs", advanced=True),
+    )),
+    Group("java", "Java", (
+        F("java.version", "Java version", "choice", "Spark 4.x needs 17 or 21; Debian 12 ships 17",
+          tuple(map(str, distro.JAVA_VERSIONS))),
+        F("java.home", "JAVA_HOME", help="empty: /usr/lib/jvm/java-<version>-openjdk-<arch>", advanced=True),
+    )),
+    Group("spark", "Spark to /opt + symlink", (
+        F("spark.source", "Spark from", "choice", "pypi | apache | url | tarball", ("pypi", "apache", "url", "tarball")),
+        F("spark.version", "Spark version", help="a release like 4.3.0 or 3.5.3"),
+        F("spark.master", "Spark master", help="local[*] | local[N] | spark://HOST:PORT (started here) | yarn"),
+        F("spark.url", "Tarball URL", help="with source = url: http(s):// or file:// URL", advanced=True),
+        F("spark.tarball", "Local tarball", help="with source = tarball: absolute path of a .tgz", advanced=True),
+        F("spark.sha512", "sha512", help="checksum of the tarball; fetched for apache when empty", advanced=True),
+        F("spark.hadoop", "Hadoop suffix", "choice", "spark-<version>-bin-hadoop<suffix>.tgz", ("2.7", "3", "3.2"),
+          advanced=True),
+        F("spark.home", "Spark symlink", help="empty: <prefix>/spark", advanced=True),
+        F("spark.cores_max", "cores.max", "int", "spark.cores.max per kernel on a standalone cluster", advanced=True),
+        F("spark.master_webui_port", "Master UI port", "int", "standalone master web UI", advanced=True),
+        F("spark.worker_webui_port", "Worker UI port", "int", "standalone worker web UI (not 8081: the hub's)",
+          advanced=True),
+    )),
+    Group("environment", "/etc/environment", (
+        F("environment.file", "Environment file", help="we own only a marked block in it"),
+        F("environment.pyspark_python", "PYSPARK_PYTHON", help="empty: the kernel venv's python", advanced=True),
+    )),
+    Group("kernels", "Kernelspecs", (
+        F("kernels.name", "Kernel name", help="letters, digits, . _ -"),
+        F("kernels.display_name", "Display name", help="what JupyterLab's launcher shows"),
+        F("kernels.spark_opts", "spark-submit options", help='extra options, e.g. "--driver-memory 2g"'),
+        F("kernels.dir", "Kernelspec dir", help="a kernels/ directory on the JUPYTER_PATH", advanced=True),
+        F("kernels.venv", "Kernel venv", help="empty: <prefix>/jeg/kernel", advanced=True),
+    )),
+    Group("gateway", "Jupyter Enterprise Gateway", (
+        F("gateway.ip", "Gateway IP", help="all-in-one: loopback; two hosts: an address the hub host reaches"),
+        F("gateway.port", "Gateway port", "int", "1-65535"),
+        F("gateway.kernel_launch_timeout", "Kernel start timeout", "int", "seconds a Spark kernel may take (10-3600)"),
+        F("gateway.request_timeout", "Request timeout", "float", "must exceed the kernel start timeout",
+          advanced=True),
+        F("gateway.list_kernels", "List kernels", "bool", "JupyterLab polls /api/kernels and breaks on 403",
+          advanced=True),
+        F("gateway.unauthorized_users", "Refused users", "list", "comma-separated; root is refused by default",
+          advanced=True),
+        F("gateway.token_file", "Token file", help="empty: <state_dir>/secrets/gateway-token, generated (0600)",
+          advanced=True),
+        F("gateway.venv", "Gateway venv", help="empty: <prefix>/jeg/gateway", advanced=True),
+    )),
+    Group("proxy", "node + configurable-http-proxy", (
+        F("proxy.version", "Proxy version", help="auto: 5.3.0 on node >= 20, else 4.6.3"),
+        F("proxy.api_port", "Proxy API port", "int", "1-65535"),
+        F("proxy.api_ip", "Proxy API IP", help="the proxy's REST API", advanced=True),
+        F("proxy.prefix", "Proxy prefix", help="empty: <prefix>/jeg/proxy", advanced=True),
+    )),
+    Group("hub", "JupyterHub + Notebook + JupyterLab", (
+        F("hub.ip", "Hub IP", help="the public address users open in a browser (0.0.0.0: all)"),
+        F("hub.port", "Hub port", "int", "1-65535"),
+        F("hub.default_url", "Opens on", "choice", "JupyterLab or the classic tree", ("/lab", "/tree")),
+        F("hub.hub_port", "Hub API port", "int", "the hub's internal API (user servers call it)", advanced=True),
+        F("hub.hub_ip", "Hub API IP", help="a concrete address user servers reach", advanced=True),
+        F("hub.config_dir", "Config dir", help="jupyterhub_config.py and the gateway config", advanced=True),
+        F("hub.gateway_client", "Gateway client", "choice", "builtin: jupyter_server's GatewayClient",
+          ("builtin", "nb2kg"), advanced=True),
+        F("hub.venv", "Hub venv", help="empty: <prefix>/jeg/hub", advanced=True),
+    )),
+    Group("users", "Admin user (adduser hubadmin)", (
+        F("users.admin", "Admin user", help="PAM user and hub admin (not root)"),
+        F(PASSWORD, "Admin password", "password", "typed here, never saved; empty: keep the current one"),
+        F(CONFIRM, "Password again", "password", "the same password once more"),
+        F("users.allowed", "Other users", "list", "comma-separated PAM users allowed to log in"),
+        F("users.admin_password_env", "Password env var", help="for unattended runs: a variable holding it",
+          advanced=True),
+        F("users.admin_password_file", "Password file", help="for unattended runs: a 0600 file holding it",
+          advanced=True),
+        F("users.admin_password_hash", "Password hash", help="a crypt hash ($6$...) instead of a password",
+          advanced=True),
+    )),
+    Group("services", "Start the services", (
+        F("services.manager", "Service manager", "choice", "auto: systemd when PID 1 is systemd",
+          ("auto", "systemd", "process")),
+        F("services.start", "Start services", "bool", "start the gateway and the hub, then check them"),
+    )),
+)
+del F
+
+FIELDS: dict[str, Field] = {f.path: f for g in GROUPS for f in g.fields}
+
+
+def initial_values(a: Answers) -> dict[str, Any]:
+    """Form values from answers: text fields as strings, lists joined, bools as bools."""
+    dump = a.model_dump()
+    out: dict[str, Any] = {}
+    for path, f in FIELDS.items():
+        if path in WIZARD_ONLY:
+            out[path] = ""
+            continue
+        v = dump[f.section][f.key]
+        if f.kind == "bool":
+            out[path] = bool(v)
+        elif f.kind == "list":
+            out[path] = ", ".join(v)
+        elif f.kind == "float":
+            out[path] = f"{v:g}"
+        else:
+            out[path] = str(v)
+    return out
+
+
+def to_data(values: dict[str, Any], base: Answers | None = None) -> dict:
+    """The answers-file dict for these form values (keys the form does not ask keep base's values)."""
+    data = (base or Answers()).model_dump()
+    for path, v in values.items():
+        f = FIELDS.get(path)
+        if f is None or path in WIZARD_ONLY:
+            continue
+        if f.kind == "list":
+            v = [s.strip() for s in str(v).replace("\n", ",").split(",") if s.strip()]
+        elif f.kind == "text" or f.kind == "choice":
+            v = str(v).strip()
+            if f.path == "java.version":
+                v = int(v) if v.isdigit() else v
+        elif f.kind in ("int", "float"):
+            v = str(v).strip()  # pydantic turns "8888" into 8888 and reports "80a" with its key
+        data[f.section][f.key] = v
+    return data
+
+
+def password_problems(values: dict[str, Any], admin_exists: bool | None = None) -> list[str]:
+    pw, again = values.get(PASSWORD, ""), values.get(CONFIRM, "")
+    problems = []
+    if pw and len(pw) < 8:
+        problems.append(f"{PASSWORD}: must be at least 8 characters (the hub is reachable from the network)")
+    if pw != again:
+        problems.append(f"{CONFIRM}: does not match the password")
+    other = any(values.get(f"users.admin_password_{k}") for k in ("env", "file", "hash"))
+    if not pw and not other:
+        exists = admin_exists if admin_exists is not None else user_exists(str(values.get("users.admin", "")))
+        if not exists:
+            problems.append(f"{PASSWORD}: {values.get('users.admin')} does not exist here yet: give a password "
+                            "so the admin can log in")
+    return problems
+
+
+def user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+def validate(values: dict[str, Any], base: Answers | None = None, dist: distro.Distro | None = None,
+             admin_exists: bool | None = None) -> tuple[Answers | None, list[str]]:
+    """Answers when valid, else every problem (each starts with its key path)."""
+    problems: list[str] = []
+    answers = None
+    try:
+        answers = parse(to_data(values, base), dist)
+    except AnswersError as e:
+        problems += e.problems
+    problems += password_problems(values, admin_exists)
+    return (answers if not problems else None), problems
+
+
+def route(problems: list[str]) -> tuple[dict[str, list[str]], dict[str, list[str]], list[str]]:
+    """Problems by field path, by section (cross-field rules naming only a section), and the rest.
+
+    A problem belongs to the longest field path it starts with ("spark.master (port): ..." too)."""
+    by_field: dict[str, list[str]] = {}
+    by_section: dict[str, list[str]] = {}
+    rest: list[str] = []
+    paths = sorted(FIELDS, key=len, reverse=True)
+    sections = {g.name for g in GROUPS}
+    for p in problems:
+        head = p.split(":", 1)[0]
+        target = next((path for path in paths if head == path or head.startswith(path + " ")), None)
+        if target:
+            by_field.setdefault(target, []).append(p[len(head) + 1:].strip() or p)
+        elif head in sections:
+            by_section.setdefault(head, []).append(p[len(head) + 1:].strip())
+        else:
+            rest.append(p)
+    return by_field, by_section, rest

@@ -1,0 +1,136 @@
+"""Plan: every step as detected on this machine (done / to do / check); the highlighted step's
+exact commands and file diffs, secrets masked. Looking changes nothing; Start begins the run."""
+from __future__ import annotations
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Button, DataTable, Footer, LoadingIndicator, Static
+
+from ...engine import StepState
+from ..widgets import StageBar, StepList
+
+
+def preview_text(st: StepState, ctx) -> Text:
+    """The step's pending actions: title, then argv lines and diffs (coloured, masked)."""
+    red = ctx.runner.redactor
+    t = Text()
+    t.append(f"{st.step.id}", style="bold")
+    t.append(f" — {st.step.title}\n")
+    t.append(f"README: {st.step.readme}\n", style="dim")
+    if not st.pending:
+        t.append("\nNothing to do: its end state already holds here.\n", style="green")
+        return t
+    for action in st.pending:
+        t.append(f"\n• {red(action.title)}\n", style="bold")
+        try:
+            lines = action.preview(ctx)
+        except Exception as e:  # noqa: BLE001 - a preview that cannot be computed is shown as such
+            lines = [f"# (cannot preview: {e})"]
+        for line in lines:
+            for sub in line.rstrip("\n").splitlines():
+                sub = red(sub)
+                style = ""
+                if sub.startswith(("+++", "---")):
+                    style = "bold"
+                elif sub.startswith("+"):
+                    style = "green"
+                elif sub.startswith("-"):
+                    style = "red"
+                elif sub.startswith("@@"):
+                    style = "cyan"
+                elif sub.startswith("#"):
+                    style = "dim"
+                t.append(f"  {sub}\n", style=style)
+    return t
+
+
+class PlanScreen(Screen):
+    BINDINGS = [Binding("s", "start", "Start install"), Binding("escape", "back", "Back")]
+
+    class Planned(Message):
+        def __init__(self, states: list[StepState], previews: dict[str, Text], error: str = ""):
+            super().__init__()
+            self.states, self.previews, self.error = states, previews, error
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.states: list[StepState] = []
+        self.previews: dict[str, Text] = {}
+
+    def compose(self) -> ComposeResult:
+        yield StageBar("Plan")
+        yield Static("Looking at this machine: which steps are done, which have work to do…", id="plan-summary")
+        with Horizontal(id="plan-body"):
+            yield StepList(id="plan-steps")
+            with VerticalScroll(id="plan-detail"):
+                yield LoadingIndicator()
+                yield Static("", id="plan-preview")
+        with Horizontal(classes="buttons"):
+            yield Button("◂ Back", id="back", compact=True)
+            yield Button("Start install ▸", id="start", variant="success", compact=True, disabled=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.make_plan()
+
+    @work(thread=True, exclusive=True)
+    def make_plan(self) -> None:
+        engine = self.app.engine
+        try:
+            states = engine.plan()
+            previews = {st.step.id: preview_text(st, engine.ctx) for st in states}
+            self.post_message(self.Planned(states, previews))
+        except Exception as e:  # noqa: BLE001 - shown; the operator goes back and fixes the answers
+            self.post_message(self.Planned([], {}, f"{type(e).__name__}: {e}"))
+
+    def on_plan_screen_planned(self, msg: Planned) -> None:
+        self.query_one(LoadingIndicator).display = False
+        if msg.error:
+            self.query_one("#plan-summary", Static).update(Text(f"✗ The plan could not be made: {msg.error}",
+                                                                style="bold red"))
+            return
+        self.states, self.previews = msg.states, msg.previews
+        self.app.plan_states = msg.states
+        steps = self.query_one(StepList)
+        steps.set_steps([(st.step.id, st.status) for st in msg.states])
+        counts = {k: sum(1 for s in msg.states if s.status == k) for k in ("todo", "check", "done")}
+        self.query_one("#plan-summary", Static).update(
+            f"{len(msg.states)} steps: {counts['todo']} to do, {counts['check']} checks only, "
+            f"{counts['done']} done. Nothing has changed yet. Highlight a step for its commands and diffs.")
+        start = self.query_one("#start", Button)
+        start.disabled = False
+        steps.focus()
+        if msg.states:
+            self.show(msg.states[0].step.id)
+        self.refresh_bindings()
+
+    def show(self, sid: str) -> None:
+        self.query_one("#plan-preview", Static).update(self.previews.get(sid, ""))
+        self.query_one("#plan-detail").scroll_home(animate=False)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key is not None and event.row_key.value in self.previews:
+            self.show(event.row_key.value)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "start":
+            self.action_start()
+        elif event.button.id == "back":
+            self.action_back()
+
+    def check_action(self, action: str, parameters) -> bool | None:
+        if action == "start":
+            return bool(self.states) or None
+        return True
+
+    def action_start(self) -> None:
+        if self.states:
+            self.app.start_run()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()

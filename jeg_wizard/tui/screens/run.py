@@ -1,0 +1,246 @@
+"""Run: the steps with marks and durations, the live log, overall progress. Steps run one by one
+in a thread worker that reports back with Messages; on failure the operator retries, skips (when
+the step allows it) or quits and resumes later (a re-run skips what is finished)."""
+from __future__ import annotations
+
+from collections import deque
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Button, Footer, ProgressBar, Static
+
+from ...engine import StepFailed
+from ..hints import hint
+from ..widgets import LogStream, StageBar, StepList
+
+TAIL = 8  # lines of the failed step shown above the buttons
+
+
+class StepStarted(Message):
+    def __init__(self, index: int):
+        super().__init__()
+        self.index = index
+
+
+class StepEnded(Message):
+    def __init__(self, index: int, status: str):
+        super().__init__()
+        self.index, self.status = index, status
+
+
+class StepBroke(Message):
+    def __init__(self, index: int, error: str, tail: list[str]):
+        super().__init__()
+        self.index, self.error, self.tail = index, error, tail
+
+
+class RunEnded(Message):
+    pass
+
+
+class RunScreen(Screen):
+    BINDINGS = [
+        Binding("r", "retry", "Retry"),
+        Binding("s", "skip", "Skip"),
+        Binding("enter,c", "finish", "Continue"),
+        Binding("q", "stop", "Quit"),
+    ]
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.engine = self.app.engine
+        self.steps = self.engine.steps
+        self.status: dict[str, str] = {}
+        self.seconds: dict[str, float] = {}
+        self.current: int | None = None  # the step running, or the failed one
+        self.failed: int | None = None
+        self.done = False
+        self._started_at = 0.0
+        self._tail: deque[str] = deque(maxlen=TAIL)
+        self._unsubscribe = None
+
+    def compose(self) -> ComposeResult:
+        yield StageBar("Run")
+        with Horizontal(id="run-progress"):
+            yield ProgressBar(total=len(self.steps), show_eta=False, id="progress")
+            yield Static("", id="run-label")
+        with Horizontal(id="run-body"):
+            yield StepList(id="run-steps")
+            yield LogStream(id="run-log")
+        with Vertical(id="failure"):
+            yield Static("", id="failure-text")
+            with Horizontal(classes="buttons"):
+                yield Button("Retry (r)", id="retry", variant="warning", compact=True)
+                yield Button("Skip (s)", id="skip", compact=True)
+                yield Button("Quit (q)", id="quit", variant="error", compact=True)
+        with Horizontal(id="run-done", classes="buttons"):
+            yield Button("Continue to health ▸", id="continue", variant="success", compact=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#failure").display = False
+        self.query_one("#run-done").display = False
+        planned = {st.step.id: st.status for st in (self.app.plan_states or [])}
+        self.query_one(StepList).set_steps([(s.id, "done" if planned.get(s.id) == "done" else "waiting")
+                                            for s in self.steps])
+        log = self.query_one(LogStream)
+        self._unsubscribe = self.engine.ctx.runner.subscribe(self._sink)
+        saved = self.app.save_answers()
+        if saved:
+            log.feed(f"answers saved to {saved} (replay: jeg-wizard install --unattended {saved})")
+        self.launch(0)
+
+    def on_unmount(self) -> None:
+        if self._unsubscribe:
+            self._unsubscribe()
+
+    def _sink(self, line: str) -> None:  # the runner's worker thread
+        self._tail.append(line)
+        self.query_one(LogStream).feed(line)
+
+    # ---------------------------------------------------------------- the worker
+    def launch(self, start: int) -> None:
+        self.failed = None
+        self.query_one("#failure").display = False
+        self.refresh_bindings()
+        self.run_worker(lambda: self._drive(start), thread=True, exclusive=True, group="install")
+
+    def _drive(self, start: int) -> None:
+        for i in range(start, len(self.steps)):
+            if self.app.stopping:
+                return
+            self._tail.clear()
+            self.post_message(StepStarted(i))
+            try:
+                st = self.engine.run_step(self.steps[i])
+            except StepFailed as e:
+                self.post_message(StepBroke(i, e.state.error, list(self._tail)))
+                return
+            except Exception as e:  # noqa: BLE001 - reported like a failed step
+                self.post_message(StepBroke(i, f"{type(e).__name__}: {e}", list(self._tail)))
+                return
+            self.post_message(StepEnded(i, st.status))
+        self.post_message(RunEnded())
+
+    # ---------------------------------------------------------------- worker reports
+    def _label(self, text: str | Text) -> None:
+        self.query_one("#run-label", Static).update(text)
+
+    def on_step_started(self, msg: StepStarted) -> None:
+        step = self.steps[msg.index]
+        self.current = msg.index
+        self._started_at = self.app.wiring.clock()
+        self.status[step.id] = "running"
+        steps = self.query_one(StepList)
+        steps.set_status(step.id, "running")
+        steps.move_cursor(row=msg.index)
+        self._label(f"step {msg.index + 1}/{len(self.steps)}: {step.id}")
+
+    def on_step_ended(self, msg: StepEnded) -> None:
+        step = self.steps[msg.index]
+        secs = self.app.wiring.clock() - self._started_at
+        self.status[step.id], self.seconds[step.id] = msg.status, secs
+        self.query_one(StepList).set_status(step.id, msg.status, secs)
+        self.query_one(ProgressBar).advance(1)
+
+    def on_step_broke(self, msg: StepBroke) -> None:
+        step = self.steps[msg.index]
+        secs = self.app.wiring.clock() - self._started_at
+        self.status[step.id], self.seconds[step.id] = "failed", secs
+        self.failed = msg.index
+        self.query_one(StepList).set_status(step.id, "failed", secs)
+        self.query_one(LogStream).flush()
+        t = Text()
+        t.append(f"✗ step {step.id} failed: ", style="bold red")
+        t.append(msg.error.splitlines()[0] if msg.error else "(no message)")
+        t.append("\n")
+        for line in msg.tail[-TAIL:]:
+            t.append(f"  {line}\n", style="dim")
+        t.append("Hint: ", style="bold")
+        t.append(hint(msg.error + "\n" + "\n".join(msg.tail)))
+        if not step.skippable:
+            t.append("  (this step cannot be skipped)", style="italic")
+        self.query_one("#failure-text", Static).update(t)
+        self.query_one("#failure").display = True
+        self.query_one("#skip", Button).disabled = not step.skippable
+        self.query_one("#retry", Button).focus()
+        self._label(Text(f"stopped at step {msg.index + 1}/{len(self.steps)}: {step.id}", style="bold red"))
+        self.refresh_bindings()
+
+    def on_run_ended(self, msg: RunEnded) -> None:
+        self.done = True
+        self.current = None
+        self.app.run_status = dict(self.status)
+        self.query_one(LogStream).flush()
+        worked = sum(1 for s in self.status.values() if s == "ok")
+        skipped = [sid for sid, s in self.status.items() if s == "skipped"]
+        text = f"complete: {worked} did work, {len(self.steps) - worked - len(skipped)} already done"
+        if skipped:
+            text += f", {len(skipped)} skipped"
+        self._label(Text(text, style="bold green"))
+        self.query_one("#run-done").display = True
+        self.query_one("#continue", Button).focus()
+        self.refresh_bindings()
+
+    # ---------------------------------------------------------------- operator
+    def check_action(self, action: str, parameters) -> bool | None:
+        if action == "retry":
+            return self.failed is not None
+        if action == "skip":
+            if self.failed is None:
+                return False
+            return True if self.steps[self.failed].skippable else None
+        if action == "finish":
+            return self.done
+        return True
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        actions = {"retry": self.action_retry, "skip": self.action_skip, "quit": self.action_stop,
+                   "continue": self.action_finish}
+        if event.button.id in actions:
+            actions[event.button.id]()
+
+    def action_retry(self) -> None:
+        if self.failed is not None:
+            self.query_one(LogStream).feed(f"-- retrying {self.steps[self.failed].id}")
+            self.launch(self.failed)
+
+    def action_skip(self) -> None:
+        if self.failed is None or not self.steps[self.failed].skippable:
+            return
+        i = self.failed
+        sid = self.steps[i].id
+        self.status[sid] = "skipped"
+        self.query_one(StepList).set_status(sid, "skipped")
+        self.query_one(ProgressBar).advance(1)
+        self.query_one(LogStream).feed(f"-- skipped {sid} (run jeg-wizard again later to do it)")
+        self.launch(i + 1)
+
+    def action_finish(self) -> None:
+        if self.done:
+            self.app.show_finish()
+
+    def action_stop(self) -> None:
+        running = self.failed is None and not self.done
+        if not running:
+            self.app.action_quit()
+            return
+        from .confirm import Confirm
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.app.action_quit()
+
+        self.app.push_screen(Confirm("Stop the install now? The running command is stopped; run jeg-wizard "
+                                     "again later to resume (finished steps are skipped)."), answered)
+
+    def stopped_at(self) -> str | None:
+        """The step a quit interrupts (for the farewell message), or None when all finished."""
+        if self.done:
+            return None
+        i = self.failed if self.failed is not None else self.current
+        return self.steps[i].id if i is not None else None

@@ -1,0 +1,37 @@
+"""The Run screen's live log: lines arrive from the runner's worker thread one by one; a 50 ms
+timer writes whatever queued up in one `write_lines` call (one render per batch, not per line).
+Both the queue and the widget are bounded, so memory stays flat however long a command talks;
+the full output is in the install log on disk."""
+from __future__ import annotations
+
+from collections import deque
+
+from textual.widgets import Log
+
+FLUSH_SECONDS = 0.05
+
+
+class LogStream(Log):
+    def __init__(self, max_lines: int = 5000, **kw):
+        super().__init__(max_lines=max_lines, auto_scroll=True, **kw)
+        # deque.append/popleft are atomic: the producer thread needs no lock; maxlen drops the
+        # oldest lines when the UI falls behind (they would be pruned from the widget anyway)
+        self._queue: deque[str] = deque(maxlen=max_lines)
+        self.received = 0  # lines fed (one producer: the step worker)
+        self.written = 0  # lines handed to the widget
+
+    def feed(self, line: str) -> None:
+        """The runner sink: safe to call from any thread."""
+        self._queue.append(line)
+        self.received += 1
+
+    def on_mount(self) -> None:
+        self.set_interval(FLUSH_SECONDS, self.flush)
+
+    def flush(self) -> None:
+        n = len(self._queue)
+        if not n:
+            return
+        batch = [self._queue.popleft() for _ in range(n)]
+        self.write_lines(batch)
+        self.written += n

@@ -1,0 +1,24 @@
+"""The top line: where the operator is in Welcome > Questions > Plan > Run > Finish."""
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+STAGES = ("Welcome", "Questions", "Plan", "Run", "Finish")
+
+
+class StageBar(Static):
+    def __init__(self, current: str, **kw):
+        super().__init__(self._text(current), **kw)
+
+    @staticmethod
+    def _text(current: str) -> Text:
+        t = Text(" jeg-wizard  ", style="bold")
+        for i, name in enumerate(STAGES):
+            if i:
+                t.append(" › ", style="dim")
+            if name == current:
+                t.append(f"[{i + 1} {name}]", style="bold reverse")
+            else:
+                t.append(f"{i + 1} {name}", style="dim" if STAGES.index(current) < i else "")
+        return t

@@ -1,0 +1,178 @@
+"""The app states the snapshot tests and `screenshots/make.py` render: the real steps through a
+recording runner, fixed machine facts, fixed health readings and a fake clock, so every render
+is the same on any machine (paths under /demo, which nothing creates)."""
+from __future__ import annotations
+
+import itertools
+import platform
+from pathlib import Path
+from typing import Awaitable, Callable
+
+from jeg_wizard import distro
+from jeg_wizard.answers import parse
+from jeg_wizard.engine import Engine, make_context
+from jeg_wizard.health import Smoke
+from jeg_wizard.runner import DryRunRunner
+from jeg_wizard.tui.app import WizardApp, build_app
+from jeg_wizard.tui.facts import EarlierInstall, Facts
+from jeg_wizard.tui.probes import Probe, Reading
+
+DEBIAN12 = distro.Distro("debian", "12", "Debian GNU/Linux 12 (bookworm)")
+ROOT = "/demo"  # nothing on a real machine: every step plans "to do", every file diff is a new file
+PASSWORD = "Demo-Passw0rd"
+SIZE = (80, 24)
+
+FACTS = Facts(
+    distribution="Debian GNU/Linux 12 (bookworm)",
+    python="3.11.2 (/usr/bin/python3)",
+    java="not installed",
+    node="20.19.2",
+    systemd=True,
+    root=True,
+    ports_in_use=("hub.hub_port 8081",),
+    earlier=EarlierInstall(f"{ROOT}/var/lib/jeg-wizard/journal.jsonl", ("system", "java", "spark")),
+)
+
+READINGS = {
+    "gateway": Reading(True, "Enterprise Gateway 3.3.0", "token required (401 without it)", 14),
+    "hub": Reading(True, "JupyterHub 6.1.0", "login: http://127.0.0.1:8000/hub/login", 23),
+    "proxy": Reading(True, "configurable-http-proxy", "2 routes: /, /user/hubadmin/", 3),
+    "spark-master": Reading(False, detail="not answering (Connection refused)"),
+}
+
+
+def demo_answers(**over):
+    data = {
+        "system": {"prefix": f"{ROOT}/opt", "state_dir": f"{ROOT}/var/lib/jeg-wizard",
+                   "log_dir": f"{ROOT}/var/log/jeg-wizard"},
+        "environment": {"file": f"{ROOT}/etc/environment"},
+        "kernels": {"dir": f"{ROOT}/usr/local/share/jupyter/kernels"},
+        "hub": {"config_dir": f"{ROOT}/etc/jupyter"},
+        "services": {"manager": "process"},
+    }
+    for section, values in over.items():
+        data.setdefault(section, {}).update(values)
+    return parse(data, DEBIAN12)
+
+
+def fixed_machine(monkeypatch) -> None:
+    """What the real steps ask the machine directly (node's version, the CPU architecture)."""
+    monkeypatch.setattr(distro, "node_major", lambda: 20)
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+
+
+def fake_clock() -> Callable[[], float]:
+    """Step durations that look like a real run (seconds), the same every time."""
+    durations = itertools.cycle([3.2, 41.7, 12.4, 0.1, 14.9, 9.8, 23.5, 6.1, 48.3, 0.2, 0.4, 1.6, 7.3, 11.0])
+    t = [0.0]
+    starting = [True]
+
+    def clock() -> float:
+        if not starting[0]:
+            t[0] += next(durations)
+        starting[0] = not starting[0]
+        return t[0]
+
+    return clock
+
+
+def fixed_probes(ctx) -> list[Probe]:
+    from jeg_wizard.tui.probes import default_probes
+
+    return [Probe(p.name, p.title, p.url, lambda r=READINGS[p.name]: r) for p in default_probes(ctx)]
+
+
+def fake_e2e(hub_url, user, password, kernel, *, timeout=0, say=lambda s: None, **kw) -> Smoke:
+    smoke = Smoke({"login": 0.8, "spawn": 3.4, "kernelspecs": 0.1, "kernel start": 6.2, "job": 2.9}, "1000")
+    for k, v in smoke.phases.items():
+        say(f"{k}: {v:.1f}s")
+    return smoke
+
+
+def demo_app(fail: Callable[[list[str]], bool] | None = None, answers=None, **wiring) -> WizardApp:
+    def engine(a):
+        from jeg_wizard.steps import STEPS
+
+        return Engine(make_context(a, DryRunRunner(probe_results={}, fail=fail), dry_run=True), STEPS)
+
+    opts = dict(make_engine=engine, facts=FACTS, dist=DEBIAN12, admin_exists=False, clock=fake_clock(),
+                probes=fixed_probes, e2e=fake_e2e, health_interval=0,
+                answers_out=Path("/tmp/jeg-wizard-demo/answers.toml"))
+    opts.update(wiring)
+    return build_app(answers or demo_answers(), **opts)
+
+
+# ---------------------------------------------------------------- driving the app to each screen
+
+async def settle(pilot, until: Callable[[], bool], timeout: float = 30.0) -> None:
+    waited = 0.0
+    while not until():
+        await pilot.pause(0.05)
+        waited += 0.05
+        if waited > timeout:
+            raise TimeoutError(f"the app did not get there in {timeout}s (screen {pilot.app.screen})")
+    await pilot.pause()
+
+
+async def to_questions(pilot) -> None:
+    await pilot.press("enter")
+    await settle(pilot, lambda: type(pilot.app.screen).__name__ == "QuestionsScreen")
+
+
+async def fill_password(pilot, password: str = PASSWORD, confirm: str | None = None) -> None:
+    screen = pilot.app.screen
+    for wid, value in (("#f-users-admin_password", password), ("#f-users-admin_password_confirm",
+                                                              password if confirm is None else confirm)):
+        inp = screen.query_one(wid)
+        inp.focus()
+        inp.value = ""
+        await pilot.press(*value)
+
+
+async def to_plan(pilot, step: str | None = "environment") -> None:
+    await to_questions(pilot)
+    await fill_password(pilot)
+    await pilot.press("ctrl+n")
+    await settle(pilot, lambda: bool(getattr(pilot.app.screen, "states", None)))
+    if step:
+        ids = [st.step.id for st in pilot.app.screen.states]
+        await pilot.press(*["down"] * ids.index(step))
+        await pilot.pause()
+
+
+async def to_run_end(pilot) -> None:
+    await to_plan(pilot, step=None)
+    await pilot.press("s")
+    await settle(pilot, lambda: getattr(pilot.app.screen, "done", False) or
+                 getattr(pilot.app.screen, "failed", None) is not None)
+    await pilot.pause(0.15)  # one more log flush
+
+
+async def to_finish(pilot) -> None:
+    await to_run_end(pilot)
+    await pilot.press("enter")
+    await settle(pilot, lambda: type(pilot.app.screen).__name__ == "FinishScreen")
+    from jeg_wizard.tui.widgets import HealthPanel
+
+    await settle(pilot, lambda: all(p.polls for p in pilot.app.screen.query(HealthPanel)))
+
+
+async def to_questions_with_error(pilot) -> None:
+    await to_questions(pilot)
+    port = pilot.app.screen.query_one("#f-gateway-port")
+    port.focus()
+    port.value = ""
+    await pilot.press(*"70000")
+    await pilot.press("ctrl+n")
+    await pilot.pause()
+
+
+STATES: dict[str, tuple[Callable[..., WizardApp], Callable[..., Awaitable[None]] | None]] = {
+    "1-welcome": (demo_app, None),
+    "2-questions": (demo_app, to_questions_with_error),
+    "3-plan": (demo_app, to_plan),
+    "4-run-failed": (lambda: demo_app(fail=lambda argv: argv[:2] == ["npm", "install"]), to_run_end),
+    "5-run-complete": (lambda: demo_app(answers=demo_answers(spark={"master": "spark://127.0.0.1:7077"})),
+                       to_run_end),
+    "6-finish": (lambda: demo_app(answers=demo_answers(spark={"master": "spark://127.0.0.1:7077"})), to_finish),
+}
