@@ -55,10 +55,47 @@ def demo_answers(**over):
     return parse(data, DEBIAN12)
 
 
+class _NoDemoUsers:
+    """pwd as if the demo's users did not exist (other tests on this box create and remove them)."""
+
+    def __init__(self, real, names):
+        self.real, self.names = real, names
+
+    def getpwnam(self, name):
+        if name in self.names:
+            raise KeyError(name)
+        return self.real.getpwnam(name)
+
+    def __getattr__(self, attr):
+        return getattr(self.real, attr)
+
+
+class _StoppedClock:
+    """The engine's `time` as seen by its "== step: ok in 0.0s" lines: always the same instant."""
+
+    def __getattr__(self, attr):
+        import time
+
+        return getattr(time, attr)
+
+    @staticmethod
+    def monotonic() -> float:
+        return 0.0
+
+
 def fixed_machine(monkeypatch) -> None:
-    """What the real steps ask the machine directly (node's version, the CPU architecture)."""
+    """What the real steps ask the machine directly: node's version, the CPU, the distribution, users;
+    and the engine's clock."""
+    import pwd
+
+    from jeg_wizard import actions, engine
+
+    monkeypatch.setattr(engine, "time", _StoppedClock())
+
     monkeypatch.setattr(distro, "node_major", lambda: 20)
+    monkeypatch.setattr(distro, "detect", lambda *a: DEBIAN12)
     monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(actions, "pwd", _NoDemoUsers(pwd, {"hubadmin"}))
 
 
 def fake_clock() -> Callable[[], float]:
@@ -103,6 +140,18 @@ def demo_app(fail: Callable[[list[str]], bool] | None = None, answers=None, **wi
 
 
 # ---------------------------------------------------------------- driving the app to each screen
+
+def text_of(widget) -> str:
+    """A Static's content as plain text (tables and styled text included), unwrapped."""
+    import io
+
+    from rich.console import Console
+
+    console = Console(width=500, file=io.StringIO(), record=True, color_system=None)
+    content = widget.content
+    console.print(content, markup=False)
+    return "\n".join(line.rstrip() for line in console.export_text().splitlines())
+
 
 async def settle(pilot, until: Callable[[], bool], timeout: float = 30.0) -> None:
     waited = 0.0

@@ -17,6 +17,9 @@ from ..form import FIELDS, GROUPS, Field
 from ..widgets import StageBar
 
 
+BY_WIDGET_ID = {f.widget_id: p for p, f in FIELDS.items()}
+
+
 def _error_id(path: str) -> str:
     return "e-" + path.replace(".", "-")
 
@@ -33,20 +36,24 @@ class QuestionsScreen(Screen):
         self.initial = values
         self.touched: set[str] = set()
         self.show_all = False  # after the first Next: every problem is shown
+        self.mounted_more: set[str] = set()
+        self.shown: dict[str, str] = {}  # error line by widget id, as on screen now
+        self._widgets: dict[str, Widget | None] = {}  # field widgets (DOM queries per key are slow)
+        self._errors: dict[str, Static] = {}
 
     # ---------------------------------------------------------------- layout
-    def _field(self, f: Field) -> ComposeResult:
+    def _field(self, f: Field):
+        """A row (label + input) and the error line under it."""
         v = self.initial.get(f.path, "")
-        with Horizontal(classes="row"):
-            yield Label(f.label, classes="label")
-            if f.kind == "bool":
-                yield Checkbox("yes" if v else "no", bool(v), id=f.widget_id, compact=True)
-            elif f.kind == "choice":
-                yield Select([(c, c) for c in f.choices], value=v if v in f.choices else f.choices[0],
-                             allow_blank=False, id=f.widget_id, compact=True)
-            else:
-                yield Input(str(v), id=f.widget_id, compact=True, password=f.kind == "password",
-                            placeholder=f.help if f.kind in ("text", "list", "password") else "")
+        if f.kind == "bool":
+            w: Widget = Checkbox("yes" if v else "no", bool(v), id=f.widget_id, compact=True)
+        elif f.kind == "choice":
+            w = Select([(c, c) for c in f.choices], value=v if v in f.choices else f.choices[0],
+                       allow_blank=False, id=f.widget_id, compact=True)
+        else:
+            w = Input(str(v), id=f.widget_id, compact=True, password=f.kind == "password",
+                      placeholder=f.help if f.kind in ("text", "list", "password") else "")
+        yield Horizontal(Label(f.label, classes="label"), w, classes="row")
         yield Static("", classes="error", id=_error_id(f.path))
 
     def compose(self) -> ComposeResult:
@@ -63,11 +70,9 @@ class QuestionsScreen(Screen):
                         yield Static("Token: generated (64 hex characters) into the token file, mode 0600, "
                                      "by the gateway step and shared with the hub; never shown.",
                                      classes="note")
-                    extra = [f for f in g.fields if f.advanced]
-                    if extra:
-                        with Collapsible(title=f"More {g.name} settings", collapsed=True, id=f"more-{g.name}"):
-                            for f in extra:
-                                yield from self._field(f)
+                    if any(f.advanced for f in g.fields):
+                        # mounted when first opened: half the fields, a much quicker screen
+                        yield Collapsible(title=f"More {g.name} settings", collapsed=True, id=f"more-{g.name}")
         yield Static("", id="field-help")
         yield Static("", id="problems")
         with Horizontal(classes="buttons"):
@@ -75,55 +80,94 @@ class QuestionsScreen(Screen):
             yield Button("Next ▸", id="next", variant="primary", compact=True)
         yield Footer()
 
+    async def open_more(self, section: str) -> None:
+        """Mount a section's advanced fields (once) and open them."""
+        c = self.query_one(f"#more-{section}", Collapsible)
+        if section not in self.mounted_more:
+            self.mounted_more.add(section)
+            group = next(g for g in GROUPS if g.name == section)
+            rows: list[Widget] = []
+            for f in group.fields:
+                if f.advanced:
+                    rows += list(self._field(f))
+            await c.query_one(Collapsible.Contents).mount_all(rows)
+            self._widgets = {p: w for p, w in self._widgets.items() if w is not None}  # look again
+        c.collapsed = False
+
+    def on_collapsible_expanded(self, event: Collapsible.Expanded) -> None:
+        section = (event.collapsible.id or "").removeprefix("more-")
+        if section and section not in self.mounted_more:
+            self.run_worker(self.open_more(section))
+
     def on_mount(self) -> None:
         self.query_one("#f-system-prefix").focus()
 
     # ---------------------------------------------------------------- values and problems
-    def widget(self, path: str) -> Widget:
-        return self.query_one("#" + FIELDS[path].widget_id)
+    def widget(self, path: str) -> Widget | None:
+        if path not in self._widgets:
+            found = self.query("#" + FIELDS[path].widget_id)
+            self._widgets[path] = found.first() if found else None
+        return self._widgets[path]
 
     def values(self) -> dict[str, Any]:
+        """What the form says; advanced fields never opened keep their initial values."""
         out: dict[str, Any] = {}
-        for path, f in FIELDS.items():
+        for path in FIELDS:
             w = self.widget(path)
-            out[path] = w.value
+            out[path] = w.value if w is not None else self.initial.get(path, "")
         return out
+
+    def _show(self, error_id: str, msgs: list[str], field: Widget | None = None) -> None:
+        text = "✗ " + "; ".join(msgs) if msgs else ""
+        if self.shown.get(error_id, "") == text:
+            return  # restyling ~100 widgets on every key is what makes a form slow
+        self.shown[error_id] = text
+        err = self._errors.get(error_id) or self._errors.setdefault(error_id, self.query_one("#" + error_id, Static))
+        err.update(Text(text))  # plain text: a value like local[*] is not markup
+        err.display = bool(text)
+        if field is not None:
+            field.set_class(bool(text), "invalid")
 
     def check(self) -> tuple[Any, list[str]]:
         app = self.app
         answers, problems = form.validate(self.values(), base=app.answers, dist=app.wiring.dist,
                                           admin_exists=app.wiring.admin_exists)
         by_field, by_section, rest = form.route(problems)
-        for path in FIELDS:
+        for path, f in FIELDS.items():
             msgs = by_field.get(path, []) if (self.show_all or path in self.touched) else []
-            err = self.query_one("#" + _error_id(path), Static)
-            err.update("✗ " + "; ".join(msgs) if msgs else "")
-            err.display = bool(msgs)
-            self.widget(path).set_class(bool(msgs), "invalid")
-            if msgs:  # a problem inside a collapsed "More settings" must be visible
-                for c in self.widget(path).ancestors:
+            w = self.widget(path)
+            if w is None:
+                if msgs:  # a problem in a never-opened "More settings": open it, then show it
+                    self.run_worker(self._open_and_check(f.section))
+                continue
+            self._show(_error_id(path), msgs, w)
+            if msgs:
+                for c in w.ancestors:
                     if isinstance(c, Collapsible):
                         c.collapsed = False
         for g in GROUPS:
-            msgs = by_section.get(g.name, []) if self.show_all else []
-            s = self.query_one(f"#s-{g.name}", Static)
-            s.update("✗ " + "; ".join(msgs) if msgs else "")
-            s.display = bool(msgs)
+            self._show(f"s-{g.name}", by_section.get(g.name, []) if self.show_all else [])
         shown = [p for p in by_field if self.show_all or p in self.touched]
-        summary = self.query_one("#problems", Static)
+        summary = ""
         if problems and self.show_all:
             where = ", ".join(shown + [f"[{s}]" for s in by_section]) or "see below"
-            summary.update(f"✗ {len(problems)} answer{'s' * (len(problems) != 1)} to fix: {where}"
-                           + ("".join(f"\n  {p}" for p in rest)))
-        else:
-            summary.update("")
-        summary.display = bool(problems and self.show_all)
+            summary = (f"✗ {len(problems)} answer{'s' * (len(problems) != 1)} to fix: {where}"
+                       + "".join(f"\n  {p}" for p in rest))
+        if self.shown.get("problems") != summary:
+            self.shown["problems"] = summary
+            box = self.query_one("#problems", Static)
+            box.update(Text(summary))
+            box.display = bool(summary)
         return answers, problems
+
+    async def _open_and_check(self, section: str) -> None:
+        await self.open_more(section)
+        self.check()
 
     def _path_of(self, w: Widget | None) -> str | None:
         if w is None or not w.id or not w.id.startswith("f-"):
             return None
-        return next((p for p, f in FIELDS.items() if f.widget_id == w.id), None)
+        return BY_WIDGET_ID.get(w.id)
 
     # ---------------------------------------------------------------- events
     def on_descendant_focus(self, event) -> None:
@@ -171,7 +215,7 @@ class QuestionsScreen(Screen):
         self.show_all = True
         answers, problems = self.check()
         if problems:
-            first = next((self.widget(p) for p in FIELDS if self.widget(p).has_class("invalid")), None)
+            first = next((w for p in FIELDS if (w := self.widget(p)) is not None and w.has_class("invalid")), None)
             if first is not None:
                 first.focus()
                 first.scroll_visible()
@@ -182,6 +226,10 @@ class QuestionsScreen(Screen):
     def action_back(self) -> None:
         self.app.pop_screen()
 
-    def action_expand_all(self) -> None:
+    async def action_expand_all(self) -> None:
+        opening = any(c.collapsed for c in self.query(Collapsible))
         for c in self.query(Collapsible):
-            c.collapsed = not c.collapsed
+            if opening:
+                await self.open_more((c.id or "").removeprefix("more-"))
+            else:
+                c.collapsed = True

@@ -19,6 +19,7 @@ class LogStream(Log):
         self._queue: deque[str] = deque(maxlen=max_lines)
         self.received = 0  # lines fed (one producer: the step worker)
         self.written = 0  # lines handed to the widget
+        self.dropped = 0  # lines that fell out of the queue before a flush (still in the log file)
 
     def feed(self, line: str) -> None:
         """The runner sink: safe to call from any thread."""
@@ -33,5 +34,13 @@ class LogStream(Log):
         if not n:
             return
         batch = [self._queue.popleft() for _ in range(n)]
+        lost = self.received - self.written - self.dropped - n - len(self._queue)
+        if lost > 0:  # the gap is said where it is, not hidden
+            if len(batch) >= (self.max_lines or 0):
+                batch.pop(0)  # room for the note within max_lines
+                lost += 1
+            self.dropped += lost
+            batch.insert(0, f"… {lost} lines not shown here (the install log has them all)")
+            self.written -= 1  # the note is not a fed line
         self.write_lines(batch)
-        self.written += n
+        self.written += len(batch)
