@@ -50,6 +50,16 @@ def _parser() -> argparse.ArgumentParser:
     an.add_argument("--example", action="store_true", help="print a commented example answers file")
     an.add_argument("--check", metavar="FILE", help="validate a file and exit")
 
+    st = sub.add_parser("status", help="the status screen; --json for monitoring (exit 0 healthy, 1 degraded, 2 down)")
+    st.add_argument("--json", action="store_true", help="machine-readable, no screen")
+    st.add_argument("--answers", metavar="FILE", help="answers of the install (default: the copy in the state dir)")
+    st.add_argument("--timeout", type=float, default=3.0, help="seconds per probe (default 3)")
+
+    dr = sub.add_parser("doctor", help="one line per check, with the cause and the fix")
+    dr.add_argument("--answers", metavar="FILE", help="answers of the install (default: the copy in the state dir)")
+    dr.add_argument("--timeout", type=float, default=3.0, help="seconds per probe (default 3)")
+    dr.add_argument("--smoke", action="store_true", help="also start a Spark kernel on the gateway and run a job")
+
     sv = sub.add_parser("services", help="start, stop or restart what the install set up")
     sv.add_argument("action", choices=["start", "stop", "restart", "status"])
     sv.add_argument("names", nargs="*", help="gateway, hub, spark-master, spark-worker (default: all)")
@@ -70,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_install(path, unattended=unattended, only=getattr(args, "only", None))
         if args.command == "services":
             return cmd_services(args)
+        if args.command in ("status", "doctor"):
+            return cmd_status(args)
         return cmd_tui(args.answers)
     except AnswersError as e:
         _err("the answers are not valid; nothing was changed:")
@@ -167,6 +179,53 @@ def _save_answers(ctx, path: str | None) -> None:
 
     text = Path(path).read_bytes() if path else example_answers().encode()
     files.atomic_write(ctx.layout.state_dir / "answers.toml", text, 0o600)
+
+
+SAVED_ANSWERS = "/var/lib/jeg-wizard/answers.toml"
+
+
+def cmd_status(args) -> int:
+    from .doctor import Doctor, as_json, overall
+    from .layout import Layout
+
+    path = args.answers or SAVED_ANSWERS
+    if not args.answers and not Path(path).exists():
+        _err(f"no install found ({path} is missing); give --answers FILE")
+        return 2
+    layout = Layout(load(path))
+    if args.command == "status" and not args.json:
+        try:
+            from .tui.status import run_status
+        except ImportError:
+            pass
+        else:
+            return run_status(layout, args.timeout)
+    findings = Doctor(layout, timeout=args.timeout).run()
+    state, code = overall(findings)
+    if getattr(args, "json", False):
+        print(as_json(findings))
+        return code
+    for f in findings:
+        print(f.line())
+    if getattr(args, "smoke", False):
+        code = max(code, _smoke(layout))
+    print(f"\n{state}: {sum(f.status == 'ok' for f in findings)} ok, {sum(f.status == 'warn' for f in findings)} warnings, "
+          f"{sum(f.status == 'fail' for f in findings)} failures")
+    return code
+
+
+def _smoke(layout) -> int:
+    from . import health
+
+    try:
+        token = layout.gateway_token_file.read_text().strip()
+        s = health.gateway_spark_job(layout.gateway_url, token, layout.a.kernels.name, layout.a.users.admin)
+    except (health.HealthError, OSError) as e:
+        print(f"[✗] smoke: {e}")
+        return 1
+    phases = ", ".join(f"{k} {v:.1f}s" for k, v in s.phases.items())
+    print(f"[✓] smoke: spark.range(1000).count() = {s.result} on the gateway ({phases})")
+    return 0
 
 
 def cmd_services(args) -> int:

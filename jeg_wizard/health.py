@@ -104,7 +104,8 @@ def login_and_spark_job(hub_url: str, user: str, password: str, kernel_name: str
                 raise HealthError(f"starting kernel '{kernel_name}' through the hub failed: HTTP {r.status_code}: {r.text[:300]}")
             kid = r.json()["id"]
         try:
-            with _KernelSocket(c, user_base, kid, deadline) as ks:
+            cookie = "; ".join(f"{k.name}={k.value}" for k in c.cookies.jar)
+            with _KernelSocket(user_base, kid, deadline, {"Cookie": cookie}) as ks:
                 with _Timer(smoke, "kernel ready", say):
                     ks.request("kernel_info_request", {})
                 with _Timer(smoke, "job", say):
@@ -116,23 +117,51 @@ def login_and_spark_job(hub_url: str, user: str, password: str, kernel_name: str
     return smoke
 
 
+def gateway_spark_job(gateway_url: str, token: str, kernel_name: str, user: str, *,
+                      code: str = "spark.range(1000).count()", expect: str = "1000", timeout: float = 240,
+                      say=lambda s: None) -> Smoke:
+    """Straight to the gateway (no hub): start a Spark kernel as `user`, run a job, delete it."""
+    smoke = Smoke()
+    deadline = time.monotonic() + timeout
+    auth = {"Authorization": f"token {token}"}
+    with httpx.Client(timeout=30, headers=auth) as c:
+        with _Timer(smoke, "kernel start", say):
+            r = c.post(f"{gateway_url}/api/kernels", json={"name": kernel_name, "env": {"KERNEL_USERNAME": user}},
+                       timeout=max(30.0, deadline - time.monotonic()))
+            if r.status_code not in (200, 201):
+                raise HealthError(f"the gateway did not start '{kernel_name}': HTTP {r.status_code}: {r.text[:300]}")
+            kid = r.json()["id"]
+        try:
+            with _KernelSocket(gateway_url, kid, deadline, auth) as ks:
+                with _Timer(smoke, "kernel ready", say):
+                    ks.request("kernel_info_request", {})
+                with _Timer(smoke, "job", say):
+                    smoke.result = ks.execute(code)
+        finally:
+            with _Timer(smoke, "kernel delete", say):
+                c.delete(f"{gateway_url}/api/kernels/{kid}")
+    if expect not in smoke.result:
+        raise HealthError(f"the Spark job returned {smoke.result!r}, expected {expect}")
+    return smoke
+
+
 class _KernelSocket:
     """The kernel's websocket through the hub, speaking the Jupyter messaging protocol."""
 
-    def __init__(self, c: httpx.Client, user_base: str, kid: str, deadline: float):
-        self.url = user_base.replace("http", "ws", 1) + f"/api/kernels/{kid}/channels?session_id={uuid.uuid4()}"
-        self.cookie = "; ".join(f"{k.name}={k.value}" for k in c.cookies.jar)
+    def __init__(self, base: str, kid: str, deadline: float, headers: dict[str, str]):
+        self.url = base.replace("http", "ws", 1) + f"/api/kernels/{kid}/channels?session_id={uuid.uuid4()}"
+        self.headers = headers
         self.deadline = deadline
         self.session = uuid.uuid4().hex
 
     def __enter__(self):
         from websockets.sync.client import connect
 
-        self.ws = connect(self.url, additional_headers={"Cookie": self.cookie}, open_timeout=30, max_size=None)
+        self.ws = connect(self.url, additional_headers=self.headers, open_timeout=30, max_size=None).__enter__()
         return self
 
     def __exit__(self, *exc):
-        self.ws.close()
+        self.ws.__exit__(*exc)
 
     def _send(self, msg_type: str, content: dict) -> str:
         msg_id = uuid.uuid4().hex

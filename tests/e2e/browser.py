@@ -39,6 +39,7 @@ def run_spark_cell_in_lab(
     code: str = DEFAULT_CODE,
     screenshot_path: str | None = None,
     timings: dict[str, float] | None = None,
+    cleanup: bool = True,
 ) -> str:
     """Log in at ``hub_url`` as ``user``, create a notebook on ``kernel_display_name`` from the Lab
     launcher, wait for the kernel to be Idle, run ``code`` in the first cell and return the cell's
@@ -46,7 +47,8 @@ def run_spark_cell_in_lab(
 
     ``timeout`` bounds the whole run. On failure raises LabRunError naming the stage, the last kernel
     status seen and the kernel websocket events, after saving a screenshot to ``screenshot_path`` (or
-    a temporary file). If ``timings`` is a dict it receives seconds per stage.
+    a temporary file). If ``timings`` is a dict it receives seconds per stage. With ``cleanup`` a
+    successful run shuts its kernel down (a Spark kernel holds ~0.5 GiB) and deletes its notebook.
     """
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
@@ -102,6 +104,9 @@ def run_spark_cell_in_lab(
 
             t0 = step("spawn the user server and load JupyterLab")
             page.wait_for_url(re.compile(rf"/user/{re.escape(user)}/lab"), timeout=remaining_ms())
+            # A saved workspace may reopen an old notebook (and its "Select Kernel" dialog) over the
+            # launcher: start from a reset workspace.
+            page.goto(f"{hub_url}/user/{user}/lab?reset", timeout=remaining_ms())
             card = page.locator(
                 '.jp-LauncherCard[data-category="Notebook"]', has_text=kernel_display_name
             ).first
@@ -140,6 +145,8 @@ def run_spark_cell_in_lab(
                 '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
             ).count() and not text:
                 raise LabRunError("the cell wrote only to stderr")
+            if cleanup:
+                _cleanup(context, page, hub_url, user, ws_events)
             return text
         except (PlaywrightError, TimeoutError, LabRunError) as exc:
             shot = screenshot_path or tempfile.mkstemp(prefix="lab-failure-", suffix=".png")[1]
@@ -168,3 +175,18 @@ def _kernel_status(page, kernel_display_name: str) -> str:
     if item.count():
         return item.first.inner_text().rsplit("|", 1)[-1].strip()
     return ""
+
+
+def _cleanup(context, page, hub_url: str, user: str, ws_events: list[str]) -> None:
+    """Shut down the kernels this run connected to and delete the notebook it created."""
+    xsrf = next(
+        (ck["value"] for ck in context.cookies(hub_url) if ck["name"] == "_xsrf" and ck["path"].startswith(f"/user/{user}")),
+        "",
+    )
+    headers = {"X-XSRFToken": xsrf}
+    api = f"{hub_url}/user/{user}/api"
+    for kernel_id in {e.split()[1].split("/", 1)[0] for e in ws_events if e.startswith("open ")}:
+        context.request.delete(f"{api}/kernels/{kernel_id}", headers=headers)
+    match = re.search(r"/lab/tree/(.+\.ipynb)", page.url)
+    if match:
+        context.request.delete(f"{api}/contents/{match.group(1)}", headers=headers)

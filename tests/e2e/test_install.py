@@ -70,8 +70,10 @@ def test_foreign_lines_of_the_environment_file_are_kept(installed):
 
 def test_secrets_never_leak(installed):
     L = installed.layout
-    canaries = [installed.password.encode(), installed.token.encode(),
-                L.proxy_token_file.read_text().strip().encode(), L.cookie_secret_file.read_text().strip().encode()]
+    named = {"admin password": installed.password.encode(), "gateway token": installed.token.encode(),
+             "proxy token": L.proxy_token_file.read_text().strip().encode(),
+             "cookie secret": L.cookie_secret_file.read_text().strip().encode()}
+    canaries = list(named.values())
     secret_files = {L.gateway_token_file, L.proxy_token_file, L.cookie_secret_file, L.services_dir / "hub.env"}
     for f in secret_files:
         assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
