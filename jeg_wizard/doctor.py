@@ -10,7 +10,7 @@ import re
 import socket
 import stat
 import time
-from concurrent.futures import ThreadPoolExecutor, wait
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -486,19 +486,25 @@ class Doctor:
             ("user servers", self.user_servers), ("kernels", self.kernels), ("spark", self.spark), ("network", self.network),
         ]
         budget = deadline if deadline is not None else self.timeout + 0.5
-        pool = ThreadPoolExecutor(max_workers=len(checks))
-        futures = {pool.submit(fn): name for name, fn in checks}
-        done, pending = wait(futures, timeout=budget)
-        pool.shutdown(wait=False, cancel_futures=True)
-        out: list[Finding] = []
-        for fut, name in futures.items():
-            if fut in pending:
-                out.append(Finding(name, "probe", FAIL, f"no answer within {budget:.1f}s (a hung endpoint?)"))
-                continue
+        results: dict[str, list[Finding]] = {}
+
+        def probe(name: str, fn: Callable[[], list[Finding]]) -> None:
             try:
-                out += fut.result()
+                results[name] = fn()
             except Exception as e:  # noqa: BLE001 - a broken probe is a finding, not a crash
-                out.append(Finding(name, "probe", FAIL, f"{type(e).__name__}: {e}"))
+                results[name] = [Finding(name, "probe", FAIL, f"{type(e).__name__}: {e}")]
+
+        # daemon threads: a probe stuck past the budget must not keep the process alive at exit
+        threads = [threading.Thread(target=probe, args=c, daemon=True) for c in checks]
+        for t in threads:
+            t.start()
+        end = time.monotonic() + budget
+        for t in threads:
+            t.join(max(0.0, end - time.monotonic()))
+        out: list[Finding] = []
+        for name, _ in checks:
+            out += results[name] if name in results else [
+                Finding(name, "probe", FAIL, f"no answer within {budget:.1f}s (a hung endpoint?)")]
         return out
 
 

@@ -63,7 +63,7 @@ def build(ctx):
         ),
         Directory(L.secrets_dir, 0o700),
         secret_file(L.gateway_token_file, ctx.secrets.gateway_token),
-        Directory(L.gateway_runtime_dir, 0o711),
+        Directory(L.gateway_runtime_dir, 0o700),  # what jupyter_core enforces at every start
         config,
     ]
     if not ctx.answers.services.start:

@@ -47,8 +47,8 @@ def run_spark_cell_in_lab(
 
     ``timeout`` bounds the whole run. On failure raises LabRunError naming the stage, the last kernel
     status seen and the kernel websocket events, after saving a screenshot to ``screenshot_path`` (or
-    a temporary file). If ``timings`` is a dict it receives seconds per stage. With ``cleanup`` a
-    successful run shuts its kernel down (a Spark kernel holds ~0.5 GiB) and deletes its notebook.
+    a temporary file). If ``timings`` is a dict it receives seconds per stage. With ``cleanup`` the
+    run ends by shutting its kernels down (a Spark kernel holds ~0.5 GiB) and deleting its notebook.
     """
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
@@ -139,12 +139,9 @@ def run_spark_cell_in_lab(
             while "*" in (prompt.inner_text() or "") or not prompt.inner_text().strip("[]: \n"):
                 remaining_ms()
                 page.wait_for_timeout(100)
+            # Tracebacks come back as the output text too: the caller compares it with what it expects.
             text = "\n".join(t.strip() for t in output.all_inner_texts()).strip()
             done("cell_output", t0)
-            if panel.locator(".jp-Cell").first.locator(
-                '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
-            ).count() and not text:
-                raise LabRunError("the cell wrote only to stderr")
             if cleanup:
                 _cleanup(context, page, hub_url, user, ws_events)
             return text
@@ -156,6 +153,11 @@ def run_spark_cell_in_lab(
                     page.screenshot(path=shot, full_page=True)
                 except PlaywrightError:
                     shot = "(screenshot failed)"
+                if cleanup:
+                    try:
+                        _cleanup(context, page, hub_url, user, ws_events)
+                    except PlaywrightError:
+                        pass  # best effort: the failure itself is what the caller needs
             raise LabRunError(
                 f"Lab run failed while trying to {stage}: {str(exc).splitlines()[0]}; "
                 f"last kernel status {status_seen or 'none'!r}; "
@@ -180,8 +182,7 @@ def _kernel_status(page, kernel_display_name: str) -> str:
 def _cleanup(context, page, hub_url: str, user: str, ws_events: list[str]) -> None:
     """Shut down the kernels this run connected to and delete the notebook it created."""
     xsrf = next(
-        (ck["value"] for ck in context.cookies(hub_url) if ck["name"] == "_xsrf" and ck["path"].startswith(f"/user/{user}")),
-        "",
+        (ck["value"] for ck in context.cookies(f"{hub_url}/user/{user}/") if ck["name"] == "_xsrf"), ""
     )
     headers = {"X-XSRFToken": xsrf}
     api = f"{hub_url}/user/{user}/api"

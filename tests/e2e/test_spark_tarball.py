@@ -60,9 +60,9 @@ def _answers(tmp_path: Path, url: str, sha: str) -> Path:
     return p
 
 
-def test_tarball_over_http_verified_extracted_and_runs_a_job(served_tarball, tmp_path):
+def test_tarball_over_http_verified_extracted_and_runs_a_job(served_tarball, tmp_path, installed):
     url, sha = served_tarball
-    r = wizard("install", "--unattended", str(_answers(tmp_path, url, sha)), *SPARK_STEPS)
+    r = wizard("install", "--unattended", str(_answers(tmp_path, url, sha)), *SPARK_STEPS, env=installed.env)
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-4000:]
     assert "sha512 verified" in out and "JEG_WIZARD_SMOKE 100" in out
@@ -71,16 +71,16 @@ def test_tarball_over_http_verified_extracted_and_runs_a_job(served_tarball, tmp
     assert f'SPARK_HOME="{tmp_path}/opt/spark"' in (tmp_path / "etc" / "environment").read_text()
 
 
-def test_wrong_checksum_fails_clearly_and_leaves_nothing(served_tarball, tmp_path):
+def test_wrong_checksum_fails_clearly_and_leaves_nothing(served_tarball, tmp_path, installed):
     url, _ = served_tarball
-    r = wizard("install", "--unattended", str(_answers(tmp_path, url, "0" * 128)), *SPARK_STEPS)
+    r = wizard("install", "--unattended", str(_answers(tmp_path, url, "0" * 128)), *SPARK_STEPS, env=installed.env)
     assert r.returncode == 1
     assert "sha512 mismatch" in r.stderr
     assert not (tmp_path / "opt" / "spark-4.3.0-bin-hadoop3").exists()
     assert not list((tmp_path / "state" / "downloads").glob("*"))
 
 
-def test_missing_tarball_404(served_tarball, tmp_path):
+def test_missing_tarball_404(served_tarball, tmp_path, installed):
     url, sha = served_tarball
-    r = wizard("install", "--unattended", str(_answers(tmp_path, url.replace(".tgz", "-nope.tgz"), sha)), *SPARK_STEPS)
+    r = wizard("install", "--unattended", str(_answers(tmp_path, url.replace(".tgz", "-nope.tgz"), sha)), *SPARK_STEPS, env=installed.env)
     assert r.returncode == 1 and "HTTP 404" in r.stderr
