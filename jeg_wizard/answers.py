@@ -505,5 +505,17 @@ def load(path: str | Path, dist: distro.Distro | None = None) -> Answers:
     except UnicodeDecodeError:
         raise AnswersError([f"{p}: not UTF-8 text"]) from None
     except tomllib.TOMLDecodeError as e:
-        raise AnswersError([f"{p}: not valid TOML: {e}"]) from None
+        raise AnswersError([f"{p}: not valid TOML: {e}{_toml_where(raw.decode('utf-8'), str(e))}"]) from None
     return parse(data, dist)
+
+
+def _toml_where(text: str, err: str) -> str:
+    """'; line N (in [table]): <the line>' so a syntax error names the key it is about."""
+    m = re.search(r"at line (\d+)", err)
+    lines = text.splitlines()
+    if not m or not 1 <= int(m.group(1)) <= len(lines):
+        return ""
+    n = int(m.group(1))
+    here = lines[n - 1].strip()
+    table = "" if here.startswith("[") else next((ln.strip() for ln in reversed(lines[:n - 1]) if re.match(r"\s*\[", ln)), "")
+    return f"; line {n}{f' (in {table})' if table else ''}: {here}"

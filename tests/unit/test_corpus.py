@@ -1,0 +1,139 @@
+"""The corpus of malformed answers files (tests/corpus/*.toml) and malformed flags: each is refused
+with exit 2 and a message naming the field, no traceback, and nothing on disk changes.
+
+Each corpus file holds one fault; its first line says what the message must contain:
+`# expect: <substring>`. `@ROOT@` stands for the test's temp dir and `@BUSY_PORT@` for a port a
+listener holds. Sections a file does not set are pointed into the temp dir (paths) so that a
+wrongly accepted file could only ever touch the temp dir, which is hashed before and after.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+FILES = sorted(CORPUS.glob("*.toml"))
+FOREIGN_ENV = b'PATH="/usr/bin:/bin"\n#  keep   me\nLANG=C.UTF-8'
+DEFAULT_PATHS = [Path("/var/lib/jeg-wizard"), Path("/var/log/jeg-wizard")]
+
+DEFAULT_TABLES = {
+    "system": 'prefix = "@ROOT@/opt"\nstate_dir = "@ROOT@/state"\nlog_dir = "@ROOT@/log"',
+    "environment": 'file = "@ROOT@/etc/environment"',
+    "kernels": 'dir = "@ROOT@/share/jupyter/kernels"',
+    "hub": 'config_dir = "@ROOT@/etc/jupyter"\nip = "127.0.0.1"',
+    "users": 'admin = "jegwcorpus"\nadmin_password_env = "JEGW_CORPUS_PW"',
+    "services": 'manager = "process"\nstart = false',
+}
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every path under root: a file's sha256 and mode, a dir's mode, a link's target."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = Path(dirpath) / name
+            st = p.lstat()
+            if p.is_symlink():
+                out[str(p)] = "link:" + os.readlink(p)
+            elif p.is_dir():
+                out[str(p)] = f"dir:{st.st_mode:o}"
+            else:
+                out[str(p)] = f"{st.st_mode:o}:" + hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+@pytest.fixture
+def sandbox(tmp_path, monkeypatch):
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "environment").write_bytes(FOREIGN_ENV)
+    pw = tmp_path / "readable-password"
+    pw.write_text("Corpus-Pass-1\n")
+    pw.chmod(0o644)
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    yield tmp_path, busy.getsockname()[1]
+    busy.close()
+
+
+def materialize(src: bytes, root: Path, busy_port: int) -> bytes:
+    text = src.replace(b"@ROOT@", str(root).encode()).replace(b"@BUSY_PORT@", str(busy_port).encode())
+    for section, body in DEFAULT_TABLES.items():
+        if not re.search(rb"^\s*\[\[?" + section.encode() + rb"[\].]|^" + section.encode() + rb"\s*=", text, re.M):
+            text += f"\n[{section}]\n{body}\n".replace("@ROOT@", str(root)).encode()
+    return text
+
+
+def expectation(src: bytes, root: Path, busy_port: int) -> str:
+    first = src.split(b"\n", 1)[0].decode("utf-8")
+    assert first.startswith("# expect: "), "a corpus file starts with '# expect: <message substring>'"
+    return first[len("# expect: "):].replace("@ROOT@", str(root)).replace("@BUSY_PORT@", str(busy_port))
+
+
+def wizard(*args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "JEGW_CORPUS_UNSET"}
+    env["JEGW_CORPUS_PW"] = "Corpus-Pass-1"
+    return subprocess.run([sys.executable, "-m", "jeg_wizard", *args], capture_output=True, text=True,
+                          env=env, stdin=subprocess.DEVNULL, timeout=120)
+
+
+def assert_refused(r: subprocess.CompletedProcess, expect: str, before: dict, root: Path, defaults: list) -> None:
+    assert r.returncode == 2, f"exit {r.returncode}\n{r.stdout}\n{r.stderr}"
+    assert expect in r.stderr, f"expected {expect!r} in:\n{r.stderr}"
+    assert "Traceback" not in r.stderr + r.stdout
+    assert snapshot(root) == before, "something under the temp dir changed"
+    assert [p.exists() for p in DEFAULT_PATHS] == defaults, "the default state/log dirs appeared"
+
+
+def test_corpus_is_big_enough():
+    assert len(FILES) >= 30
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_malformed_answers_refused_before_any_change(path, sandbox):
+    root, busy_port = sandbox
+    src = path.read_bytes()
+    expect = expectation(src, root, busy_port)
+    answers = root / path.name
+    answers.write_bytes(materialize(src, root, busy_port))
+    before, defaults = snapshot(root), [p.exists() for p in DEFAULT_PATHS]
+    r = wizard("install", "--unattended", str(answers))
+    assert_refused(r, expect, before, root, defaults)
+    assert "nothing was changed" in r.stderr
+
+
+# Malformed flags: (arguments, expected substring). VALID is a valid answers file in the temp dir.
+FLAGS = [
+    (["install", "--unattended", "VALID", "--only", "nonsense"], "--only: no step nonsense; steps: system, java"),
+    (["install", "--unattended", "VALID", "--only"], "argument --only: expected one argument"),
+    (["install", "--unattended"], "argument --unattended: expected one argument"),
+    (["install", "--unattended", "VALID", "--frobnicate"], "unrecognized arguments: --frobnicate"),
+    (["install", "--unattended", "@ROOT@/missing.toml"], "@ROOT@/missing.toml: cannot read the answers file: No such file or directory"),
+    (["install", "--unattended", "@ROOT@/etc"], "@ROOT@/etc: cannot read the answers file: Is a directory"),
+    (["--unattended", "@ROOT@/etc/environment"], "@ROOT@/etc/environment: not valid TOML"),
+    (["services", "bogus"], "argument action: invalid choice: 'bogus'"),
+    (["status", "--timeout", "soon"], "argument --timeout: invalid float value: 'soon'"),
+    (["plan", "@ROOT@/missing.toml"], "cannot read the answers file"),
+    (["answers", "--check", "@ROOT@/etc/environment"], "not valid TOML"),
+    (["uninstall", "--answers", "@ROOT@/missing.toml"], "@ROOT@/missing.toml: cannot read the answers file"),
+    (["uninstall", "--bogus"], "unrecognized arguments: --bogus"),
+    (["nonsense-command"], "argument COMMAND: invalid choice: 'nonsense-command'"),
+]
+
+
+@pytest.mark.parametrize("args,expect", FLAGS, ids=[" ".join(a[:4]) for a, _ in FLAGS])
+def test_malformed_flags_refused_before_any_change(args, expect, sandbox):
+    root, busy_port = sandbox
+    valid = root / "valid.toml"
+    valid.write_bytes(materialize(b"", root, busy_port))
+    args = [a.replace("VALID", str(valid)).replace("@ROOT@", str(root)) for a in args]
+    before, defaults = snapshot(root), [p.exists() for p in DEFAULT_PATHS]
+    r = wizard(*args)
+    assert_refused(r, expect.replace("@ROOT@", str(root)), before, root, defaults)
