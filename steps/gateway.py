@@ -63,7 +63,7 @@ def build(ctx):
         ),
         Directory(L.secrets_dir, 0o700),
         secret_file(L.gateway_token_file, ctx.secrets.gateway_token),
-        Directory(L.gateway_runtime_dir, 0o700),  # what jupyter_core enforces at every start
+        Directory(L.gateway_runtime_dir, 0o1700),  # what jupyter_core sets at every start (sticky, owner only)
         config,
     ]
     if not ctx.answers.services.start:

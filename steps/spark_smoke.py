@@ -1,4 +1,5 @@
 """README: "Test Spark to make sure we installed it right" (`pyspark`): a tiny real job."""
+from jeg_wizard import render
 from jeg_wizard.actions import FileContent, command_check
 from jeg_wizard.engine import Step
 
@@ -17,6 +18,7 @@ def build(ctx):
         "SPARK_HOME": str(L.spark_home),
         "PYSPARK_PYTHON": ctx.answers.system.python,  # the kernel venv does not exist yet
         "SPARK_LOCAL_IP": "127.0.0.1",
+        "PYTHONPATH": render.pythonpath(L),  # what the kernel gets: the smoke test proves it too
     }
     argv = [f"{L.spark_home}/bin/spark-submit", "--master", "local[1]", "--conf", "spark.ui.enabled=false", str(script)]
     return [

@@ -36,6 +36,9 @@ def served_tarball(installed):
     with zipfile.ZipFile(top / "python" / "lib" / "py4j-0.10.9.9-src.zip", "w") as z:
         for f in py4j.rglob("*.py"):
             z.write(f, f"py4j/{f.relative_to(py4j)}")
+    with zipfile.ZipFile(top / "python" / "lib" / "pyspark.zip", "w") as z:  # as in Apache's tarball
+        for f in (top / "python" / "pyspark").rglob("*.py"):
+            z.write(f, f"pyspark/{f.relative_to(top / 'python' / 'pyspark')}")
     www = work / "www"
     www.mkdir()
     tgz = www / "spark-4.3.0-bin-hadoop3.tgz"
