@@ -17,7 +17,7 @@ from typing import Callable
 
 import shlex
 
-from . import files
+from . import files, testhook
 
 if False:  # typing only; engine imports us
     from .engine import Context
@@ -25,6 +25,41 @@ if False:  # typing only; engine imports us
 
 def _argv_line(ctx: "Context", argv: list[str], stdin_note: str = "") -> str:
     return f"$ {ctx.runner.show(argv)}{stdin_note}"
+
+
+# Journal first, then change: an action records what it is about to do before doing it, so a
+# kill at any point still leaves uninstall (and the next run) the full story.
+
+def _record_new_dirs(ctx: "Context", path: Path) -> None:
+    """Journal the ancestors of path that do not exist yet (what a mkdir -p is about to create)."""
+    missing = []
+    p = Path(path).parent
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        ctx.record(kind="dir", path=str(d), created=True)
+
+
+def _mode(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        return None
+
+
+def _owner(path: Path) -> list[int] | None:
+    try:
+        st = os.stat(path)
+        return [st.st_uid, st.st_gid]
+    except FileNotFoundError:
+        return None
+
+
+def _ours(ctx: "Context", kind: str, path: Path) -> bool:
+    """The journal says an earlier run of ours created this path."""
+    return any(e.get("kind") == kind and e.get("path") == str(path) and e.get("created")
+               for e in ctx.journal.entries())
 
 
 # ---------------------------------------------------------------- packages
@@ -59,9 +94,18 @@ class AptInstall:
         return [_argv_line(ctx, self.argv(ctx))]
 
     def apply(self, ctx) -> None:
+        from .runner import CommandFailed
+
         missing = self.missing(ctx)
-        ctx.runner.run(self.argv(ctx), env={"DEBIAN_FRONTEND": "noninteractive"})
         ctx.record(kind="packages", installed=missing)
+        env = {"DEBIAN_FRONTEND": "noninteractive"}
+        try:
+            ctx.runner.run(self.argv(ctx), env=env)
+        except CommandFailed as e:  # an apt killed half-way: dpkg wants its interrupted work finished first
+            if "dpkg --configure -a" not in "\n".join(e.tail):
+                raise
+            ctx.runner.run(["dpkg", "--configure", "-a"], env=env)
+            ctx.runner.run(self.argv(ctx), env=env)
 
 
 @dataclass
@@ -135,15 +179,18 @@ class Venv:
         return [_argv_line(ctx, c) for c in self.commands()]
 
     def apply(self, ctx) -> None:
-        if not ctx.dry_run and self.path.exists() and not (self.path / "bin" / "python").exists():
-            shutil.rmtree(self.path)  # a half-made venv from an interrupted run
+        if not ctx.dry_run and self.path.exists() and not self.marker.exists() and (
+                not (self.path / "bin" / "python").exists() or _ours(ctx, "venv", self.path)):
+            shutil.rmtree(self.path)  # a half-made venv from an interrupted run: pip may have left half a package
         existed = self.path.exists()
+        if not ctx.dry_run:
+            _record_new_dirs(ctx, self.path)
+            ctx.record(kind="venv", path=str(self.path), created=not existed)
         for c in self.commands():
             ctx.runner.run(c)
         if not ctx.dry_run:
             os.chmod(self.path, 0o755)  # user servers and kernels run as other users
             files.atomic_write(self.marker, self._wanted().encode(), 0o644)
-        ctx.record(kind="venv", path=str(self.path), created=not existed)
 
 
 @dataclass
@@ -174,8 +221,11 @@ class PipTarget:
 
     def apply(self, ctx) -> None:
         tmp = self.tmp()
-        if not ctx.dry_run and tmp.exists():
-            shutil.rmtree(tmp)
+        if not ctx.dry_run:
+            if tmp.exists():
+                shutil.rmtree(tmp)
+            _record_new_dirs(ctx, self.path)
+            ctx.record(kind="dir", path=str(self.path), created=True, software=True, scratch=str(tmp))
         ctx.runner.run(self.argv())
         if ctx.dry_run:
             return
@@ -183,7 +233,6 @@ class PipTarget:
             shutil.rmtree(self.path)
         os.chmod(tmp, 0o755)
         os.rename(tmp, self.path)
-        ctx.record(kind="dir", path=str(self.path), created=True)
 
 
 @dataclass
@@ -214,9 +263,10 @@ class NpmInstall:
     def apply(self, ctx) -> None:
         existed = self.prefix.exists()
         if not ctx.dry_run:
+            _record_new_dirs(ctx, self.prefix)
+            ctx.record(kind="dir", path=str(self.prefix), created=not existed, software=True)
             self.prefix.mkdir(parents=True, exist_ok=True, mode=0o755)
         ctx.runner.run(self.argv())
-        ctx.record(kind="dir", path=str(self.prefix), created=not existed)
 
 
 # ---------------------------------------------------------------- files
@@ -266,10 +316,15 @@ class FileContent:
         if ctx.dry_run:
             ctx.runner.emit(f"would write {self.path} (dry run)")
             return
+        _record_new_dirs(ctx, self.path)
+        ctx.journal.ensure()
+        old_mode = _mode(self.path)
         saved = files.backup(self.path, ctx.layout.backups_dir)
+        ctx.record(kind="file", path=str(self.path), backup=str(saved) if saved else None, created=saved is None,
+                   mode=old_mode, owner=_owner(self.path))
+        testhook.pause(f"mid {self.title}")
         files.atomic_write(self.path, new.encode(), self.mode)
         ctx.runner.emit(f"wrote {self.path}" + (f" (previous kept at {saved})" if saved else ""))
-        ctx.record(kind="file", path=str(self.path), backup=str(saved) if saved else None, created=saved is None)
 
 
 def secret_file(path: Path, value: Callable[[], str]) -> FileContent:
@@ -307,9 +362,14 @@ class EnvBlock:
         if ctx.dry_run:
             return
         mode = os.stat(self.path).st_mode & 0o7777 if old is not None else 0o644
+        _record_new_dirs(ctx, self.path)
+        ctx.journal.ensure()
         saved = files.backup(self.path, ctx.layout.backups_dir)
+        # added_newline: the last line had no newline and ours went after it; uninstall takes it out again
+        ctx.record(kind="block", path=str(self.path), backup=str(saved) if saved else None, created=old is None,
+                   mode=mode, owner=_owner(self.path), added_newline=bool(old) and files.BEGIN not in old and not old.endswith("\n"))
+        testhook.pause(f"mid {self.title}")
         files.atomic_write(self.path, new.encode(), mode)
-        ctx.record(kind="block", path=str(self.path), backup=str(saved) if saved else None)
 
 
 @dataclass
@@ -346,14 +406,14 @@ class Directory:
     def apply(self, ctx) -> None:
         if ctx.dry_run:
             return
-        existed = self.path.exists()
+        if not self.path.exists():
+            _record_new_dirs(ctx, self.path)
+            ctx.record(kind="dir", path=str(self.path), created=True)
         self.path.mkdir(parents=True, exist_ok=True)
         os.chmod(self.path, self.mode)
         ids = self._ids()
         if ids:
             os.chown(self.path, *ids)
-        if not existed:
-            ctx.record(kind="dir", path=str(self.path), created=True)
 
 
 @dataclass
@@ -380,9 +440,12 @@ class Symlink:
         tmp = self.link.with_name(f".{self.link.name}.tmp-link")
         if tmp.is_symlink():
             tmp.unlink()
+        _record_new_dirs(ctx, self.link)
+        ctx.record(kind="symlink", path=str(self.link), target=str(self.target),
+                   previous=os.readlink(self.link) if self.link.is_symlink() else None)
+        self.link.parent.mkdir(parents=True, exist_ok=True)
         os.symlink(self.target, tmp)
         os.replace(tmp, self.link)  # atomic switch, as `ln -sfn` is not
-        ctx.record(kind="symlink", path=str(self.link), target=str(self.target))
 
 
 # ---------------------------------------------------------------- downloads
@@ -412,8 +475,9 @@ class Download:
 
         if ctx.dry_run:
             return
+        _record_new_dirs(ctx, self.dest)
+        ctx.record(kind="file", path=str(self.dest), created=True, scratch=str(self.dest) + ".part")
         download.fetch(self.url, self.dest, self.sha512(), emit=ctx.runner.emit)
-        ctx.record(kind="file", path=str(self.dest), created=True)
 
 
 def _sha512(path: Path) -> str:
@@ -448,6 +512,8 @@ class Extract:
         tmp = self.dest.with_name(f".{self.dest.name}.partial")
         if not ctx.dry_run:
             shutil.rmtree(tmp, ignore_errors=True)
+            _record_new_dirs(ctx, self.dest)
+            ctx.record(kind="dir", path=str(self.dest), created=True, software=True, scratch=str(tmp))
             tmp.mkdir(parents=True, mode=0o755)
         ctx.runner.run(["tar", "-xzf", str(self.tarball), "-C", str(tmp), "--strip-components=1",
                         "--no-same-owner"])
@@ -460,7 +526,6 @@ class Extract:
             shutil.rmtree(self.dest)
         os.chmod(tmp, 0o755)
         os.rename(tmp, self.dest)
-        ctx.record(kind="dir", path=str(self.dest), created=True)
 
 
 # ---------------------------------------------------------------- users
@@ -534,10 +599,11 @@ class UserAccount:
         return lines
 
     def apply(self, ctx) -> None:
-        created = not self.exists()
-        for argv, stdin in self._commands():
+        ctx.record(kind="user", name=self.name, created=not self.exists())  # before useradd: a kill after it still knows
+        for i, (argv, stdin) in enumerate(self._commands()):
+            if i:
+                testhook.pause(f"mid {self.title}")
             ctx.runner.run(argv, input=stdin)  # the password travels on stdin, never in argv
-        ctx.record(kind="user", name=self.name, created=created)
 
 
 # ---------------------------------------------------------------- checks

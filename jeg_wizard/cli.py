@@ -60,6 +60,14 @@ def _parser() -> argparse.ArgumentParser:
     dr.add_argument("--timeout", type=float, default=3.0, help="seconds per probe (default 3)")
     dr.add_argument("--smoke", action="store_true", help="also start a Spark kernel on the gateway and run a job")
 
+    un = sub.add_parser("uninstall", help="undo what the install did, as its journal says (--dry-run: the list only)")
+    un.add_argument("--dry-run", action="store_true", help="print what would be undone; change nothing")
+    un.add_argument("--remove-users", action="store_true", help="also remove the users the install created (userdel -r)")
+    un.add_argument("--remove-software", action="store_true", help="also remove Spark, the venvs and the proxy the install put under the prefix")
+    un.add_argument("--remove-packages", action="store_true", help="also apt-get remove the packages the install added")
+    un.add_argument("--answers", metavar="FILE", help="answers of the install (default: the copy in the state dir)")
+    un.add_argument("--state-dir", default="/var/lib/jeg-wizard", help="system.state_dir of the install, where its answers copy is")
+
     sv = sub.add_parser("services", help="start, stop or restart what the install set up")
     sv.add_argument("action", choices=["start", "stop", "restart", "status"])
     sv.add_argument("names", nargs="*", help="gateway, hub, spark-master, spark-worker (default: all)")
@@ -80,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_install(path, unattended=unattended, only=getattr(args, "only", None))
         if args.command == "services":
             return cmd_services(args)
+        if args.command == "uninstall":
+            return cmd_uninstall(args)
         if args.command in ("status", "doctor"):
             return cmd_status(args)
         return cmd_tui(args.answers)
@@ -226,6 +236,58 @@ def _smoke(layout) -> int:
     phases = ", ".join(f"{k} {v:.1f}s" for k, v in s.phases.items())
     print(f"[✓] smoke: spark.range(1000).count() = {s.result} on the gateway ({phases})")
     return 0
+
+
+def cmd_uninstall(args) -> int:
+    from . import uninstall
+    from .layout import Layout
+
+    path = args.answers or str(Path(args.state_dir) / "answers.toml")
+    if not args.answers and not Path(path).exists():
+        _err(f"no install found ({path} is missing); give --answers FILE or --state-dir DIR")
+        return EXIT_USAGE
+    if args.answers:
+        answers = load(path)  # an error exits 2 naming the field
+    else:
+        try:
+            answers = load(path)
+        except AnswersError:  # the saved copy may no longer validate (e.g. a tarball since deleted): its paths suffice
+            answers = _paths_only(path)
+    layout = Layout(answers)
+    journal = layout.state_dir / "journal.jsonl"
+    if not journal.exists():
+        _err(f"nothing to undo: no journal at {journal} (system.state_dir of the install?)")
+        return EXIT_FAIL
+    if os.geteuid() != 0 and not args.dry_run:
+        _err("run as root (sudo): uninstall stops services, restores system files and removes users")
+        return EXIT_USAGE
+    ops = uninstall.plan(layout, remove_users=args.remove_users, remove_software=args.remove_software,
+                         remove_packages=args.remove_packages)
+    if args.dry_run:
+        print(f"Uninstall would (journal {journal}):")
+        for op in ops:
+            print(f"  {op.line}" if op.do else f"  ({op.line})")
+        print("Nothing was changed (dry run).")
+        return EXIT_OK
+    print(f"Uninstalling (journal {journal}):")
+    failed = uninstall.run(ops)
+    if failed:
+        _err(f"{len(failed)} of {len(ops)} uninstall steps failed; fix the cause and run the same command again:")
+        for f in failed:
+            print(f"  - {f}", file=sys.stderr)
+        return EXIT_FAIL
+    print("Uninstall complete.")
+    return EXIT_OK
+
+
+def _paths_only(path: str) -> Answers:
+    """The saved answers' directories only, for an uninstall when the rest no longer validates."""
+    from .answers import tomllib
+
+    data = tomllib.loads(Path(path).read_text())
+    keep = {"system": ["prefix", "state_dir", "log_dir"], "hub": ["config_dir"], "environment": ["file"],
+            "kernels": ["dir", "name"], "services": ["manager"]}
+    return Answers.model_validate({s: {k: v for k, v in data.get(s, {}).items() if k in ks} for s, ks in keep.items()})
 
 
 def cmd_services(args) -> int:

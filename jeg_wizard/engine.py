@@ -16,6 +16,7 @@ from .layout import Layout
 from .redact import Redactor
 from .runner import Runner
 from .secrets import Secrets
+from .testhook import pause
 
 
 class Action(Protocol):
@@ -63,23 +64,48 @@ class Journal:
     def __init__(self, path: Path | None):
         self.path = path
         self.step = ""
+        self._checked_tail = False
+
+    def ensure(self) -> None:
+        """The state dir exists (backups go there); when we make it, the journal says so first."""
+        if self.path is not None and not self.path.parent.exists():
+            self.write({"kind": "note", "what": "state directory"})
 
     def write(self, entry: dict) -> None:
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        line = json.dumps({"ts": time.time(), "step": self.step, **entry}, default=str) + "\n"
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        lines = []
+        if not self.path.parent.exists():  # the state dir is ours: say so, uninstall removes it
+            new = [self.path.parent, *(p for p in self.path.parent.parents if not p.exists())]
+            self.path.parent.mkdir(parents=True, mode=0o700)
+            lines += [{"kind": "dir", "path": str(d), "created": True} for d in reversed(new)]
+        lines.append(entry)
+        data = "".join(json.dumps({"ts": time.time(), "step": self.step, **e}, default=str) + "\n" for e in lines)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            os.write(fd, line.encode())
+            if not self._checked_tail:  # a line cut by a crash: end it, so ours is not glued to it
+                self._checked_tail = True
+                size = os.fstat(fd).st_size
+                if size and os.pread(fd, 1, size - 1) != b"\n":
+                    data = "\n" + data
+            os.write(fd, data.encode())
             os.fsync(fd)
         finally:
             os.close(fd)
 
     def entries(self) -> list[dict]:
+        """Every complete entry; a line a crash cut short (or any unreadable one) is skipped."""
         if self.path is None or not self.path.exists():
             return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+        out = []
+        for line in self.path.read_text(errors="replace").splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict):
+                out.append(entry)
+        return out
 
 
 # ------------------------------------------------------------------ events for the front ends
@@ -113,6 +139,7 @@ class Engine:
         self.ctx = ctx
         self.steps = steps
         self.listeners: list[Listener] = []
+        self._recovered = False
 
     def _emit(self, event: str, st: StepState) -> None:
         for listener in list(self.listeners):
@@ -139,7 +166,31 @@ class Engine:
             self._emit("plan", st)
         return states
 
+    def _recover(self) -> None:
+        """Once per run: stop commands a killed earlier run left going (pip, tar, apt run in
+        sessions of their own, so a kill of the installer does not reach them), and from now
+        on keep the list of our running commands where the next run can find it."""
+        self._recovered = True
+        if self.ctx.dry_run or self.ctx.journal.path is None:
+            return
+        running = self.ctx.journal.path.parent / "running"
+        reap_leftovers(running, self.ctx.runner.emit)
+
+        def track(pid: int, argv: list[str], started: bool) -> None:
+            note = running / str(pid)
+            if started:
+                if not running.is_dir():
+                    self.ctx.journal.ensure()
+                    running.mkdir(mode=0o700, exist_ok=True)
+                note.write_text(f"{pid} {_start_time(pid)} {os.path.basename(argv[0])}\n")
+            else:
+                note.unlink(missing_ok=True)
+        self.ctx.runner.track = track
+
     def run_step(self, step: Step) -> StepState:
+        if not self._recovered:
+            self._recover()
+        pause(f"step {step.id}")
         self.ctx.journal.step = step.id
         st = StepState(step, status="running")
         self._emit("start", st)
@@ -152,7 +203,9 @@ class Engine:
                 if not action.verify_only and action.done(self.ctx):
                     continue
                 self.ctx.runner.emit(f"-- {action.title}")
+                pause(f"before {action.title}")
                 action.apply(self.ctx)
+                pause(f"after {action.title}")
                 if not action.verify_only:
                     changed = True
                     self.ctx.record(action=action.title)
@@ -176,6 +229,33 @@ class Engine:
                 continue
             done.append(self.run_step(step))
         return done
+
+
+def reap_leftovers(running: Path, emit: Callable[[str], None]) -> None:
+    """Kill (SIGKILL, whole process group) the commands an interrupted run noted in `running`."""
+    import signal
+
+    for note in sorted(running.glob("*")) if running.is_dir() else []:
+        try:
+            pid, start, what = note.read_text().split(" ", 2)
+            if start and _start_time(int(pid)) == start:
+                os.killpg(int(pid), signal.SIGKILL)
+                for _ in range(100):
+                    if _start_time(int(pid)) != start:
+                        break
+                    time.sleep(0.1)
+                emit(f"stopped a command left running by an interrupted run: {what.strip()} (pid {pid})")
+        except (OSError, ValueError):
+            pass
+        note.unlink(missing_ok=True)
+
+
+def _start_time(pid: int) -> str:
+    """The process's start time (field 22 of /proc/PID/stat): tells a pid from a reused one."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
 
 
 def make_context(answers: Answers, runner: Runner | None = None, *, dry_run: bool = False,

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
+
+from . import testhook
 
 BEGIN = "# BEGIN jeg-wizard managed block: edits inside are overwritten"
 END = "# END jeg-wizard managed block"
@@ -22,6 +25,7 @@ def atomic_write(path: str | Path, data: bytes, mode: int = 0o644, owner: tuple[
     """Temp file in the same directory with the final mode, fsync, rename: never half-written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, mode)
@@ -31,6 +35,7 @@ def atomic_write(path: str | Path, data: bytes, mode: int = 0o644, owner: tuple[
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        testhook.pause(f"rename {path}")
         os.replace(tmp, path)
         dfd = os.open(path.parent, os.O_DIRECTORY)
         try:
@@ -43,6 +48,25 @@ def atomic_write(path: str | Path, data: bytes, mode: int = 0o644, owner: tuple[
         except FileNotFoundError:
             pass
         raise
+
+
+def remove_stale_temps(path: str | Path) -> list[Path]:
+    """Temp files an atomic_write of path left when it was killed before its rename."""
+    path = Path(path)
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.[a-z0-9_]{{8}}\.tmp$")
+    gone = []
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return gone
+    for name in names:
+        if pattern.match(name):
+            try:
+                os.unlink(path.parent / name)
+                gone.append(path.parent / name)
+            except FileNotFoundError:
+                pass
+    return gone
 
 
 def backup(path: str | Path, backup_root: str | Path) -> Path | None:
@@ -86,6 +110,20 @@ def without_managed_block(current: str) -> str:
     if current[end:end + 1] == "\n":
         end += 1
     return current[:start] + current[end:]
+
+
+def remove_managed_block(current: str, added_newline: bool = False) -> str:
+    """Our block out, every other byte kept; when installing it had to add a newline to a last
+    line without one (added_newline) and the block is still the end of the file, that goes too."""
+    start = current.find(BEGIN)
+    end = current.find(END, start)
+    if start == -1 or end == -1:
+        return current
+    out = without_managed_block(current)
+    at_end = out[start:] == ""
+    if added_newline and at_end and out.endswith("\n"):
+        out = out[:-1]
+    return out
 
 
 def unified_diff(path: str, old: str | None, new: str) -> str:

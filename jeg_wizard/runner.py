@@ -50,6 +50,7 @@ class Runner:
         self._log = log
         self._procs: set[subprocess.Popen] = set()
         self._lock = threading.Lock()
+        self.track: Callable[[int, list[str], bool], None] | None = None  # (pid, argv, started): see Engine._recover
 
     # -- listeners: the log file, the TUI's batched Log, the rich progress line
     def subscribe(self, sink: OutputSink) -> Callable[[], None]:
@@ -110,6 +111,8 @@ class Runner:
         )
         with self._lock:
             self._procs.add(proc)
+        if stream and self.track:
+            self.track(proc.pid, argv, True)
         if input is not None:
             def feed():
                 try:
@@ -135,6 +138,8 @@ class Runner:
                 timer.cancel()
             with self._lock:
                 self._procs.discard(proc)
+            if stream and self.track:
+                self.track(proc.pid, argv, False)
         if check and rc != 0:
             raise CommandFailed(self.show(argv), rc, list(tail))
         return Result(rc, list(tail))

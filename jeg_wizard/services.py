@@ -250,8 +250,10 @@ class ServiceRunning:
             ctx.runner.emit(f"restarting {spec.name}: its configuration changed")
             m.stop(spec.name)
         ctx.runner.emit(f"starting {spec.name}: {ctx.runner.show(spec.argv)}")
+        ctx.record(kind="service", name=spec.name, manager=m.kind)  # before: a kill mid-start still knows
         m.start(spec)
-        ctx.record(kind="service", name=spec.name, manager=m.kind)
+        from .testhook import pause
+        pause(f"mid {self.title}")
         if spec.ready_url:
             secs = wait_http(spec.ready_url, timeout=90, log=spec.log, pid=lambda: m.pid(spec.name),
                              codes=tuple(spec.ready_codes))

@@ -39,6 +39,8 @@ def main(spec_path: str) -> int:
     name = spec["name"]
     rundir = Path(spec_path).parent
     child_pidfile = rundir / f"{name}.child.pid"
+    # our own pid file too: an installer killed right after starting us must not leave us unknown
+    (rundir / f"{name}.pid").write_text(f"{os.getpid()}\n")
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
     env.update(spec.get("env", {}))
     env.update(read_env_file(spec.get("env_file")))
