@@ -37,8 +37,9 @@ def served_tarball(installed):
         for f in py4j.rglob("*.py"):
             z.write(f, f"py4j/{f.relative_to(py4j)}")
     with zipfile.ZipFile(top / "python" / "lib" / "pyspark.zip", "w") as z:  # as in Apache's tarball
-        for f in (top / "python" / "pyspark").rglob("*.py"):
-            z.write(f, f"pyspark/{f.relative_to(top / 'python' / 'pyspark')}")
+        for f in (top / "python" / "pyspark").rglob("*"):
+            if f.is_file() and "__pycache__" not in f.parts:
+                z.write(f, f"pyspark/{f.relative_to(top / 'python' / 'pyspark')}")
     www = work / "www"
     www.mkdir()
     tgz = www / "spark-4.3.0-bin-hadoop3.tgz"
