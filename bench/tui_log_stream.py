@@ -88,11 +88,18 @@ def child(mode: str, lines: int) -> dict:
                 LogStream.feed = lambda self, line: None  # lines go nowhere: the baseline
             elif mode == "naive":
                 def per_line(self, line):
-                    self.app.call_from_thread(self.write_line, line)
+                    try:
+                        self.app.call_from_thread(self.write_line, line)  # one UI round trip per line
+                    except RuntimeError:  # already on the UI thread (the "answers saved" line)
+                        self.write_line(line)
                     self.received += 1
                     self.written += 1
                 LogStream.feed = per_line
             await pilot.press("s")
+            while not isinstance(app.screen, RunScreen):
+                await asyncio.sleep(0.001)
+            if mode != "batched":  # the screen keeps a bound feed: point it at the patched one
+                app.screen._feed = app.screen.query_one(LogStream).feed
             while not (isinstance(app.screen, RunScreen) and (app.screen.done or app.screen.failed is not None)):
                 await asyncio.sleep(0.005)
             log = app.screen.query_one(LogStream)
@@ -108,6 +115,10 @@ def child(mode: str, lines: int) -> dict:
     window = [t for t in ticks if marks["start"] <= t <= marks["shown"] + 0.05]
     edges = [marks["start"], *window, marks["shown"]]
     gap = max(b - a for a, b in zip(edges, edges[1:]))
+    if os.environ.get("BENCH_GAPS"):  # where the worst gaps fell, for digging
+        worst = sorted(((b - a, a - marks["start"]) for a, b in zip(edges, edges[1:])), reverse=True)[:5]
+        print("worst gaps (ms, at s after start):", [(round(g * 1000), round(t, 3)) for g, t in worst],
+              "command done at", round(marks["command_done"] - marks["start"], 3), file=sys.stderr)
     return {
         "mode": mode, "lines": lines, "failed": marks["failed"],
         "wall": marks["shown"] - marks["start"], "command": marks["command_done"] - marks["start"],
@@ -117,18 +128,26 @@ def child(mode: str, lines: int) -> dict:
     }
 
 
-def run_case(mode: str, lines: int) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", mode, "--lines", str(lines)],
-                         capture_output=True, text=True, timeout=900)
-    if out.returncode != 0:
-        raise SystemExit(f"{mode} {lines} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def run_case(mode: str, lines: int, repeat: int) -> dict:
+    runs = []
+    for _ in range(repeat):
+        out = subprocess.run([sys.executable, __file__, "--child", mode, "--lines", str(lines)],
+                             capture_output=True, text=True, timeout=900)
+        if out.returncode != 0:
+            raise SystemExit(f"{mode} {lines} failed:\n{out.stderr[-3000:]}")
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    runs.sort(key=lambda r: r["wall"])
+    median = dict(runs[len(runs) // 2])
+    median["worst_gap_ms"] = max(r["max_gap_ms"] for r in runs)
+    median["worst_wall"] = runs[-1]["wall"]
+    return median
 
 
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--lines", type=int, default=100_000)
-    p.add_argument("--naive-lines", type=int, default=10_000)
+    p.add_argument("--naive-lines", type=int, default=2_000)
+    p.add_argument("--repeat", type=int, default=3, help="runs per case; the table shows the median run")
     p.add_argument("--child", metavar="MODE")
     args = p.parse_args()
     if args.child:
@@ -137,22 +156,25 @@ def main() -> int:
 
     n = args.lines
     cases = [("noop", n), ("batched", n), ("batched", 2 * n), ("naive", args.naive_lines)]
-    results = [run_case(m, k) for m, k in cases]
+    results = [run_case(m, k, args.repeat) for m, k in cases]
     base = results[0]
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
-    print(f"{'case':<16}{'lines':>8}{'wall s':>9}{'x noop':>8}{'cmd s':>7}{'max gap ms':>12}"
-          f"{'RSS start MB':>14}{'peak RSS MB':>13}{'x noop':>8}{'in widget':>11}")
+    print(f"median of {args.repeat} runs per case (worst gap and worst wall over all runs)")
+    print(f"{'case':<9}{'lines':>7}{'wall s':>8}{'worst':>7}{'x noop':>7}{'cmd s':>7}{'gap ms':>7}{'worst':>7}"
+          f"{'x noop':>7}{'RSS0 MB':>8}{'peak MB':>8}{'x noop':>7}{'shown':>6}")
     for r in results:
-        print(f"{r['mode']:<16}{r['lines']:>8}{r['wall']:>9.2f}{r['wall'] / base['wall']:>8.2f}{r['command']:>7.2f}"
-              f"{r['max_gap_ms']:>12.0f}{r['rss_before_mb']:>14.1f}{r['peak_rss_mb']:>13.1f}"
-              f"{r['peak_rss_mb'] / base['peak_rss_mb']:>8.2f}{r['widget_lines']:>11}")
+        print(f"{r['mode']:<9}{r['lines']:>7}{r['wall']:>8.2f}{r['worst_wall']:>7.2f}{r['wall'] / base['wall']:>7.2f}"
+              f"{r['command']:>7.2f}{r['max_gap_ms']:>7.0f}{r['worst_gap_ms']:>7.0f}"
+              f"{r['worst_gap_ms'] / base['worst_gap_ms']:>7.2f}{r['rss_before_mb']:>8.1f}{r['peak_rss_mb']:>8.1f}"
+              f"{r['peak_rss_mb'] / base['peak_rss_mb']:>7.2f}{r['widget_lines']:>6}")
     b1, b2, naive = results[1], results[2], results[3]
     per_line_ms = naive["wall"] / naive["lines"] * 1000
     print(f"naive per-line write: {per_line_ms:.3f} ms/line -> {per_line_ms * n / 1000:.1f} s for {n} lines "
           f"({per_line_ms * n / 1000 / b1['wall']:.0f}x batched)")
     checks = [
         (f"batched {n} lines wall <= 1.5 s", b1["wall"] <= 1.5, f"{b1['wall']:.2f} s"),
-        ("batched max UI timer gap <= 100 ms", b1["max_gap_ms"] <= 100, f"{b1['max_gap_ms']:.0f} ms"),
+        ("batched max UI timer gap <= 100 ms (worst run)", b1["worst_gap_ms"] <= 100,
+         f"{b1['worst_gap_ms']:.0f} ms"),
         (f"peak RSS flat from {n} to {2 * n} lines (<= +10%)", b2["peak_rss_mb"] <= b1["peak_rss_mb"] * 1.10,
          f"{b1['peak_rss_mb']:.1f} -> {b2['peak_rss_mb']:.1f} MB"),
         ("no step failed", not any(r["failed"] for r in results), ""),

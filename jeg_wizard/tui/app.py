@@ -45,6 +45,7 @@ class Wiring:
     answers_out: Path | None = None  # None: <state_dir>/answers.toml
     health_interval: float = 5.0
     facts: Facts | None = None  # known facts: no detection worker
+    rehearsal: bool = False  # JEG_WIZARD_DRY_RUN: say so on every screen
 
 
 class WizardApp(App[int]):
@@ -73,6 +74,7 @@ class WizardApp(App[int]):
         self.stopping = False
         self.farewell = ""
         self._questions = None
+        self.rehearsal = self.wiring.rehearsal
 
     def on_mount(self) -> None:
         from .screens.welcome import WelcomeScreen
@@ -112,11 +114,13 @@ class WizardApp(App[int]):
 
     # ---------------------------------------------------------------- answers file
     def save_answers(self) -> Path | None:
+        """Called from the run's worker thread."""
         path = self.wiring.answers_out or (self.engine.ctx.layout.state_dir / "answers.toml")
         try:
             self.answers_saved = answers_file.save(self.answers, path, password_typed=bool(self.password))
         except OSError as e:
-            self.notify(f"could not save the answers to {path}: {e.strerror}", severity="warning")
+            self.call_from_thread(self.notify, f"could not save the answers to {path}: {e.strerror}",
+                                  severity="warning")
             return None
         return self.answers_saved
 
@@ -169,6 +173,7 @@ def run(answers_path: str | None) -> int:
         # a rehearsal: the real steps, a runner that only records; the answers go to /tmp
         wiring.make_engine = lambda a: real_engine(a, dry_run=True)
         wiring.answers_out = Path("/tmp/jeg-wizard-dry-run/answers.toml")
+        wiring.rehearsal = True
     app = WizardApp(answers, wiring, answers_source=answers_path)
     try:
         code = app.run()

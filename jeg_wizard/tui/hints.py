@@ -20,4 +20,4 @@ def hint(error: str) -> str:
     for needles, advice in HINTS:
         if any(n in error for n in needles):
             return advice
-    return "read the last lines and the full log, fix the cause, then Retry (or Quit: a re-run resumes here)"
+    return "fix the cause (see the log), then Retry; or Quit: a re-run resumes here"

@@ -216,6 +216,12 @@ async def to_questions_with_error(pilot) -> None:
     await pilot.pause()
 
 
+async def to_finish_checked(pilot) -> None:
+    await to_finish(pilot)
+    await pilot.press("e")
+    await settle(pilot, lambda: not pilot.app.screen.e2e_running and pilot.app.screen.e2e_lines)
+
+
 STATES: dict[str, tuple[Callable[..., WizardApp], Callable[..., Awaitable[None]] | None]] = {
     "1-welcome": (demo_app, None),
     "2-questions": (demo_app, to_questions_with_error),
@@ -224,4 +230,5 @@ STATES: dict[str, tuple[Callable[..., WizardApp], Callable[..., Awaitable[None]]
     "5-run-complete": (lambda: demo_app(answers=demo_answers(spark={"master": "spark://127.0.0.1:7077"})),
                        to_run_end),
     "6-finish": (lambda: demo_app(answers=demo_answers(spark={"master": "spark://127.0.0.1:7077"})), to_finish),
+    "7-finish-e2e": (demo_app, to_finish_checked),
 }

@@ -168,7 +168,8 @@ async def test_whole_flow_dry_run(tmp_path):
 
         # the end-to-end check on its key: a real attempt, which fails here (no hub) and says so
         await pilot.press("e")
-        await settle(pilot, lambda: not fin.e2e_running and len(fin.e2e_lines) > 1, timeout=30)
+        await settle(pilot, lambda: not fin.e2e_running, timeout=60)
+        assert len(fin.e2e_lines) == 1
         assert "end-to-end check failed" in str(fin.e2e_lines[-1])
         assert PASSWORD not in "".join(str(t) for t in fin.e2e_lines)
 

@@ -43,12 +43,12 @@ class FinishScreen(Screen):
                 for probe in app.wiring.probes(ctx):
                     yield HealthPanel(probe, interval=app.wiring.health_interval, id=f"h-{probe.name}")
             login = Text()
-            login.append("Log in as ", style="bold")
-            login.append(a.users.admin, style="bold")
-            login.append(f" at {L.hub_url}/hub/login, then:")
-            login.append(f"\n  {L.hub_url}/user/{a.users.admin}/lab\n  {L.hub_url}/user/{a.users.admin}/tree")
+            login.append(f"Log in as {a.users.admin}: ", style="bold")
+            login.append(f"{L.hub_url}/user/{a.users.admin}/lab\n")
+            login.append(" " * len(f"Log in as {a.users.admin}: "))
+            login.append(f"{L.hub_url}/user/{a.users.admin}/tree")
             if a.hub.ip in ("0.0.0.0", "::"):
-                login.append("  (other machines: this host's address)", style="dim")
+                login.append("\n(from another machine: this host's address instead of 127.0.0.1)", style="dim")
             yield Static(login, id="login")
             saved = app.answers_saved
             where = Text()
@@ -68,7 +68,7 @@ class FinishScreen(Screen):
         worked = sum(1 for s in status.values() if s == "ok")
         skipped = [k for k, s in status.items() if s == "skipped"]
         t = Text("✓ Installed. ", style="bold green")
-        t.append(f"{worked} steps did work, {len(status) - worked - len(skipped)} were already done")
+        t.append(f"{worked} steps did work, {len(status) - worked - len(skipped)} already done")
         if skipped:
             t.append(f"; skipped: {', '.join(skipped)} (run jeg-wizard again to do them)", style="yellow")
         if self.app.engine.ctx.dry_run:
@@ -126,11 +126,15 @@ class FinishScreen(Screen):
         if msg.final:
             self.e2e_running = False
             mark, style = ("✓ ", "bold green") if msg.ok else ("✗ end-to-end check failed: ", "bold red")
-            self.e2e_lines.append(Text(mark + msg.text, style=style))
-        else:
-            self.e2e_lines.append(Text("  " + msg.text))
+            # the final line carries the phases: it replaces the progress lines
+            self.e2e_lines = [Text(mark + msg.text, style=style)]
+        else:  # progress: one line that grows ("login: 0.8s, spawn: 3.4s, ...")
+            if len(self.e2e_lines) < 2:
+                self.e2e_lines.append(Text("  " + msg.text))
+            else:
+                self.e2e_lines[-1].append(", " + msg.text)
         self._show_e2e()
 
     def _show_e2e(self) -> None:
-        self.query_one("#e2e", Static).update(Text("\n").join(self.e2e_lines[-6:]))
-        self.query_one("#e2e").scroll_visible()
+        self.query_one("#e2e", Static).update(Text("\n").join(self.e2e_lines[-3:]))
+        self.call_after_refresh(self.query_one("#finish").scroll_end, animate=False)

@@ -100,8 +100,8 @@ class PlanScreen(Screen):
         steps.set_steps([(st.step.id, st.status) for st in msg.states])
         counts = {k: sum(1 for s in msg.states if s.status == k) for k in ("todo", "check", "done")}
         self.query_one("#plan-summary", Static).update(
-            f"{len(msg.states)} steps: {counts['todo']} to do, {counts['check']} checks only, "
-            f"{counts['done']} done. Nothing has changed yet. Highlight a step for its commands and diffs.")
+            f"{len(msg.states)} steps: {counts['todo']} to do, {counts['check']} only checking, "
+            f"{counts['done']} done. Nothing has changed yet. ↑↓: each step's commands and diffs.")
         start = self.query_one("#start", Button)
         start.disabled = False
         steps.focus()

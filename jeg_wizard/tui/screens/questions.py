@@ -62,7 +62,7 @@ class QuestionsScreen(Screen):
             for g in GROUPS:
                 with Vertical(classes="group", id=f"g-{g.name}"):
                     yield Static(f"[b]{g.title}[/b]  [dim]\\[{g.name}][/dim]", classes="heading")
-                    yield Static("", classes="error", id=f"s-{g.name}")
+                    yield Static("", classes="error section-error", id=f"s-{g.name}")
                     for f in g.fields:
                         if not f.advanced:
                             yield from self._field(f)

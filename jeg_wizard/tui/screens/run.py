@@ -3,6 +3,7 @@ in a thread worker that reports back with Messages; on failure the operator retr
 the step allows it) or quits and resumes later (a re-run skips what is finished)."""
 from __future__ import annotations
 
+import gc
 from collections import deque
 
 from rich.text import Text
@@ -17,7 +18,7 @@ from ...engine import StepFailed
 from ..hints import hint
 from ..widgets import LogStream, StageBar, StepList
 
-TAIL = 8  # lines of the failed step shown above the buttons
+TAIL = 4  # lines of the failed step's output shown above the buttons (the full log is on disk)
 
 
 class StepStarted(Message):
@@ -60,7 +61,7 @@ class RunScreen(Screen):
         self.failed: int | None = None
         self.done = False
         self._started_at = 0.0
-        self._tail: deque[str] = deque(maxlen=TAIL)
+        self._tail: deque[str] = deque(maxlen=TAIL + 4)
         self._unsubscribe = None
 
     def compose(self) -> ComposeResult:
@@ -88,11 +89,12 @@ class RunScreen(Screen):
         self.query_one(StepList).set_steps([(s.id, "done" if planned.get(s.id) == "done" else "waiting")
                                             for s in self.steps])
         log = self.query_one(LogStream)
+        self._feed = log.feed  # the sink runs once per line: no DOM query there
         self._unsubscribe = self.engine.ctx.runner.subscribe(self._sink)
-        saved = self.app.save_answers()
-        if saved:
-            log.feed(f"answers saved to {saved} (replay: jeg-wizard install --unattended {saved})")
-        self.launch(0)
+        # a full GC pass over every object the app has built stalls the UI 50-150 ms mid-stream;
+        # those objects live until exit anyway, so move them out of the collector's sight
+        gc.freeze()
+        self.call_after_refresh(self.launch, 0, True)  # the screen is drawn before the first step starts
 
     def on_unmount(self) -> None:
         if self._unsubscribe:
@@ -100,16 +102,20 @@ class RunScreen(Screen):
 
     def _sink(self, line: str) -> None:  # the runner's worker thread
         self._tail.append(line)
-        self.query_one(LogStream).feed(line)
+        self._feed(line)
 
     # ---------------------------------------------------------------- the worker
-    def launch(self, start: int) -> None:
+    def launch(self, start: int, first: bool = False) -> None:
         self.failed = None
         self.query_one("#failure").display = False
         self.refresh_bindings()
-        self.run_worker(lambda: self._drive(start), thread=True, exclusive=True, group="install")
+        self.run_worker(lambda: self._drive(start, first), thread=True, exclusive=True, group="install")
 
-    def _drive(self, start: int) -> None:
+    def _drive(self, start: int, first: bool = False) -> None:
+        if first:  # the replayable answers, saved as the run starts (atomic + fsync: not on the UI thread)
+            saved = self.app.save_answers()
+            if saved:
+                self._feed(f"answers saved to {saved} (replay: jeg-wizard install --unattended {saved})")
         for i in range(start, len(self.steps)):
             if self.app.stopping:
                 return
@@ -154,18 +160,24 @@ class RunScreen(Screen):
         self.failed = msg.index
         self.query_one(StepList).set_status(step.id, "failed", secs)
         self.query_one(LogStream).flush()
-        t = Text()
-        t.append(f"✗ step {step.id} failed: ", style="bold red")
-        t.append(msg.error.splitlines()[0] if msg.error else "(no message)")
-        t.append("\n")
-        for line in msg.tail[-TAIL:]:
-            t.append(f"  {line}\n", style="dim")
-        t.append("Hint: ", style="bold")
-        t.append(hint(msg.error + "\n" + "\n".join(msg.tail)))
+        first = msg.error.splitlines()[0] if msg.error else "(no message)"
+        head = Text.assemble((f"✗ step {step.id} failed: ", "bold red"), first)
+        # the command's own last lines, without the engine's summary of the same failure
+        tail = [ln for ln in msg.tail if not ln.startswith("!! ") and ln.strip() != first.strip()][-TAIL:]
+        lines = [head] + [Text(f"  {ln}", style="dim") for ln in tail]
+        advice = Text.assemble(("Hint: ", "bold"), hint(msg.error + "\n" + "\n".join(msg.tail)))
         if not step.skippable:
-            t.append("  (this step cannot be skipped)", style="italic")
+            advice.append("  (this step cannot be skipped)", style="italic")
+        lines.append(advice)
+        ctx = self.engine.ctx
+        lines.append(Text.assemble(("Full log: ", "bold"),
+                                   "(dry run: none)" if ctx.dry_run else str(ctx.layout.install_log)))
+        t = Text("\n").join(lines)
+        t.no_wrap, t.overflow = True, "ellipsis"  # one screen line each: the buttons stay in view
         self.query_one("#failure-text", Static).update(t)
         self.query_one("#failure").display = True
+        log = self.query_one(LogStream)
+        self.call_after_refresh(log.scroll_end, animate=False)  # the log just got shorter: keep its end in view
         self.query_one("#skip", Button).disabled = not step.skippable
         self.query_one("#retry", Button).focus()
         self._label(Text(f"stopped at step {msg.index + 1}/{len(self.steps)}: {step.id}", style="bold red"))

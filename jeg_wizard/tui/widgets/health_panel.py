@@ -73,6 +73,6 @@ class HealthPanel(Static):
             lines.append(Text(r.detail or "not answering", style="red"))
             lines.append(Text(f"polled {self.polls}×, next in {self.interval:g}s" if self.interval else "",
                               style="dim"))
-        for line in lines:
-            line.no_wrap, line.overflow = True, "ellipsis"
-        self.update(Text("\n").join(lines))
+        body = Text("\n").join(lines)
+        body.no_wrap, body.overflow = True, "ellipsis"
+        self.update(body)

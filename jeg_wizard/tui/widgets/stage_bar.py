@@ -9,11 +9,18 @@ STAGES = ("Welcome", "Questions", "Plan", "Run", "Finish")
 
 class StageBar(Static):
     def __init__(self, current: str, **kw):
-        super().__init__(self._text(current), **kw)
+        super().__init__(**kw)
+        self.current = current
+
+    def on_mount(self) -> None:
+        self.update(self._text(self.current, getattr(self.app, "rehearsal", False)))
 
     @staticmethod
-    def _text(current: str) -> Text:
-        t = Text(" jeg-wizard  ", style="bold")
+    def _text(current: str, rehearsal: bool = False) -> Text:
+        t = Text(" jeg-wizard ", style="bold")
+        if rehearsal:
+            t.append("DRY RUN", style="bold reverse yellow")
+        t.append(" ")
         for i, name in enumerate(STAGES):
             if i:
                 t.append(" › ", style="dim")

@@ -30,14 +30,12 @@ class StepList(DataTable):
     def __init__(self, **kw):
         super().__init__(cursor_type="row", zebra_stripes=False, show_header=False, **kw)
 
-    def on_mount(self) -> None:
-        self.add_column(" ", key="mark", width=1)
-        self.add_column("step", key="step")
-        self.add_column("state", key="state")
-
     def set_steps(self, rows: list[tuple[str, str]]) -> None:
-        """rows: (step id, status)."""
-        self.clear()
+        """rows: (step id, status). Fixed column widths: a status change never re-measures the table."""
+        self.clear(columns=True)
+        self.add_column(" ", key="mark", width=1)
+        self.add_column("step", key="step", width=max([len(sid) for sid, _ in rows] + [4]))
+        self.add_column("state", key="state", width=11)
         for sid, status in rows:
             mark, word = _cells(status, None)
             self.add_row(mark, sid, word, key=sid)
@@ -45,7 +43,7 @@ class StepList(DataTable):
     def set_status(self, sid: str, status: str, seconds: float | None = None) -> None:
         mark, word = _cells(status, seconds)
         self.update_cell(sid, "mark", mark)
-        self.update_cell(sid, "state", word, update_width=True)
+        self.update_cell(sid, "state", word)
 
     def row_step(self, row: int) -> str:
         return self.coordinate_to_cell_key((row, 0)).row_key.value
