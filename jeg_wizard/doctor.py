@@ -165,6 +165,8 @@ class Doctor:
         self.timeout = timeout
         self.m = Machine()
         self._token: str | None = None
+        # one client for every probe: building one per request costs an SSL context each time
+        self.http = httpx.Client(timeout=timeout)
 
     # -- helpers
     def token(self) -> str | None:
@@ -176,7 +178,7 @@ class Doctor:
         return self._token or None
 
     def _get(self, url: str, **kw) -> httpx.Response:
-        return httpx.get(url, timeout=self.timeout, **kw)
+        return self.http.get(url, **kw)
 
     def text(self, path: Path) -> str:
         try:
@@ -485,7 +487,7 @@ class Doctor:
             ("services", self.services), ("gateway", self.gateway), ("hub", self.hub), ("proxy", self.proxy),
             ("user servers", self.user_servers), ("kernels", self.kernels), ("spark", self.spark), ("network", self.network),
         ]
-        budget = deadline if deadline is not None else self.timeout + 0.5
+        budget = deadline if deadline is not None else self.timeout + 0.2
         results: dict[str, list[Finding]] = {}
 
         def probe(name: str, fn: Callable[[], list[Finding]]) -> None:

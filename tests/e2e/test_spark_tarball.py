@@ -46,7 +46,11 @@ def served_tarball(installed):
     subprocess.run(["tar", "-C", str(work), "-I", "gzip -1", "-cf", str(tgz), top.name], check=True)
     shutil.rmtree(top)
     sha = hashlib.sha512(tgz.read_bytes()).hexdigest()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(www))
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=str(www))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/{tgz.name}", sha
