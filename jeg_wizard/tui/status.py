@@ -1,0 +1,178 @@
+"""`jeg-wizard status`: a panel per component from the doctor's checks, refreshed without
+overlapping polls; `l` shows the end of the log a failing check names, `s` runs the Spark smoke."""
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Callable
+
+from rich.markup import escape
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, VerticalScroll
+from textual.message import Message
+from textual.widgets import Footer, Log, Static
+
+from ..doctor import FAIL, OK, WARN, Doctor, Finding, overall
+from ..layout import Layout
+
+COMPONENTS = ["services", "gateway", "hub", "proxy", "user servers", "kernels", "spark", "network"]
+MARK = {OK: "[green]✓[/]", WARN: "[yellow]![/]", FAIL: "[red]✗[/]"}
+
+
+class ComponentPanel(Static):
+    def __init__(self, component: str, **kw):
+        super().__init__(**kw)
+        self.component = component
+        self.border_title = component
+        self.findings: list[Finding] = []
+
+    def show(self, findings: list[Finding]) -> None:
+        self.findings = findings
+        worst = FAIL if any(f.status == FAIL for f in findings) else WARN if any(f.status == WARN for f in findings) else OK
+        self.set_classes(f"panel-{worst}")
+        self.border_subtitle = {OK: "ok", WARN: "warning", FAIL: "failing"}[worst]
+        lines = []
+        for f in findings:
+            lines.append(f"{MARK[f.status]} [b]{escape(f.check)}[/]: {escape(f.detail)}")
+            if f.status != OK and f.fix:
+                lines.append(f"   [dim]fix: [/]{escape(f.fix)}")
+        self.update("\n".join(lines) or "[dim]not configured[/]")
+
+
+class StatusApp(App):
+    CSS = """
+    Screen { layout: vertical; }
+    #summary { height: 1; padding: 0 1; }
+    #panels { grid-size: 2; grid-gutter: 0 1; height: auto; }
+    ComponentPanel { border: round $secondary; padding: 0 1; height: auto; }
+    .panel-ok { border: round $success; }
+    .panel-warn { border: round $warning; }
+    .panel-fail { border: round $error; }
+    #tail { height: 10; border: round $secondary; display: none; }
+    #tail.shown { display: block; }
+    """
+    TITLE = "jeg-wizard status"
+    BINDINGS = [
+        Binding("r", "refresh", "Refresh"),
+        Binding("l", "log", "Log of a failing check"),
+        Binding("s", "smoke", "Spark smoke"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    class Checked(Message):
+        def __init__(self, findings: list[Finding], seconds: float):
+            super().__init__()
+            self.findings, self.seconds = findings, seconds
+
+    class Smoked(Message):
+        def __init__(self, text: str):
+            super().__init__()
+            self.text = text
+
+    def __init__(self, layout: Layout, doctor: Callable[[], Doctor] | None = None, interval: float = 5.0,
+                 clock: Callable[[float], str] = lambda secs: f"checked {time.strftime('%H:%M:%S')} in {secs:.1f}s"):
+        super().__init__()
+        self.layout = layout
+        self.make_doctor = doctor or (lambda: Doctor(layout))
+        self.interval = interval
+        self.clock = clock
+        self.findings: list[Finding] = []
+        self.in_flight = False
+        self.polls = 0
+        self.smoke_text = ""
+
+    def compose(self) -> ComposeResult:
+        yield Static("checking…", id="summary")
+        with VerticalScroll():
+            with Grid(id="panels"):
+                for c in COMPONENTS:
+                    yield ComponentPanel(c, id=f"panel-{c.replace(' ', '-')}")
+            yield Log(id="tail", max_lines=200)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.action_refresh()
+
+    # -- polling: the next poll is armed only when the previous one came back
+    def action_refresh(self) -> None:
+        if self.in_flight:
+            return
+        self.in_flight = True
+        self._check()
+
+    @work(thread=True, group="doctor")
+    def _check(self) -> None:
+        t0 = time.monotonic()
+        findings = self.make_doctor().run()
+        self.post_message(self.Checked(findings, time.monotonic() - t0))
+
+    def on_status_app_checked(self, msg: "StatusApp.Checked") -> None:
+        self.in_flight = False
+        self.polls += 1
+        self.findings = msg.findings
+        groups: OrderedDict[str, list[Finding]] = OrderedDict((c, []) for c in COMPONENTS)
+        for f in msg.findings:
+            groups.setdefault(f.component, []).append(f)
+        for c, fs in groups.items():
+            panel = self.query(f"#panel-{c.replace(' ', '-')}")
+            if panel:
+                panel.first(ComponentPanel).show(fs)
+        state, _ = overall(msg.findings)
+        colour = {"healthy": "green", "degraded": "yellow", "down": "red"}[state]
+        counts = {s: sum(f.status == s for f in msg.findings) for s in (OK, WARN, FAIL)}
+        smoke = f"  ·  {self.smoke_text}" if self.smoke_text else ""
+        self.query_one("#summary", Static).update(
+            f"[b {colour}]{state} · [/]{counts[OK]} ok, {counts[WARN]} warnings, {counts[FAIL]} failures  "
+            f"[dim]{self.clock(msg.seconds)} · {escape(self.layout.hub_url)}[/]{escape(smoke)}")
+        if self.interval:
+            self.set_timer(self.interval, self.action_refresh)
+
+    # -- the log a failing check names
+    def action_log(self) -> None:
+        tail = self.query_one("#tail", Log)
+        bad = [f for f in self.findings if f.status != OK and f.log]
+        if tail.has_class("shown") and not bad:
+            tail.remove_class("shown")
+            return
+        path = Path(bad[0].log) if bad else self.layout.install_log
+        tail.clear()
+        tail.border_title = str(path)
+        try:
+            lines = path.read_text(errors="replace").splitlines()[-100:]
+        except OSError as e:
+            lines = [f"cannot read {path}: {e.strerror}"]
+        tail.write_lines(lines)
+        tail.add_class("shown")
+
+    # -- start a Spark kernel on the gateway, run a job, delete it
+    def action_smoke(self) -> None:
+        self.smoke_text = "smoke: starting a Spark kernel…"
+        self.notify("Starting a Spark kernel on the gateway…")
+        self._smoke()
+
+    @work(thread=True, exclusive=True, group="smoke")
+    def _smoke(self) -> None:
+        from .. import health
+
+        L = self.layout
+        try:
+            token = L.gateway_token_file.read_text().strip()
+            s = health.gateway_spark_job(L.gateway_url, token, L.a.kernels.name, L.a.users.admin)
+            phases = ", ".join(f"{k} {v:.1f}s" for k, v in s.phases.items())
+            text = f"smoke ok: count() = {s.result} ({phases})"
+        except Exception as e:  # noqa: BLE001 - shown to the operator
+            text = f"smoke FAILED: {e}"
+        self.post_message(self.Smoked(text))
+
+    def on_status_app_smoked(self, msg: "StatusApp.Smoked") -> None:
+        self.smoke_text = msg.text
+        self.notify(msg.text, severity="information" if msg.text.startswith("smoke ok") else "error", timeout=15)
+
+
+def run_status(layout: Layout, timeout: float = 3.0) -> int:
+    app = StatusApp(layout, doctor=lambda: Doctor(layout, timeout=timeout))
+    app.run()
+    return overall(app.findings)[1] if app.findings else 2

@@ -1,0 +1,109 @@
+"""The status screen: snapshots healthy and failing (findings given, so the pictures are stable),
+and pilot tests of its keys and of polls never overlapping."""
+import threading
+
+import pytest
+
+from jeg_wizard.answers import Answers
+from jeg_wizard.doctor import FAIL, OK, WARN, Finding
+from jeg_wizard.layout import Layout
+from jeg_wizard.tui.status import ComponentPanel, StatusApp
+
+HEALTHY = [
+    Finding("services", "gateway", OK, "running, pid 4242, up 3m, port 8888"),
+    Finding("services", "hub", OK, "running, pid 4250, up 3m, port 8081"),
+    Finding("gateway", "token required", OK, "HTTP 401 without the token"),
+    Finding("gateway", "version", OK, "JEG 3.3.0 (jupyter_server 1.24.0)"),
+    Finding("gateway", "kernelspecs", OK, "spark_python_local"),
+    Finding("hub", "public URL", OK, "JupyterHub 6.1.1 at http://127.0.0.1:8000"),
+    Finding("hub", "cookie secret", OK, "mode 600"),
+    Finding("proxy", "API", OK, "2 routes: /, /user/hubadmin/"),
+    Finding("user servers", "gateway settings", OK, "the hub config: gateway URL, token, KERNEL_USERNAME and timeouts in place"),
+    Finding("kernels", "spark_python_local", OK, "program, SPARK_HOME, JAVA_HOME, python paths exist"),
+    Finding("network", "addresses", OK, "configured addresses exist; no web proxy in the way"),
+]
+BROKEN = [
+    Finding("services", "gateway", FAIL, "not running, and port 8888 (gateway.port) is held by pid 999 (nc -l 8888)",
+            "stop that process, then: jeg-wizard services start gateway", "/var/log/jeg-wizard/gateway.log"),
+    Finding("services", "hub", OK, "running, pid 4250, up 3m, port 8081"),
+    Finding("gateway", "answers", FAIL, "http://127.0.0.1:8888 does not answer (ConnectError)", "jeg-wizard services restart gateway"),
+    Finding("hub", "cookie secret", FAIL, "/var/lib/jeg-wizard/hub/jupyterhub_cookie_secret has mode 644: others can forge login cookies",
+            "chmod 600 /var/lib/jeg-wizard/hub/jupyterhub_cookie_secret"),
+    Finding("proxy", "API", OK, "1 routes: /"),
+    Finding("user servers", "kernel user", FAIL, "the hub config does not send KERNEL_USERNAME", "add KERNEL_USERNAME to c.Spawner.environment"),
+    Finding("kernels", "spark_python_local", FAIL, "JAVA_HOME=/usr/lib/jvm/nope has no bin/java", "fix the kernelspec"),
+    Finding("network", "proxy variables", WARN, "http_proxy is set but NO_PROXY lacks 127.0.0.1", "add NO_PROXY=127.0.0.1"),
+]
+
+
+class FixedDoctor:
+    def __init__(self, findings, gate=None):
+        self.findings, self.gate = findings, gate
+
+    def run(self):
+        if self.gate:
+            self.gate.wait(5)
+        return list(self.findings)
+
+
+def app_with(findings, **kw):
+    return StatusApp(Layout(Answers()), doctor=lambda: FixedDoctor(findings), interval=0,
+                     clock=lambda secs: "checked 12:00:00", **kw)
+
+
+async def settle(pilot):
+    for _ in range(20):
+        await pilot.pause(0.05)
+        if pilot.app.polls:
+            break
+
+
+def test_status_healthy_snapshot(snap_compare):
+    assert snap_compare(app_with(HEALTHY), terminal_size=(100, 34), run_before=settle)
+
+
+def test_status_failing_snapshot(snap_compare):
+    assert snap_compare(app_with(BROKEN), terminal_size=(100, 34), run_before=settle)
+
+
+@pytest.mark.anyio
+async def test_panels_summary_and_log_key(tmp_path):
+    log = tmp_path / "gateway.log"
+    log.write_text("".join(f"line {i}\n" for i in range(150)) + "OSError: [Errno 98] Address already in use\n")
+    findings = [Finding("services", "gateway", FAIL, "not running", "jeg-wizard services start gateway", str(log))]
+    app = app_with(findings + HEALTHY[1:])
+    async with app.run_test(size=(100, 34)) as pilot:
+        await settle(pilot)
+        panel = app.query_one("#panel-services", ComponentPanel)
+        assert panel.has_class("panel-fail") and panel.border_subtitle == "failing"
+        assert app.query_one("#panel-gateway", ComponentPanel).has_class("panel-ok")
+        summary = str(app.query_one("#summary").render())
+        assert "down" in summary and "1 failures" in summary
+        await pilot.press("l")
+        tail = app.query_one("#tail")
+        assert tail.has_class("shown") and tail.border_title == str(log)
+        assert tail.lines[-1] == "OSError: [Errno 98] Address already in use" and len(tail.lines) == 100
+
+
+@pytest.mark.anyio
+async def test_polls_never_overlap():
+    gate = threading.Event()
+    calls = []
+
+    def make():
+        calls.append(1)
+        return FixedDoctor(HEALTHY, gate)
+
+    app = StatusApp(Layout(Answers()), doctor=make, interval=0.05, clock=lambda s: "")
+    async with app.run_test() as pilot:
+        await pilot.pause(0.1)
+        for _ in range(5):
+            await pilot.press("r")  # refresh while a poll hangs: ignored
+        await pilot.pause(0.2)
+        assert len(calls) == 1 and app.polls == 0
+        gate.set()
+        for _ in range(40):
+            await pilot.pause(0.05)
+            if app.polls >= 3:
+                break
+        assert app.polls >= 3 and len(calls) == app.polls + (1 if app.in_flight else 0)
