@@ -74,3 +74,12 @@ async def test_no_color_is_honoured(monkeypatch):
         await pilot.pause()
         assert app.no_color
         assert any(type(f).__name__ in ("Monochrome", "NoColor") for f in app._filters)
+
+
+async def test_log_stream_measures_wide_lines_for_horizontal_scrolling():
+    log = LogStream(max_lines=100)
+    async with Bare(log).run_test(size=(80, 24)) as pilot:
+        log.feed("x" * 300)
+        log.feed("short")
+        await settle(pilot, lambda: log.written == 2)
+        assert log.virtual_size.width >= 300
