@@ -213,3 +213,22 @@ async def test_advanced_fields_open_to_show_their_error(tmp_path):
         assert "must be greater than gateway.kernel_launch_timeout" in error_text(q, "gateway.request_timeout")
         assert not q.query_one("#more-gateway").collapsed
         assert isinstance(app.screen, QuestionsScreen)
+
+
+async def test_more_settings_open_from_the_keyboard(tmp_path):
+    from textual.widgets._collapsible import CollapsibleTitle
+
+    app = build_app(answers_in(tmp_path), facts=FACTS, dist=DEBIAN12, admin_exists=True,
+                    make_engine=lambda a: Engine(make_context(a, DryRunRunner(probe_results={}), dry_run=True), STEPS))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("enter")
+        await settle(pilot, lambda: isinstance(app.screen, QuestionsScreen))
+        q = app.screen
+        q.query_one("#more-system").query_one(CollapsibleTitle).focus()
+        await pilot.press("enter")
+        await settle(pilot, lambda: q.widget("system.state_dir") is not None)
+        assert q.widget("system.state_dir").value == str(tmp_path / "state")
+        await type_into(pilot, "#f-system-state_dir", "relative/path")
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert "must be an absolute path" in error_text(q, "system.state_dir")

@@ -147,3 +147,34 @@ async def test_ctrl_c_stops_the_running_command(tmp_path):
         pytest.fail(f"pid {pid} still runs after Ctrl+C")
     assert app.stopping
     assert "stopped at step 'slow'" in app.farewell
+
+
+async def test_q_while_running_asks_first_then_stops_the_command(tmp_path):
+    from jeg_wizard.tui.screens.confirm import Confirm
+
+    pidfile = tmp_path / "pid"
+    steps = [step("slow", ["sh", "-c", f"echo $$ > {pidfile}; exec sleep 120"])]
+    app, engine = app_with(steps, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await to_run(pilot, app)
+        await settle(pilot, lambda: pidfile.exists() and pidfile.read_text().strip(), timeout=30)
+        pid = int(pidfile.read_text())
+        await pilot.press("q")
+        await settle(pilot, lambda: isinstance(app.screen, Confirm))
+        await pilot.press("n")  # no: the install goes on
+        await settle(pilot, lambda: isinstance(app.screen, RunScreen))
+        os.kill(pid, 0)
+        assert not app.stopping
+        await pilot.press("q")
+        await settle(pilot, lambda: isinstance(app.screen, Confirm))
+        await pilot.press("y")
+        await pilot.pause()
+    assert app.return_value == 1 and app.stopping
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    pytest.fail(f"pid {pid} still runs after quitting")
