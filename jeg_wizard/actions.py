@@ -279,11 +279,21 @@ class FileContent:
     mode: int = 0o644
     secret: bool = False
     validate: Callable[[str], None] | None = None  # raises ValueError before anything is written
+    owner: str | None = None  # a user name; None: root
     verify_only = False
 
     @property
     def title(self) -> str:
         return f"write {self.path}"
+
+    def _ids(self) -> tuple[int, int] | None:
+        if not self.owner:
+            return None
+        try:
+            pw = pwd.getpwnam(self.owner)
+            return pw.pw_uid, pw.pw_gid
+        except KeyError:
+            return (-1, -1)
 
     def text(self) -> str:
         return self.content() if callable(self.content) else self.content
@@ -292,7 +302,9 @@ class FileContent:
         old = files.read(self.path)
         if old != self.text().encode():
             return False
-        return (os.stat(self.path).st_mode & 0o7777) == self.mode
+        st = os.stat(self.path)
+        ids = self._ids()
+        return (st.st_mode & 0o7777) == self.mode and (ids is None or (st.st_uid, st.st_gid) == ids)
 
     def preview(self, ctx) -> list[str]:
         old = files.read(self.path)
@@ -323,12 +335,12 @@ class FileContent:
         ctx.record(kind="file", path=str(self.path), backup=str(saved) if saved else None, created=saved is None,
                    mode=old_mode, owner=_owner(self.path))
         testhook.pause(f"mid {self.title}")
-        files.atomic_write(self.path, new.encode(), self.mode)
+        files.atomic_write(self.path, new.encode(), self.mode, owner=self._ids())
         ctx.runner.emit(f"wrote {self.path}" + (f" (previous kept at {saved})" if saved else ""))
 
 
-def secret_file(path: Path, value: Callable[[], str]) -> FileContent:
-    return FileContent(path, lambda: value() + "\n", mode=0o600, secret=True)
+def secret_file(path: Path, value: Callable[[], str], owner: str | None = None) -> FileContent:
+    return FileContent(path, lambda: value() + "\n", mode=0o600, secret=True, owner=owner)
 
 
 @dataclass
@@ -536,6 +548,7 @@ class UserAccount:
     name: str
     password: Callable[[], str | None]  # clear text, or None
     password_hash: str = ""
+    system_home: str = ""  # set: a system account for a service (no login, no password)
     verify_only = False
 
     @property
@@ -582,7 +595,10 @@ class UserAccount:
 
     def _commands(self) -> list[tuple[list[str], str | None]]:
         cmds: list[tuple[list[str], str | None]] = []
-        if not self.exists():
+        if not self.exists() and self.system_home:
+            cmds.append((["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", self.system_home,
+                          "--shell", "/usr/sbin/nologin", self.name], None))
+        elif not self.exists():
             cmds.append((["useradd", "--create-home", "--shell", "/bin/bash", self.name], None))
         if self.password_hash:
             cmds.append((["chpasswd", "--encrypted"], f"{self.name}:{self.password_hash}\n"))
@@ -594,7 +610,7 @@ class UserAccount:
         lines = []
         for argv, stdin in self._commands():
             lines.append(_argv_line(ctx, argv, "  < (user:password on stdin, not shown)" if stdin else ""))
-        if not self.exists() and self.password() is None and not self.password_hash:
+        if not self.exists() and self.password() is None and not self.password_hash and not self.system_home:
             lines.append(f"# no password given: {self.name} will be created without one and cannot log in yet")
         return lines
 

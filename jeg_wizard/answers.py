@@ -227,6 +227,9 @@ class Gateway(Section):
     request_timeout: float = Field(default=150.0, ge=10, le=7200)
     list_kernels: bool = True
     unauthorized_users: list[str] = ["root"]
+    # kernels run as this unprivileged system user (created); "root" only if you accept that every
+    # hub user can then run code as root
+    user: str = "jeg-gateway"
 
     @field_validator("ip")
     @classmethod
@@ -247,6 +250,11 @@ class Gateway(Section):
     @classmethod
     def _users(cls, v: list[str]) -> list[str]:
         return [_user(u) for u in v]
+
+    @field_validator("user")
+    @classmethod
+    def _user(cls, v: str) -> str:
+        return _user(v)
 
     @model_validator(mode="after")
     def _timeouts(self) -> "Gateway":
@@ -478,6 +486,8 @@ def cross_checks(a: Answers, dist: distro.Distro | None = None) -> list[str]:
             "Notebook 5.7) and cannot load in jupyter_server 2, which the user servers need for JupyterLab 4 and "
             "Notebook 7; choose 'builtin' (jupyter_server's GatewayClient, the maintained successor of nb2kg)"
         )
+    if a.gateway.user == a.users.admin:
+        problems.append(f"gateway.user: must not be the hub admin '{a.users.admin}' (its kernels could read the gateway's token)")
     if a.users.admin in a.gateway.unauthorized_users:
         problems.append(f"gateway.unauthorized_users: contains the hub admin '{a.users.admin}', who could then never start a kernel")
     return problems

@@ -207,6 +207,9 @@ class Doctor:
             where = f"it listens on {', '.join(map(str, ports))}" if ports else "it listens on no port"
             return [Finding("services", name, FAIL, f"running (pid {pid}) but not on port {port} ({key}): {where}",
                             f"set port_retries = 0 in the gateway config and run: jeg-wizard services restart {name}", log)]
+        if name == "gateway" and _uid(pid) == 0:
+            return [Finding("services", name, WARN, f"running as root (pid {pid}): every kernel, so every hub user, runs code as root",
+                            "set gateway.user to an unprivileged account (default jeg-gateway) and re-run the install", log)]
         return [Finding("services", name, OK, f"running, pid {pid}, up {_human(up)}, port {port}")]
 
     def services(self) -> list[Finding]:

@@ -126,8 +126,13 @@ class Layout:
         return self.hub_state_dir / "jupyterhub_cookie_secret"
 
     @property
+    def gateway_home(self) -> Path:
+        """HOME and working directory of the gateway and its kernels (owned by gateway.user)."""
+        return self.state_dir / "gateway"
+
+    @property
     def gateway_runtime_dir(self) -> Path:
-        return self.state_dir / "gateway" / "runtime"
+        return self.gateway_home / "runtime"
 
     @property
     def services_dir(self) -> Path:

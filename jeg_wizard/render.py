@@ -66,7 +66,9 @@ def context(layout: Layout, proxy_command: list[str] | None = None) -> dict:
             "token_file": str(layout.gateway_token_file), "config_file": str(layout.gateway_config),
             "kernels_dir": k.dir, "runtime_dir": str(layout.gateway_runtime_dir),
             "log_file": str(layout.service_log("gateway")), "list_kernels": g.list_kernels,
-            "port_retries": 0, "unauthorized_users": list(g.unauthorized_users),
+            "port_retries": 0,
+            # the gateway's own user too: a kernel as that user could read the gateway's token
+            "unauthorized_users": sorted({*g.unauthorized_users, g.user}),
             "request_timeout": float(g.request_timeout), "kernel_launch_timeout": int(g.kernel_launch_timeout),
         },
         "hub": {

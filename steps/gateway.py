@@ -5,7 +5,7 @@ Own venv (JEG 3.3 pins jupyter_server<2), a token always (0600 file, generated w
 a config file rendered from templates/, started as a service and asked for its kernelspecs.
 """
 from jeg_wizard import render
-from jeg_wizard.actions import Check, Directory, FileContent, Venv, command_check, secret_file
+from jeg_wizard.actions import Check, Directory, FileContent, UserAccount, Venv, command_check, secret_file
 from jeg_wizard.engine import Step
 from jeg_wizard.services import ServiceRunning, ServiceSpec
 
@@ -26,7 +26,8 @@ def service_spec(ctx) -> ServiceSpec:
             "JAVA_HOME": str(L.java_home),
             "PATH": f"{L.gateway_venv}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         },
-        cwd=str(L.gateway_runtime_dir.parent),
+        cwd=str(L.gateway_home),
+        user=ctx.answers.gateway.user,
         ready_url=f"{L.gateway_url}/api",
         ready_codes=(200, 401),  # /api wants the token
     )
@@ -46,9 +47,18 @@ def kernelspecs_served(ctx) -> str:
     return f"gateway lists kernelspecs: {', '.join(names)}"
 
 
+def gateway_user(ctx) -> list:
+    """Kernels run as the gateway's user: an unprivileged system account unless told otherwise."""
+    user = ctx.answers.gateway.user
+    if user == "root":
+        return []
+    return [UserAccount(user, lambda: None, system_home=str(ctx.layout.gateway_home))]
+
+
 def build(ctx):
     L = ctx.layout
     venv = L.gateway_venv
+    user = None if ctx.answers.gateway.user == "root" else ctx.answers.gateway.user
     config = FileContent(
         L.gateway_config,
         lambda: render.render("jupyter_enterprise_gateway_config.py.j2", render.context(L)),
@@ -61,9 +71,11 @@ def build(ctx):
             [str(venv / "bin" / "jupyter"), "kernelspec", "list"], ctx.answers.kernels.name,
             env={"JUPYTER_PATH": str(L.kernels_root)},
         ),
-        Directory(L.secrets_dir, 0o700),
-        secret_file(L.gateway_token_file, ctx.secrets.gateway_token),
-        Directory(L.gateway_runtime_dir, 0o1700),  # what jupyter_core sets at every start (sticky, owner only)
+        *gateway_user(ctx),
+        Directory(L.secrets_dir, 0o711),  # the gateway reads its own token inside; the other files are 0600 root
+        secret_file(L.gateway_token_file, ctx.secrets.gateway_token, owner=user),
+        Directory(L.gateway_home, 0o700, owner=user),
+        Directory(L.gateway_runtime_dir, 0o1700, owner=user),  # the mode jupyter_core sets at every start
         config,
     ]
     if not ctx.answers.services.start:

@@ -17,7 +17,7 @@ def build(ctx):
     L = ctx.layout
     return [
         Directory(L.config_dir, 0o755),
-        Directory(L.state_dir, 0o700),
+        Directory(L.state_dir, 0o711),
         Directory(L.hub_state_dir, 0o700),
         Directory(L.services_dir, 0o700),
         secret_file(L.cookie_secret_file, ctx.secrets.cookie_secret),

@@ -14,8 +14,8 @@ def apt_packages(ctx) -> list[str]:
 
 def build(ctx):
     a = ctx.answers.system
-    # root only: secrets, backups and the journal live here
-    actions = [Directory(ctx.layout.state_dir, 0o700), Directory(ctx.layout.log_dir, 0o750)]
+    # 711: the gateway's unprivileged user must reach its own home inside; nobody else may list it
+    actions = [Directory(ctx.layout.state_dir, 0o711), Directory(ctx.layout.log_dir, 0o750)]
     if a.apt_update or a.apt_upgrade:
         actions.append(AptUpdate(apt_packages(ctx), upgrade=a.apt_upgrade))
     actions.append(AptInstall(["python3-venv", "ca-certificates", "procps"]))

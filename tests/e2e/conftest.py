@@ -86,6 +86,7 @@ def installed():
     password = "Canary-" + secrets.token_hex(8)
     env = {"JEGW_E2E_PASSWORD": password}
     layout = Layout(load(answers_path))
+    gateway_user_existed = subprocess.run(["id", layout.a.gateway.user], capture_output=True).returncode == 0
     t0 = time.monotonic()
     first = wizard("install", "--unattended", str(answers_path), env=env)
     print(f"first install: {time.monotonic() - t0:.0f}s, rc {first.returncode}")
@@ -96,6 +97,8 @@ def installed():
         stop = wizard("services", "stop", "--state-dir", str(layout.state_dir), timeout=120)
         print(stop.stdout, stop.stderr)
         subprocess.run(["userdel", "-r", ADMIN], capture_output=True)
+        if not gateway_user_existed:
+            subprocess.run(["userdel", layout.a.gateway.user], capture_output=True)
         leftovers = _processes_under(root)
         for pid in leftovers:
             try:

@@ -47,6 +47,15 @@ def test_hub_login_spawn_and_spark_job(installed):
     assert set(smoke.phases) == {"login", "spawn", "kernelspecs", "kernel start", "kernel ready", "job"}
 
 
+def test_kernels_run_as_the_unprivileged_gateway_user(installed):
+    """Not root: what a hub user runs in a kernel runs as the gateway's system account."""
+    L = installed.layout
+    code = "import os, pwd; (pwd.getpwuid(os.getuid()).pw_name, os.getcwd())"
+    smoke = health.login_and_spark_job(L.hub_url, ADMIN, installed.password, "spark_python_local", code=code,
+                                       expect="jeg-gateway", timeout=300)
+    assert smoke.result == f"('jeg-gateway', '{L.gateway_home}')"
+
+
 def test_wrong_password_is_refused(installed):
     with pytest.raises(health.HealthError, match="PAM login"):
         health.login_and_spark_job(installed.layout.hub_url, ADMIN, "not-the-password", "spark_python_local", timeout=30)
