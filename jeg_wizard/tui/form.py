@@ -97,6 +97,8 @@ GROUPS: tuple[Group, ...] = (
           advanced=True),
         F("gateway.unauthorized_users", "Refused users", "list", "comma-separated; root is refused by default",
           advanced=True),
+        F("gateway.user", "Kernel user", help="kernels run as this unprivileged user (created); not the admin",
+          advanced=True),
         F("gateway.token_file", "Token file", help="empty: <state_dir>/secrets/gateway-token, generated (0600)",
           advanced=True),
         F("gateway.venv", "Gateway venv", help="empty: <prefix>/jeg/gateway", advanced=True),
@@ -138,6 +140,15 @@ GROUPS: tuple[Group, ...] = (
 )
 del F
 
+def _known(f: Field) -> bool:
+    """Only keys the answers model has (the wizard-only password fields aside)."""
+    if f.path in (PASSWORD, CONFIRM):
+        return True
+    section = Answers.model_fields.get(f.section)
+    return section is not None and f.key in section.annotation.model_fields
+
+
+GROUPS = tuple(Group(g.name, g.title, tuple(f for f in g.fields if _known(f))) for g in GROUPS)
 FIELDS: dict[str, Field] = {f.path: f for g in GROUPS for f in g.fields}
 
 

@@ -222,13 +222,28 @@ async def to_finish_checked(pilot) -> None:
     await settle(pilot, lambda: not pilot.app.screen.e2e_running and pilot.app.screen.e2e_lines)
 
 
+def steady(drive):
+    """A focused Input blinks its cursor on a timer: stop it, or the picture depends on the instant."""
+    async def driven(pilot) -> None:
+        from textual.widgets import Input
+
+        if drive:
+            await drive(pilot)
+        for inp in pilot.app.screen.query(Input):
+            inp.cursor_blink = False
+        await pilot.pause()
+
+    return driven
+
+
 STATES: dict[str, tuple[Callable[..., WizardApp], Callable[..., Awaitable[None]] | None]] = {
-    "1-welcome": (demo_app, None),
-    "2-questions": (demo_app, to_questions_with_error),
-    "3-plan": (demo_app, to_plan),
-    "4-run-failed": (lambda: demo_app(fail=lambda argv: argv[:2] == ["npm", "install"]), to_run_end),
+    "1-welcome": (demo_app, steady(None)),
+    "2-questions": (demo_app, steady(to_questions_with_error)),
+    "3-plan": (demo_app, steady(to_plan)),
+    "4-run-failed": (lambda: demo_app(fail=lambda argv: argv[:2] == ["npm", "install"]), steady(to_run_end)),
     "5-run-complete": (lambda: demo_app(answers=demo_answers(spark={"master": "spark://127.0.0.1:7077"})),
-                       to_run_end),
-    "6-finish": (lambda: demo_app(answers=demo_answers(spark={"master": "spark://127.0.0.1:7077"})), to_finish),
-    "7-finish-e2e": (demo_app, to_finish_checked),
+                       steady(to_run_end)),
+    "6-finish": (lambda: demo_app(answers=demo_answers(spark={"master": "spark://127.0.0.1:7077"})),
+                 steady(to_finish)),
+    "7-finish-e2e": (demo_app, steady(to_finish_checked)),
 }
