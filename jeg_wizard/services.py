@@ -229,9 +229,19 @@ class ServiceRunning:
     def mgr(self):
         return manager(self.mgr_kind, self.services_dir)
 
+    @staticmethod
+    def _answers(spec: ServiceSpec) -> bool:
+        if not spec.ready_url:
+            return True
+        try:
+            return httpx.get(spec.ready_url, timeout=3).status_code in spec.ready_codes
+        except httpx.HTTPError:
+            return False
+
     def done(self, ctx) -> bool:
         spec = self.spec
-        return self.mgr().running_digest(spec.name) == spec.digest()
+        # and answering: one a killed run started is not done until it is ready
+        return self.mgr().running_digest(spec.name) == spec.digest() and self._answers(spec)
 
     def preview(self, ctx) -> list[str]:
         import shlex
@@ -246,8 +256,18 @@ class ServiceRunning:
             return
         spec = self.spec
         m = self.mgr()
-        if m.running_digest(spec.name) is not None:
-            ctx.runner.emit(f"restarting {spec.name}: its configuration changed")
+        running = m.running_digest(spec.name)
+        if running == spec.digest() and spec.ready_url:  # started by an interrupted run: give it its time
+            try:
+                secs = wait_http(spec.ready_url, timeout=90, log=spec.log, pid=lambda: m.pid(spec.name),
+                                 codes=tuple(spec.ready_codes))
+                ctx.runner.emit(f"{spec.name} (started by an earlier run) answers at {spec.ready_url} after {secs:.1f}s")
+                return
+            except RuntimeError:
+                ctx.runner.emit(f"restarting {spec.name}: it runs but does not answer")
+        if running is not None:
+            if running != spec.digest():
+                ctx.runner.emit(f"restarting {spec.name}: its configuration changed")
             m.stop(spec.name)
         ctx.runner.emit(f"starting {spec.name}: {ctx.runner.show(spec.argv)}")
         ctx.record(kind="service", name=spec.name, manager=m.kind)  # before: a kill mid-start still knows

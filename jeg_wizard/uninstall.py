@@ -219,7 +219,13 @@ def plan(layout: Layout, *, remove_users: bool = False, remove_software: bool = 
         if not created or not _user_exists(name):
             continue
         if remove_users:
-            ops.append(Op(f"remove user {name} and its home (userdel -r)", lambda name=name: _run(["userdel", "-r", name])))
+            def userdel(name=name):
+                try:
+                    _run(["userdel", "-r", name])
+                except RuntimeError:
+                    if _user_exists(name):  # else only the home was missing: the user is gone all the same
+                        raise
+            ops.append(Op(f"remove user {name} and its home (userdel -r)", userdel))
         else:
             ops.append(Op(f"keep user {name} (created by the install; --remove-users removes it)"))
 

@@ -42,6 +42,7 @@ from .conftest import free_ports, wizard
 pytestmark = pytest.mark.e2e
 
 ADMIN = "jegwresume"
+GW_USER = "jegwresumegw"  # our own gateway system user: jeg-gateway may be in use by another install
 PW_ENV = "JEGW_RESUME_PASSWORD"
 STEPS = ["system", "java", "spark", "environment", "kernelspecs", "gateway", "admin_user", "hub_config"]
 ONLY = [a for s in STEPS for a in ("--only", s)]
@@ -130,7 +131,7 @@ def shared():
                  base / "shared" / "gateway", base / "shared" / "kernel", free_ports(4), env)
     server.shutdown()
     server.server_close()
-    subprocess.run(["userdel", "-r", ADMIN], capture_output=True)
+    remove_users()
     kill_processes_under(base)
     if os.environ.get("JEGW_KEEP") != "1":
         shutil.rmtree(base, ignore_errors=True)
@@ -151,7 +152,7 @@ def new_root(sh: Shared, name: str, *, own_kernel_venv: bool = False, steps_answ
         "environment": {"file": f"{root}/etc/environment"},
         "kernels": {"dir": f"{root}/share/jupyter/kernels",
                     "venv": str(root / "kernel-venv" if own_kernel_venv else sh.kernel_venv)},
-        "gateway": {"port": gw, "venv": str(sh.gateway_venv)},
+        "gateway": {"port": gw, "venv": str(sh.gateway_venv), "user": GW_USER},
         "proxy": {"api_port": api},
         "hub": {"ip": "127.0.0.1", "port": hub, "hub_port": hubint, "config_dir": f"{root}/etc/jupyter"},
         "users": {"admin": ADMIN, "admin_password_env": PW_ENV},
@@ -258,8 +259,10 @@ def facts(sh: Shared, root: Path) -> dict:
     import httpx
     gw = httpx.get(f"{L.gateway_url}/api", timeout=10).status_code
     procs = processes_under(root)
+    import pwd
     return {
         "user": (user.exists(), user.password_matches()),
+        "gateway user": pwd.getpwnam(GW_USER).pw_shell,
         "services": {n: bool(pm.pid(n)) for n in pm.names()},
         "gateway /api": gw,
         "processes": sorted(("supervisor" if "jeg_wizard.supervisor" in c else os.path.basename(c.split("\0")[1] if "\0" in c else c))
@@ -288,9 +291,14 @@ def kill_processes_under(root: Path) -> None:
             pass
 
 
+def remove_users() -> None:
+    subprocess.run(["userdel", "-r", ADMIN], capture_output=True)
+    subprocess.run(["userdel", GW_USER], capture_output=True)
+
+
 def stop(sh: Shared, root: Path) -> None:
     wizard("services", "stop", "--state-dir", str(root / "state"), timeout=120)
-    subprocess.run(["userdel", "-r", ADMIN], capture_output=True)
+    remove_users()
     kill_processes_under(root)
     if os.environ.get("JEGW_KEEP") != "1":
         shutil.rmtree(root, ignore_errors=True)
@@ -298,7 +306,7 @@ def stop(sh: Shared, root: Path) -> None:
 
 @pytest.fixture(scope="module")
 def baseline(shared):
-    subprocess.run(["userdel", "-r", ADMIN], capture_output=True)
+    remove_users()
     root = new_root(shared, "baseline")
     install(shared, root, timeout=2400)
     state, f = end_state(root, {}), facts(shared, root)
@@ -342,11 +350,10 @@ POINTS = {
     "mid-download": ("", _part, False),
     "mid-extract": ("", _extracting, False),
     "after-symlink-before-journal": ("after symlink", None, False),
-    "step-boundary-environment": ("step environment", None, False),
+    **{f"step-boundary-{s}": (f"step {s}", None, False) for s in STEPS[1:]},
     "mid-env-block-write": ("mid managed block in", None, False),
     "mid-pip-kernel-venv": ("", _pip_running, True),
     "kernel-json-before-rename": ("rename @ROOT@/share/jupyter/kernels/spark_python_local/kernel.json", None, False),
-    "step-boundary-gateway": ("step gateway", None, False),
     "gateway-half-started": ("mid service gateway running", None, False),
     "user-created-no-password": (f"mid user {ADMIN}", None, False),
     "mid-hub-config-write+cut-journal-line": ("mid write @ROOT@/etc/jupyter/jupyterhub_config.py", None, False),
@@ -357,7 +364,7 @@ POINTS = {
 def test_kill_then_rerun_ends_like_an_uninterrupted_install(point, shared, baseline):
     pause, cond, own_venv = POINTS[point]
     base_state, base_facts = baseline
-    subprocess.run(["userdel", "-r", ADMIN], capture_output=True)
+    remove_users()
     root = new_root(shared, point, own_kernel_venv=own_venv)
     try:
         killed = install_until_killed(shared, root, pause=pause.replace("@ROOT@", str(root)),
@@ -367,6 +374,9 @@ def test_kill_then_rerun_ends_like_an_uninterrupted_install(point, shared, basel
             with open(root / "state" / "journal.jsonl", "ab") as j:
                 j.write(b'{"ts": 1, "step": "hub_config", "kind": "fi')  # as if the crash cut the last line
         r = install(shared, root)
+        if point == "gateway-half-started":
+            print("  the re-run " + ("waited for the gateway the killed run had started"
+                                     if "(started by an earlier run) answers" in r.stdout else "found the gateway answering"))
         if point == "mid-pip-kernel-venv":
             assert "stopped a command left running by an interrupted run" in r.stdout + r.stderr
         replace = {str(root / "kernel-venv"): str(shared.kernel_venv)} if own_venv else {}

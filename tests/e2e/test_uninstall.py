@@ -13,8 +13,8 @@ import pytest
 from jeg_wizard.actions import UserAccount
 
 from .conftest import wizard
-from .test_resume import (ADMIN, FOREIGN_ENV, FOREIGN_HUB_CONFIG, PW_ENV, install, new_root, processes_under,  # noqa: F401
-                          shared, stop)
+from .test_resume import (ADMIN, FOREIGN_ENV, FOREIGN_HUB_CONFIG, GW_USER, PW_ENV, install, new_root,  # noqa: F401
+                          processes_under, remove_users, shared, stop)
 
 pytestmark = pytest.mark.e2e
 
@@ -54,12 +54,13 @@ def test_install_uninstall_install_again(shared):
     user = UserAccount(ADMIN, lambda: shared.env[PW_ENV])
     gw_port = shared.ports[0]
     try:
-        os.system(f"userdel -r {ADMIN} >/dev/null 2>&1")
+        remove_users()
         before = snapshot(root)
         assert set(before) == {"etc", "etc/environment", "etc/jupyter", "etc/jupyter/jupyterhub_config.py", "answers.toml"}
         for round_ in (1, 2):
             install(shared, root)
             assert port_open(gw_port) and user.exists() and user.password_matches()
+            assert UserAccount(GW_USER, lambda: None).exists()
             assert (root / "kernel-venv" / "bin" / "python").exists()
             assert (root / "etc" / "jupyter" / "jupyterhub_config.py").read_bytes() != FOREIGN_HUB_CONFIG
 
@@ -70,7 +71,7 @@ def test_install_uninstall_install_again(shared):
             assert "stop service gateway (running, pid" in r.stdout
             assert f"restore {root}/etc/jupyter/jupyterhub_config.py as it was before the install" in r.stdout
             assert f"remove the jeg-wizard block from {root}/etc/environment" in r.stdout
-            assert f"remove user {ADMIN} and its home (userdel -r)" not in r.stdout  # not asked for
+            assert f"keep user {ADMIN} (created by the install; --remove-users removes it)" in r.stdout
             assert snapshot(root, quiet) == installed and port_open(gw_port), "the dry run changed something"
 
             r = uninstall(root, "--remove-users", "--remove-software")
@@ -80,6 +81,7 @@ def test_install_uninstall_install_again(shared):
             assert (root / "etc" / "environment").read_bytes() == FOREIGN_ENV
             assert (root / "etc" / "jupyter" / "jupyterhub_config.py").read_bytes() == FOREIGN_HUB_CONFIG
             assert not user.exists() and not Path(f"/home/{ADMIN}").exists()
+            assert not UserAccount(GW_USER, lambda: None).exists()
             assert not port_open(gw_port)
             assert processes_under(root) == {}
             print(f"  round {round_}: install -> dry run -> uninstall: nothing of ours left")
