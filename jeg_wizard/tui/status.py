@@ -111,6 +111,8 @@ class StatusApp(App):
 
     def on_status_app_checked(self, msg: "StatusApp.Checked") -> None:
         self.in_flight = False
+        if not self.query("#summary"):
+            return  # the app is closing: a late answer has nowhere to go
         self.polls += 1
         self.findings = msg.findings
         groups: OrderedDict[str, list[Finding]] = OrderedDict((c, []) for c in COMPONENTS)
