@@ -321,6 +321,19 @@ class FileContent:
             mode_note = [f"# chmod {self.mode:o} {self.path}"]
         return ([diff] if diff else []) + mode_note
 
+    def foreign(self, ctx) -> str | None:
+        """Why this file must not be replaced: it exists, differs, and no run of ours wrote it."""
+        if self.secret or ctx.answers.system.replace_existing_files:
+            return None
+        old = files.read(self.path)
+        if old is None or old == self.text().encode():
+            return None
+        if any(e.get("kind") == "file" and e.get("path") == str(self.path) for e in ctx.journal.entries()):
+            return None
+        return (f"system.replace_existing_files: {self.path} exists and was not written by jeg-wizard; move it away, "
+                f"or set system.replace_existing_files = true to replace it (the original is kept with a timestamp "
+                f"in {ctx.layout.backups_dir} and put back by `jeg-wizard uninstall`)")
+
     def apply(self, ctx) -> None:
         new = self.text()
         if self.validate:
@@ -328,6 +341,9 @@ class FileContent:
         if ctx.dry_run:
             ctx.runner.emit(f"would write {self.path} (dry run)")
             return
+        why = self.foreign(ctx)
+        if why:
+            raise RuntimeError(why)
         _record_new_dirs(ctx, self.path)
         ctx.journal.ensure()
         old_mode = _mode(self.path)

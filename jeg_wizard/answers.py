@@ -80,6 +80,9 @@ class System(Section):
     apt_update: bool = True
     apt_upgrade: bool = False
     python: str = "/usr/bin/python3"
+    # a config file or kernelspec that exists and was not written by jeg-wizard: replace it (true; the
+    # original is kept in <state_dir>/backups and put back by `jeg-wizard uninstall`) or stop (false)
+    replace_existing_files: bool = False
 
     _paths = field_validator("prefix", "state_dir", "log_dir", "python")(classmethod(lambda cls, v: _abs_path(v)))
 

@@ -147,7 +147,8 @@ def new_root(sh: Shared, name: str, *, own_kernel_venv: bool = False, steps_answ
     (root / "etc" / "jupyter" / "jupyterhub_config.py").write_bytes(FOREIGN_HUB_CONFIG)
     gw, hub, hubint, api = sh.ports
     data = {
-        "system": {"prefix": f"{root}/opt", "state_dir": f"{root}/state", "log_dir": f"{root}/log"},
+        "system": {"prefix": f"{root}/opt", "state_dir": f"{root}/state", "log_dir": f"{root}/log",
+                   "replace_existing_files": True},  # the operator's jupyterhub_config.py: replaced, backed up
         "spark": {"source": "url", "url": sh.url, "sha512": sh.sha},
         "environment": {"file": f"{root}/etc/environment"},
         "kernels": {"dir": f"{root}/share/jupyter/kernels",

@@ -21,6 +21,7 @@ import pytest
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 FILES = sorted(CORPUS.glob("*.toml"))
 FOREIGN_ENV = b'PATH="/usr/bin:/bin"\n#  keep   me\nLANG=C.UTF-8'
+FOREIGN_HUB_CONFIG = b"# the operator's own\nc.JupyterHub.port = 9999\n"
 DEFAULT_PATHS = [Path("/var/lib/jeg-wizard"), Path("/var/log/jeg-wizard")]
 
 DEFAULT_TABLES = {
@@ -53,6 +54,8 @@ def snapshot(root: Path) -> dict[str, str]:
 def sandbox(tmp_path, monkeypatch):
     (tmp_path / "etc").mkdir()
     (tmp_path / "etc" / "environment").write_bytes(FOREIGN_ENV)
+    (tmp_path / "etc" / "jupyter").mkdir()
+    (tmp_path / "etc" / "jupyter" / "jupyterhub_config.py").write_bytes(FOREIGN_HUB_CONFIG)
     pw = tmp_path / "readable-password"
     pw.write_text("Corpus-Pass-1\n")
     pw.chmod(0o644)

@@ -16,7 +16,7 @@ import tomli_w
 from jeg_wizard import actions, files, uninstall
 from jeg_wizard.actions import Directory, FileContent, Symlink
 from jeg_wizard.answers import parse
-from jeg_wizard.engine import Engine, Journal, Step, make_context
+from jeg_wizard.engine import Engine, Journal, Step, StepFailed, make_context
 from jeg_wizard.layout import Layout
 from jeg_wizard.steps import environment, hub_config, kernelspecs
 
@@ -69,7 +69,10 @@ def file_steps() -> list[Step]:
 
 
 def install(root: Path, **over) -> Layout:
-    a = parse(answers_data(root, **over), DEBIAN12)
+    data = answers_data(root)
+    for section, values in over.items():
+        data.setdefault(section, {}).update(values)
+    a = parse(data, DEBIAN12)
     ctx = make_context(a, say=lambda s: None)
     Engine(ctx, file_steps()).install()
     return ctx.layout
@@ -113,11 +116,14 @@ def test_foreign_config_restored_with_its_mode_and_first_backup_wins(root):
     cfg.write_bytes(FOREIGN_HUB_CONFIG)
     os.chmod(cfg, 0o640)
     before = snapshot(root)
-    L = install(root)
+    with pytest.raises(StepFailed, match="system.replace_existing_files: .* exists and was not written by jeg-wizard"):
+        install(root)  # not ours, and the answers do not say to replace it
+    assert cfg.read_bytes() == FOREIGN_HUB_CONFIG
+    L = install(root, system={"replace_existing_files": True})
     assert cfg.read_bytes() != FOREIGN_HUB_CONFIG
     first = [e for e in Journal(L.state_dir / "journal.jsonl").entries() if e.get("path") == str(cfg)]
     assert first[0]["backup"] and Path(first[0]["backup"]).read_bytes() == FOREIGN_HUB_CONFIG
-    install(root, hub={"port": 8010})  # our config changes: its backup is our own first version
+    install(root, hub={"port": 8010})  # ours now (the journal says so): no need to allow it again: its backup is our own first version
     assert b"8010" in cfg.read_bytes()
     lines = undo(L)
     assert any(ln.startswith(f"restore {cfg} as it was before the install") for ln in lines)
@@ -179,10 +185,10 @@ def test_kill_between_journal_and_write_then_rerun_then_uninstall(root, monkeypa
 
     monkeypatch.setattr(actions.files, "atomic_write", dies_before_rename)
     with pytest.raises(BaseException):
-        install(root)
+        install(root, system={"replace_existing_files": True})
     assert cfg.read_bytes() == FOREIGN_HUB_CONFIG
     monkeypatch.setattr(actions.files, "atomic_write", real)
-    L = install(root)  # the re-run finishes; the stale temp file is gone
+    L = install(root)  # journaled before the kill: ours now, replaced without asking again  # the re-run finishes; the stale temp file is gone
     assert not [n for n in os.listdir(cfg.parent) if n.endswith(".tmp")]
     assert cfg.read_bytes() != FOREIGN_HUB_CONFIG
     undo(L)
