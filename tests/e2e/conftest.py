@@ -110,14 +110,17 @@ def installed():
         assert not leftovers, f"processes left running after services stop: {leftovers}"
 
 
-def _processes_under(root: Path) -> list[int]:
-    out = []
+def cmdlines() -> dict[int, bytes]:
+    """pid -> raw command line of every process we can see."""
+    out = {}
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
             try:
-                cmd = (d / "cmdline").read_bytes()
+                out[int(d.name)] = (d / "cmdline").read_bytes()
             except OSError:
                 continue
-            if str(root).encode() in cmd and int(d.name) != os.getpid():
-                out.append(int(d.name))
     return out
+
+
+def _processes_under(root: Path) -> list[int]:
+    return [pid for pid, cmd in cmdlines().items() if str(root).encode() in cmd and pid != os.getpid()]

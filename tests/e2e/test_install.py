@@ -11,7 +11,7 @@ import pytest
 
 from jeg_wizard import health
 
-from .conftest import ADMIN, wizard
+from .conftest import ADMIN, cmdlines, wizard
 
 pytestmark = pytest.mark.e2e
 
@@ -98,14 +98,9 @@ def test_secrets_never_leak(installed):
                 for c in canaries:
                     assert c not in data, f"a secret appears in {p}"
     assert scanned > 5
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                cmd = (d / "cmdline").read_bytes()
-            except OSError:
-                continue
-            for c in canaries:
-                assert c not in cmd, f"a secret is on the command line of pid {d.name}"
+    for pid, cmd in cmdlines().items():
+        for c in canaries:
+            assert c not in cmd, f"a secret is on the command line of pid {pid}"
     plan = wizard("plan", str(installed.answers_path), env=installed.env)
     for c in canaries:
         assert c.decode() not in plan.stdout

@@ -146,7 +146,7 @@ def test_nobody_allowed_to_log_in(installed):
 def test_admin_refused_by_the_gateway(installed):
     cfg = installed.layout.gateway_config
     admin = installed.layout.a.users.admin
-    with edited(cfg, lambda t: t.replace('set(["root"])', f'set(["root", "{admin}"])')):
+    with edited(cfg, lambda t: t.replace("unauthorized_users = set([", f'unauthorized_users = set(["{admin}", ')):
         code, out = doctor(installed)
     assert f"the gateway refuses kernels for the hub admin '{admin}'" in out
 
