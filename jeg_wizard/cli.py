@@ -157,6 +157,8 @@ def cmd_install(path: str | None, *, unattended: bool, only: list[str] | None) -
 
     from .progress import PlainReporter, RichReporter
 
+    ctx.journal.ensure()  # the state dir, journaled as ours
+    _save_answers(ctx, path)  # now: `uninstall` finds it even when this run is interrupted
     engine = Engine(ctx, steps)
     chosen = [s for s in steps if not only or s.id in only]
     reporter = RichReporter(len(chosen)) if sys.stdout.isatty() else PlainReporter()

@@ -375,6 +375,8 @@ def test_kill_then_rerun_ends_like_an_uninterrupted_install(point, shared, basel
             with open(root / "state" / "journal.jsonl", "ab") as j:
                 j.write(b'{"ts": 1, "step": "hub_config", "kind": "fi')  # as if the crash cut the last line
         r = install(shared, root)
+        if point == "mid-download":
+            assert "resuming the download at byte" in r.stdout
         if point == "gateway-half-started":
             print("  the re-run " + ("waited for the gateway the killed run had started"
                                      if "(started by an earlier run) answers" in r.stdout else "found the gateway answering"))

@@ -13,8 +13,8 @@ import pytest
 from jeg_wizard.actions import UserAccount
 
 from .conftest import wizard
-from .test_resume import (ADMIN, FOREIGN_ENV, FOREIGN_HUB_CONFIG, GW_USER, PW_ENV, install, new_root,  # noqa: F401
-                          processes_under, remove_users, shared, stop)
+from .test_resume import (ADMIN, FOREIGN_ENV, FOREIGN_HUB_CONFIG, GW_USER, PW_ENV, _pip_running, install,  # noqa: F401
+                          install_until_killed, new_root, processes_under, remove_users, shared, stop)
 
 pytestmark = pytest.mark.e2e
 
@@ -27,6 +27,8 @@ def snapshot(root: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
         for name in dirnames + filenames:
             p = Path(dirpath) / name
             rel = os.path.normpath(os.path.join(rel_dir, name))
+            if rel in skip:
+                continue
             st = p.lstat()
             if p.is_symlink():
                 out[rel] = "link:" + os.readlink(p)
@@ -85,5 +87,23 @@ def test_install_uninstall_install_again(shared):
             assert not port_open(gw_port)
             assert processes_under(root) == {}
             print(f"  round {round_}: install -> dry run -> uninstall: nothing of ours left")
+    finally:
+        stop(shared, root)
+
+
+def test_uninstall_after_an_install_killed_mid_pip(shared):
+    """Killed while pip fills the kernel venv (pip keeps running: its own session): uninstall finds
+    the answers copy the run saved first, stops the orphan and removes everything of ours."""
+    root = new_root(shared, "uninstall-killed", own_kernel_venv=True)
+    try:
+        remove_users()
+        before = snapshot(root)
+        install_until_killed(shared, root, when=_pip_running(root))
+        assert processes_under(root / "kernel-venv"), "expected pip still running after the kill"
+        r = uninstall(root, "--remove-users", "--remove-software")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "done: stop commands an interrupted install left running" in r.stdout
+        assert processes_under(root) == {}
+        assert snapshot(root, ("killed-run.log",)) == before
     finally:
         stop(shared, root)
