@@ -290,6 +290,13 @@ def cmd_uninstall(args) -> int:
     if os.geteuid() != 0 and not args.dry_run:
         _err("run as root (sudo): uninstall stops services, restores system files and removes users")
         return EXIT_USAGE
+    if not args.dry_run:
+        from .engine import lock_state_dir
+        try:
+            lock_state_dir(layout.state_dir)
+        except RuntimeError as e:
+            _err(str(e))
+            return EXIT_FAIL
     ops = uninstall.plan(layout, remove_users=args.remove_users, remove_software=args.remove_software,
                          remove_packages=args.remove_packages)
     if args.dry_run:

@@ -170,9 +170,12 @@ class Engine:
         """Once per run: stop commands a killed earlier run left going (pip, tar, apt run in
         sessions of their own, so a kill of the installer does not reach them), and from now
         on keep the list of our running commands where the next run can find it."""
-        self._recovered = True
         if self.ctx.dry_run or self.ctx.journal.path is None:
+            self._recovered = True
             return
+        self.ctx.journal.ensure()
+        lock_state_dir(self.ctx.journal.path.parent)  # before killing anything: it could be another live run's
+        self._recovered = True
         running = self.ctx.journal.path.parent / "running"
         reap_leftovers(running, self.ctx.runner.emit)
 
@@ -188,8 +191,6 @@ class Engine:
         self.ctx.runner.track = track
 
     def run_step(self, step: Step) -> StepState:
-        if not self._recovered:
-            self._recover()
         pause(f"step {step.id}")
         self.ctx.journal.step = step.id
         st = StepState(step, status="running")
@@ -197,6 +198,8 @@ class Engine:
         t0 = time.monotonic()
         self.ctx.runner.emit(f"== {step.id}: {step.title}")
         try:
+            if not self._recovered:
+                self._recover()
             st.actions = step.build(self.ctx)
             changed = False
             for action in st.actions:
@@ -224,11 +227,46 @@ class Engine:
 
     def install(self, only: set[str] | None = None) -> list[StepState]:
         done = []
-        for step in self.steps:
-            if only and step.id not in only:
-                continue
-            done.append(self.run_step(step))
+        try:
+            for step in self.steps:
+                if only and step.id not in only:
+                    continue
+                done.append(self.run_step(step))
+        finally:  # run_step alone (the TUI) keeps the lock until the process ends
+            if self._recovered and self.ctx.journal.path is not None:
+                unlock_state_dir(self.ctx.journal.path.parent)
+            self._recovered = False
         return done
+
+
+_LOCKS: dict[str, int] = {}
+
+
+def lock_state_dir(state_dir: Path) -> None:
+    """One install or uninstall at a time per state dir: an flock held until this process ends
+    (a kill releases it). Raises, naming the holder, when another run has it."""
+    import fcntl
+
+    key = str(state_dir)
+    if key in _LOCKS:
+        return
+    fd = os.open(Path(state_dir) / "install.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        os.close(fd)
+        raise RuntimeError(f"another jeg-wizard run is working on {state_dir} (pid {holder or '?'}, "
+                           f"{state_dir}/install.lock); wait for it to finish or stop it, then run this again") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    _LOCKS[key] = fd
+
+
+def unlock_state_dir(state_dir: Path) -> None:
+    fd = _LOCKS.pop(str(state_dir), None)
+    if fd is not None:
+        os.close(fd)
 
 
 def reap_leftovers(running: Path, emit: Callable[[str], None]) -> None:

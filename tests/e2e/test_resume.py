@@ -210,7 +210,7 @@ def install_until_killed(sh: Shared, root: Path, *, pause: str = "", when=None, 
 # ------------------------------------------------------------------ the end state
 
 
-SKIP = ("log", "state/journal.jsonl", "state/backups", "state/running", "state/gateway/runtime",
+SKIP = ("log", "state/journal.jsonl", "state/backups", "state/running", "state/gateway/runtime", "state/install.lock",
         "killed-run.log", "kernel-venv")
 
 

@@ -276,3 +276,25 @@ def test_cli_dry_run_then_uninstall(root):
     assert r.returncode == 1 and "nothing to undo: no journal at" in r.stderr
     r = cli("--state-dir", str(root / "nowhere"))
     assert r.returncode == 2 and "no install found" in r.stderr
+
+
+def test_second_run_on_the_same_state_dir_is_refused(root):
+    """An install or uninstall holds <state_dir>/install.lock: a second one stops, naming the holder,
+    before it could kill the first one's commands or write the same files."""
+    L = install(root)
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
+                               "from jeg_wizard.engine import lock_state_dir; lock_state_dir(Path(sys.argv[1])); "
+                               "print('locked', flush=True); time.sleep(60)", str(L.state_dir)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        data = answers_data(root)
+        a = root / "answers.toml"
+        a.write_text(tomli_w.dumps(data))
+        r = subprocess.run([sys.executable, "-m", "jeg_wizard", "uninstall", "--answers", str(a)],
+                           capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+        assert r.returncode == 1 and f"another jeg-wizard run is working on {L.state_dir} (pid {holder.pid}" in r.stderr
+        assert (L.state_dir / "journal.jsonl").exists()
+    finally:
+        holder.kill()
+        holder.wait()
