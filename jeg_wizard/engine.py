@@ -77,7 +77,7 @@ class Journal:
         lines = []
         if not self.path.parent.exists():  # the state dir is ours: say so, uninstall removes it
             new = [self.path.parent, *(p for p in self.path.parent.parents if not p.exists())]
-            self.path.parent.mkdir(parents=True, mode=0o700)
+            self.path.parent.mkdir(parents=True, mode=0o711)  # as steps/system.py sets it: the gateway user reaches its home
             lines += [{"kind": "dir", "path": str(d), "created": True} for d in reversed(new)]
         lines.append(entry)
         data = "".join(json.dumps({"ts": time.time(), "step": self.step, **e}, default=str) + "\n" for e in lines)
