@@ -272,6 +272,17 @@ class NpmInstall:
 # ---------------------------------------------------------------- files
 
 
+def _user_ids(owner: str | None) -> tuple[int, int] | None:
+    """(uid, gid) of a user name; None: no owner asked; (-1, -1): the user does not exist yet (plan)."""
+    if not owner:
+        return None
+    try:
+        pw = pwd.getpwnam(owner)
+        return pw.pw_uid, pw.pw_gid
+    except KeyError:
+        return (-1, -1)
+
+
 @dataclass
 class FileContent:
     path: Path
@@ -287,13 +298,7 @@ class FileContent:
         return f"write {self.path}"
 
     def _ids(self) -> tuple[int, int] | None:
-        if not self.owner:
-            return None
-        try:
-            pw = pwd.getpwnam(self.owner)
-            return pw.pw_uid, pw.pw_gid
-        except KeyError:
-            return (-1, -1)
+        return _user_ids(self.owner)
 
     def text(self) -> str:
         return self.content() if callable(self.content) else self.content
@@ -411,14 +416,8 @@ class Directory:
     def title(self) -> str:
         return f"directory {self.path} ({self.mode:o}{', ' + self.owner if self.owner else ''})"
 
-    def _ids(self):
-        if not self.owner:
-            return None
-        try:
-            pw = pwd.getpwnam(self.owner)
-            return pw.pw_uid, pw.pw_gid
-        except KeyError:
-            return (-1, -1)
+    def _ids(self) -> tuple[int, int] | None:
+        return _user_ids(self.owner)
 
     def done(self, ctx) -> bool:
         try:
