@@ -111,6 +111,38 @@ def _user_exists(name: str) -> bool:
         return False
 
 
+def _end_processes_of(name: str, grace: float = 10) -> None:
+    """The services are stopped by now, but their last processes may take a moment to go (userdel
+    refuses while any runs): wait, then SIGKILL what is left of this user (ours: we remove it)."""
+    import pwd
+    import signal
+    import time
+
+    uid = pwd.getpwnam(name).pw_uid
+
+    def pids() -> list[int]:
+        out = []
+        for d in Path("/proc").iterdir():
+            try:
+                if d.name.isdigit() and d.stat().st_uid == uid:  # zombies too: userdel counts them until reaped
+                    out.append(int(d.name))
+            except OSError:
+                pass
+        return out
+
+    deadline = time.monotonic() + grace
+    while pids() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid in pids():
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 5
+    while pids() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def plan(layout: Layout, *, remove_users: bool = False, remove_software: bool = False,
          remove_packages: bool = False, emit: Callable[[str], None] = print) -> list[Op]:
     """Every step of the undo, in order; nothing is changed until the ops are run."""
@@ -220,6 +252,7 @@ def plan(layout: Layout, *, remove_users: bool = False, remove_software: bool = 
             continue
         if remove_users:
             def userdel(name=name):
+                _end_processes_of(name)
                 try:
                     _run(["userdel", "-r", name])
                 except RuntimeError:
