@@ -41,8 +41,11 @@ from .conftest import free_ports, wizard
 
 pytestmark = pytest.mark.e2e
 
-ADMIN = "jegwresume"
-GW_USER = "jegwresumegw"  # our own gateway system user: jeg-gateway may be in use by another install
+# per-session names: users are machine-wide, and another run of these tests (or jeg-gateway of
+# another install) may be using the usual ones right now
+_SUFFIX = secrets.token_hex(3)
+ADMIN = f"jegwr{_SUFFIX}"
+GW_USER = f"jegwg{_SUFFIX}"
 PW_ENV = "JEGW_RESUME_PASSWORD"
 STEPS = ["system", "java", "spark", "environment", "kernelspecs", "gateway", "admin_user", "hub_config"]
 ONLY = [a for s in STEPS for a in ("--only", s)]
