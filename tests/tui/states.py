@@ -194,7 +194,12 @@ async def to_run_end(pilot) -> None:
     await pilot.press("s")
     await settle(pilot, lambda: getattr(pilot.app.screen, "done", False) or
                  getattr(pilot.app.screen, "failed", None) is not None)
-    await pilot.pause(0.15)  # one more log flush
+    from jeg_wizard.tui.widgets import LogStream
+
+    log = pilot.app.screen.query_one(LogStream)
+    # every line the run fed has reached the widget (a loaded machine delays the 50 ms flush timer)
+    await settle(pilot, lambda: not log._queue and log.written + log.dropped >= log.received)
+    await pilot.pause(0.15)
 
 
 async def to_finish(pilot) -> None:
