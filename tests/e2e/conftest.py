@@ -18,7 +18,10 @@ import tomli_w
 from jeg_wizard.answers import load
 from jeg_wizard.layout import Layout
 
-ADMIN = "jegwadmin"
+# Users are machine-wide: per-session names let two e2e sessions run side by side.
+_SUFFIX = secrets.token_hex(2)
+ADMIN = f"jegwa{_SUFFIX}"
+GATEWAY_USER = f"jegwg{_SUFFIX}"
 
 
 def free_ports(n: int) -> list[int]:
@@ -59,7 +62,7 @@ def make_answers(root: Path, **over) -> dict:
         "system": {"prefix": f"{root}/opt", "state_dir": f"{root}/state", "log_dir": f"{root}/log"},
         "environment": {"file": f"{root}/etc/environment"},
         "kernels": {"dir": f"{root}/share/jupyter/kernels"},
-        "gateway": {"port": gw},
+        "gateway": {"port": gw, "user": GATEWAY_USER},
         "proxy": {"api_port": api},
         "hub": {"ip": "127.0.0.1", "port": hub, "hub_port": hubint, "config_dir": f"{root}/etc/jupyter"},
         "users": {"admin": ADMIN, "admin_password_env": "JEGW_E2E_PASSWORD"},

@@ -52,8 +52,8 @@ def test_kernels_run_as_the_unprivileged_gateway_user(installed):
     L = installed.layout
     code = "import os, pwd; (pwd.getpwuid(os.getuid()).pw_name, os.getcwd())"
     smoke = health.login_and_spark_job(L.hub_url, ADMIN, installed.password, "spark_python_local", code=code,
-                                       expect="jeg-gateway", timeout=300)
-    assert smoke.result == f"('jeg-gateway', '{L.gateway_home}')"
+                                       expect=L.a.gateway.user, timeout=300)
+    assert smoke.result == f"('{L.a.gateway.user}', '{L.gateway_home}')"
 
 
 def test_wrong_password_is_refused(installed):
