@@ -230,6 +230,18 @@ class Gateway(Section):
     request_timeout: float = Field(default=150.0, ge=10, le=7200)
     list_kernels: bool = True
     unauthorized_users: list[str] = ["root"]
+    # members of these groups are refused kernels too (their kernels could become root); the gateway
+    # reads the members each time it starts
+    unauthorized_groups: list[str] = ["sudo", "wheel"]
+    max_kernels: int = Field(default=16, ge=0, le=10000)  # running kernels in all; 0: no limit
+    max_kernels_per_user: int = Field(default=4, ge=0, le=10000)  # 0: no limit
+    cull_idle_timeout: int = Field(default=3600, ge=0, le=30 * 86400)  # seconds idle before a kernel is shut down; 0: never
+    port_range: str = ""  # "LOW..HIGH" (at least 1000 ports) for the kernels' ZeroMQ ports; empty: any free port
+    tls: Literal["off", "generate", "files"] = "off"
+    tls_cert: str = ""  # tls = "files": the gateway's certificate (PEM, chain after it)
+    tls_key: str = ""  # tls = "files": its private key (mode 0600)
+    tls_ca: str = ""  # tls = "files": the CA certificate user servers and health checks verify against
+    tls_names: list[str] = []  # tls = "generate": extra DNS names or IPs for the certificate
     # kernels run as this unprivileged system user (created); "root" only if you accept that every
     # hub user can then run code as root
     user: str = "jeg-gateway"
@@ -254,6 +266,42 @@ class Gateway(Section):
     def _users(cls, v: list[str]) -> list[str]:
         return [_user(u) for u in v]
 
+    @field_validator("unauthorized_groups")
+    @classmethod
+    def _groups(cls, v: list[str]) -> list[str]:
+        for g in v:
+            if not isinstance(g, str) or not USER_RE.match(g):
+                raise ValueError(f"must be unix group names (like sudo or wheel), got {g!r}")
+        return v
+
+    @field_validator("port_range")
+    @classmethod
+    def _range(cls, v: str) -> str:
+        if not v:
+            return v
+        m = re.fullmatch(r"(\d{1,5})\.\.(\d{1,5})", v)
+        low, high = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+        if not m or not 1024 <= low < high <= 65535 or high - low < 1000:
+            raise ValueError(f"must be LOW..HIGH with 1024 <= LOW, HIGH <= 65535 and at least 1000 ports "
+                             f"(e.g. 40000..41000), got {v!r}")
+        return v
+
+    @field_validator("tls_cert", "tls_key", "tls_ca")
+    @classmethod
+    def _tls_paths(cls, v: str) -> str:
+        return _abs_path(v) if v else v
+
+    @field_validator("tls_names")
+    @classmethod
+    def _names(cls, v: list[str]) -> list[str]:
+        for n in v:
+            try:
+                ipaddress.ip_address(n)
+            except (ValueError, TypeError):
+                if not isinstance(n, str) or not HOST_RE.match(n):
+                    raise ValueError(f"must be DNS names or IP addresses, got {n!r}") from None
+        return v
+
     @field_validator("user")
     @classmethod
     def _user(cls, v: str) -> str:
@@ -267,6 +315,21 @@ class Gateway(Section):
                 f"({self.kernel_launch_timeout}), or the client gives up while a Spark kernel is still starting; "
                 f"got {self.request_timeout:g}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> "Gateway":
+        given = [k for k in ("tls_cert", "tls_key", "tls_ca") if getattr(self, k)]
+        if self.tls == "files":
+            for k in ("tls_cert", "tls_key", "tls_ca"):
+                if not getattr(self, k):
+                    raise ValueError(f"gateway.{k}: is required when gateway.tls = 'files'")
+                if not Path(getattr(self, k)).is_file():
+                    raise ValueError(f"gateway.{k}: no such file {getattr(self, k)}")
+        elif given:
+            raise ValueError(f"gateway.{given[0]}: only used when gateway.tls = 'files' (gateway.tls is '{self.tls}')")
+        if self.tls_names and self.tls != "generate":
+            raise ValueError(f"gateway.tls_names: only used when gateway.tls = 'generate' (gateway.tls is '{self.tls}')")
         return self
 
 
@@ -308,6 +371,11 @@ class Hub(Section):
     config_dir: str = "/etc/jupyter"
     gateway_client: Literal["builtin", "nb2kg"] = "builtin"
     default_url: Literal["/lab", "/tree"] = "/lab"
+    # HTTPS on the public port (both or neither); tls_ca: the CA health checks verify against when
+    # the certificate is not from a CA this machine trusts
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_ca: str = ""
 
     @field_validator("ip")
     @classmethod
@@ -333,6 +401,22 @@ class Hub(Section):
     @classmethod
     def _cfg(cls, v: str) -> str:
         return _abs_path(v)
+
+    @field_validator("tls_cert", "tls_key", "tls_ca")
+    @classmethod
+    def _tls_paths(cls, v: str) -> str:
+        if v and not Path(_abs_path(v)).is_file():
+            raise ValueError(f"no such file {v}")
+        return _abs_path(v) if v else v
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> "Hub":
+        if bool(self.tls_cert) != bool(self.tls_key):
+            missing = "hub.tls_key" if self.tls_cert else "hub.tls_cert"
+            raise ValueError(f"{missing}: is required too: HTTPS on the hub's port needs both hub.tls_cert and hub.tls_key")
+        if self.tls_ca and not self.tls_cert:
+            raise ValueError("hub.tls_ca: only used with hub.tls_cert and hub.tls_key")
+        return self
 
 
 class Users(Section):
@@ -519,7 +603,24 @@ def load(path: str | Path, dist: distro.Distro | None = None) -> Answers:
         raise AnswersError([f"{p}: not UTF-8 text"]) from None
     except tomllib.TOMLDecodeError as e:
         raise AnswersError([f"{p}: not valid TOML: {e}{_toml_where(raw.decode('utf-8'), str(e))}"]) from None
-    return parse(data, dist)
+    held = _secrets_held(data)
+    mode = p.stat().st_mode & 0o777
+    loose = [f"{held[0]}: {p} holds a secret and is readable by group or others (mode {mode:o}); "
+             f"run: chmod 600 {p}"] if held and mode & 0o077 else []
+    try:
+        a = parse(data, dist)
+    except AnswersError as e:
+        raise AnswersError(e.problems + loose) from None
+    if loose:
+        raise AnswersError(loose)
+    return a
+
+
+def _secrets_held(data: dict) -> list[str]:
+    """Secrets the file may legitimately hold (a password hash can be cracked offline); secrets in
+    clear are refused whatever the mode (SECRET_KEYS)."""
+    users = data.get("users")
+    return ["users.admin_password_hash"] if isinstance(users, dict) and users.get("admin_password_hash") else []
 
 
 def _toml_where(text: str, err: str) -> str:

@@ -258,7 +258,8 @@ def _smoke(layout) -> int:
 
     try:
         token = layout.gateway_token_file.read_text().strip()
-        s = health.gateway_spark_job(layout.gateway_url, token, layout.a.kernels.name, layout.a.users.admin)
+        s = health.gateway_spark_job(layout.gateway_url, token, layout.a.kernels.name, layout.a.users.admin,
+                                     verify=layout.gateway_verify)
     except (health.HealthError, OSError) as e:
         print(f"[✗] smoke: {e}")
         return 1
@@ -361,7 +362,7 @@ def cmd_services(args) -> int:
             if spec.ready_url:
                 try:
                     secs = wait_http(spec.ready_url, timeout=90, log=spec.log, pid=lambda n=n: mgr.pid(n),
-                                     codes=tuple(spec.ready_codes))
+                                     codes=tuple(spec.ready_codes), verify=spec.ready_verify)
                     print(f"{n}: running, answers at {spec.ready_url} ({secs:.1f}s)")
                 except RuntimeError as e:
                     print(f"{n}: FAILED: {e}")

@@ -18,6 +18,7 @@ from typing import Callable
 import httpx
 
 from .layout import Layout
+from .health import describe_ssl_error, tls_verify
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 
@@ -166,7 +167,9 @@ class Doctor:
         self.m = Machine()
         self._token: str | None = None
         # one client for every probe: building one per request costs an SSL context each time
-        self.http = httpx.Client(timeout=timeout)
+        self.http = httpx.Client(timeout=timeout, verify=tls_verify(layout.hub_verify))
+        # the gateway under TLS: verified against its own CA, as the user servers do
+        self.gw_http = httpx.Client(timeout=timeout, verify=tls_verify(layout.gateway_verify)) if layout.gateway_tls else self.http
 
     # -- helpers
     def token(self) -> str | None:
@@ -178,7 +181,7 @@ class Doctor:
         return self._token or None
 
     def _get(self, url: str, **kw) -> httpx.Response:
-        return self.http.get(url, **kw)
+        return (self.gw_http if url.startswith(self.L.gateway_url) else self.http).get(url, **kw)
 
     def text(self, path: Path) -> str:
         try:
@@ -226,6 +229,11 @@ class Doctor:
         try:
             anon = self._get(f"{url}/api/kernelspecs")
         except httpx.HTTPError as e:
+            why = describe_ssl_error(e)
+            if why.startswith("TLS"):
+                return [Finding("gateway", "TLS", FAIL, f"{url}: {why}",
+                                f"the gateway's certificate must be signed by the CA in {L.gateway_ca_file} and name "
+                                f"the gateway's host; re-run the install to put matching files in {L.tls_dir}", log)]
             return [Finding("gateway", "answers", FAIL, f"{url} does not answer ({type(e).__name__})",
                             "jeg-wizard services restart gateway", log)]
         if anon.status_code == 200:
@@ -233,6 +241,7 @@ class Doctor:
                                "set EnterpriseGatewayApp.auth_token (re-run the install) and restart the gateway", log))
         else:
             out.append(Finding("gateway", "token required", OK, f"HTTP {anon.status_code} without the token"))
+        out.append(self.gateway_transport())
         if not token:
             out.append(Finding("gateway", "token", FAIL, f"no token in {L.gateway_token_file}", "re-run the install (it generates one)"))
             return out
@@ -264,7 +273,40 @@ class Doctor:
         if self.a.users.admin in refused:
             out.append(Finding("gateway", "users", FAIL, f"the gateway refuses kernels for the hub admin '{self.a.users.admin}' (unauthorized_users)",
                                f"remove {self.a.users.admin} from gateway.unauthorized_users and re-run the install"))
+        from .preflight import group_members
+
+        group = group_members(self.a.gateway.unauthorized_groups).get(self.a.users.admin)
+        if group:
+            out.append(Finding("gateway", "users", FAIL, f"the hub admin '{self.a.users.admin}' is a member of {group}: the gateway "
+                               "refuses kernels for members of gateway.unauthorized_groups",
+                               f"remove {self.a.users.admin} from {group}, or {group} from gateway.unauthorized_groups"))
         return out
+
+    def gateway_transport(self) -> Finding:
+        """HTTPS with days left on the certificate; plain HTTP is fine on loopback only."""
+        import datetime as dt
+        import ipaddress
+
+        L = self.L
+        if not L.gateway_tls:
+            ip = ipaddress.ip_address(self.a.gateway.ip)
+            if ip.is_loopback:
+                return Finding("gateway", "transport", OK, f"plain HTTP on loopback ({self.a.gateway.ip})")
+            return Finding("gateway", "transport", WARN,
+                           f"plain HTTP on {self.a.gateway.ip}: the token and all code cross the network in clear",
+                           "set gateway.tls = \"generate\" (or \"files\") and re-run the install")
+        try:
+            from cryptography import x509
+
+            cert = x509.load_pem_x509_certificate(L.gateway_cert_file.read_bytes())
+        except (OSError, ValueError) as e:
+            return Finding("gateway", "transport", FAIL, f"HTTPS, but its certificate {L.gateway_cert_file} cannot be read: {e}",
+                           "re-run the install")
+        left = (cert.not_valid_after_utc - dt.datetime.now(dt.timezone.utc)).days
+        if left < 30:
+            return Finding("gateway", "transport", WARN, f"HTTPS; the gateway certificate expires in {left} days",
+                           "re-run the install: it renews a generated certificate 30 days before it expires")
+        return Finding("gateway", "transport", OK, f"HTTPS verified against {L.gateway_ca_file}; certificate good for {left} days")
 
     # -- hub and proxy
     def hub(self) -> list[Finding]:

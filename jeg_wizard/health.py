@@ -17,27 +17,67 @@ class HealthError(Exception):
     pass
 
 
-def gateway_version(url: str, token: str, timeout: float = 5) -> str:
-    r = httpx.get(f"{url}/api", headers={"Authorization": f"token {token}"}, timeout=timeout)
+def describe_ssl_error(exc: BaseException) -> str:
+    """Find the certificate problem inside an httpx/ssl error chain, in words an operator can act on."""
+    import ssl
+
+    e: BaseException | None = exc
+    while e is not None:
+        if isinstance(e, ssl.SSLCertVerificationError):
+            return f"TLS certificate verification failed: {e.verify_message or e.reason}"
+        if isinstance(e, ssl.SSLError):
+            return f"TLS error: {e.reason or e}"
+        e = e.__cause__ or e.__context__
+    return str(exc)
+
+
+def _ssl_context(verify: str | bool):
+    """The ssl context for a websocket to an https base URL (a CA file, or the system's CAs)."""
+    import ssl
+
+    return ssl.create_default_context(cafile=verify) if isinstance(verify, str) else ssl.create_default_context()
+
+
+def tls_verify(verify: str | bool):
+    """httpx's verify=: a CA file path becomes a context (httpx deprecates paths)."""
+    return _ssl_context(verify) if isinstance(verify, str) else verify
+
+
+def _get(url: str, verify: str | bool, **kw) -> httpx.Response:
+    try:
+        return httpx.get(url, verify=tls_verify(verify), **kw)
+    except httpx.HTTPError as e:
+        raise HealthError(f"{url}: {describe_ssl_error(e)}") from None
+
+
+def gateway_version(url: str, token: str, timeout: float = 5, verify: str | bool = True) -> str:
+    r = _get(f"{url}/api", verify, headers={"Authorization": f"token {token}"}, timeout=timeout)
     if r.status_code != 200:
         raise HealthError(f"gateway {url}/api answered HTTP {r.status_code} with the token")
     body = r.json()
     return f"{body.get('gateway_version', '?')} (jupyter_server {body.get('version', '?')})"
 
 
-def gateway_rejects_anonymous(url: str, timeout: float = 5) -> int:
-    codes = {p: httpx.get(f"{url}{p}", timeout=timeout).status_code for p in ("/api/kernelspecs", "/api/kernels")}
+def gateway_rejects_anonymous(url: str, timeout: float = 5, verify: str | bool = True) -> int:
+    codes = {p: _get(f"{url}{p}", verify, timeout=timeout).status_code for p in ("/api/kernelspecs", "/api/kernels")}
     bad = {p: c for p, c in codes.items() if c not in (401, 403)}
     if bad:
         raise HealthError(f"gateway answers without the token: {bad}; anyone who reaches it can run code")
     return codes["/api/kernelspecs"]
 
 
-def hub_version(url: str, timeout: float = 5) -> str:
-    r = httpx.get(f"{url}/hub/api", timeout=timeout)
+def hub_version(url: str, timeout: float = 5, verify: str | bool = True) -> str:
+    r = _get(f"{url}/hub/api", verify, timeout=timeout)
     if r.status_code != 200:
         raise HealthError(f"hub {url}/hub/api answered HTTP {r.status_code}")
     return r.json().get("version", "?")
+
+
+def _message(r: httpx.Response) -> str:
+    try:
+        return str(r.json().get("message", ""))[:300]
+    except ValueError:
+        return r.text[:300]
 
 
 @dataclass
@@ -62,13 +102,13 @@ class _Timer:
 
 def login_and_spark_job(hub_url: str, user: str, password: str, kernel_name: str, *,
                         code: str = "spark.range(1000).count()", expect: str = "1000",
-                        timeout: float = 240, say=lambda s: None) -> Smoke:
+                        timeout: float = 240, say=lambda s: None, verify: str | bool = True) -> Smoke:
     """The whole user path over HTTP + websocket, as JupyterLab does it."""
     smoke = Smoke()
     base = hub_url.rstrip("/")
     user_base = f"{base}/user/{quote(user)}"
     deadline = time.monotonic() + timeout
-    with httpx.Client(follow_redirects=True, timeout=30) as c:
+    with httpx.Client(follow_redirects=True, timeout=30, verify=tls_verify(verify)) as c:
         with _Timer(smoke, "login", say):
             c.get(f"{base}/hub/login")
             xsrf = c.cookies.get("_xsrf", path="/hub/") or c.cookies.get("_xsrf") or ""
@@ -94,9 +134,12 @@ def login_and_spark_job(hub_url: str, user: str, password: str, kernel_name: str
             r = c.get(f"{user_base}/api/kernelspecs")
             specs = r.json().get("kernelspecs", {}) if r.status_code == 200 else {}
             if kernel_name not in specs:
+                said = _message(r) if r.status_code != 200 else ""
                 raise HealthError(
-                    f"{user}'s server does not list '{kernel_name}' (HTTP {r.status_code}; lists {sorted(specs) or 'nothing'}): "
-                    "the gateway settings do not reach the user server, or the gateway refused the token")
+                    f"{user}'s server does not list '{kernel_name}' (HTTP {r.status_code}; lists {sorted(specs) or 'nothing'}"
+                    f"{'; it says: ' + said if said else ''}): the gateway settings do not reach the user server, the "
+                    "gateway refused the token, or the user server could not verify the gateway's TLS certificate "
+                    "(its log is in the hub's log)")
         with _Timer(smoke, "kernel start", say):
             r = c.post(f"{user_base}/api/kernels", json={"name": kernel_name}, headers=headers,
                        timeout=max(30.0, deadline - time.monotonic()))
@@ -105,7 +148,7 @@ def login_and_spark_job(hub_url: str, user: str, password: str, kernel_name: str
             kid = r.json()["id"]
         try:
             cookie = "; ".join(f"{k.name}={k.value}" for k in c.cookies.jar)
-            with _KernelSocket(user_base, kid, deadline, {"Cookie": cookie}) as ks:
+            with _KernelSocket(user_base, kid, deadline, {"Cookie": cookie}, verify) as ks:
                 with _Timer(smoke, "kernel ready", say):
                     ks.request("kernel_info_request", {})
                 with _Timer(smoke, "job", say):
@@ -119,12 +162,12 @@ def login_and_spark_job(hub_url: str, user: str, password: str, kernel_name: str
 
 def gateway_spark_job(gateway_url: str, token: str, kernel_name: str, user: str, *,
                       code: str = "spark.range(1000).count()", expect: str = "1000", timeout: float = 240,
-                      say=lambda s: None) -> Smoke:
+                      say=lambda s: None, verify: str | bool = True) -> Smoke:
     """Straight to the gateway (no hub): start a Spark kernel as `user`, run a job, delete it."""
     smoke = Smoke()
     deadline = time.monotonic() + timeout
     auth = {"Authorization": f"token {token}"}
-    with httpx.Client(timeout=30, headers=auth) as c:
+    with httpx.Client(timeout=30, headers=auth, verify=tls_verify(verify)) as c:
         with _Timer(smoke, "kernel start", say):
             r = c.post(f"{gateway_url}/api/kernels", json={"name": kernel_name, "env": {"KERNEL_USERNAME": user}},
                        timeout=max(30.0, deadline - time.monotonic()))
@@ -132,7 +175,7 @@ def gateway_spark_job(gateway_url: str, token: str, kernel_name: str, user: str,
                 raise HealthError(f"the gateway did not start '{kernel_name}': HTTP {r.status_code}: {r.text[:300]}")
             kid = r.json()["id"]
         try:
-            with _KernelSocket(gateway_url, kid, deadline, auth) as ks:
+            with _KernelSocket(gateway_url, kid, deadline, auth, verify) as ks:
                 with _Timer(smoke, "kernel ready", say):
                     ks.request("kernel_info_request", {})
                 with _Timer(smoke, "job", say):
@@ -148,16 +191,18 @@ def gateway_spark_job(gateway_url: str, token: str, kernel_name: str, user: str,
 class _KernelSocket:
     """The kernel's websocket through the hub, speaking the Jupyter messaging protocol."""
 
-    def __init__(self, base: str, kid: str, deadline: float, headers: dict[str, str]):
+    def __init__(self, base: str, kid: str, deadline: float, headers: dict[str, str], verify: str | bool = True):
         self.url = base.replace("http", "ws", 1) + f"/api/kernels/{kid}/channels?session_id={uuid.uuid4()}"
         self.headers = headers
+        self.ssl = _ssl_context(verify) if self.url.startswith("wss:") else None
         self.deadline = deadline
         self.session = uuid.uuid4().hex
 
     def __enter__(self):
         from websockets.sync.client import connect
 
-        self.ws = connect(self.url, additional_headers=self.headers, open_timeout=30, max_size=None).__enter__()
+        kw = {"ssl": self.ssl} if self.ssl else {}
+        self.ws = connect(self.url, additional_headers=self.headers, open_timeout=30, max_size=None, **kw).__enter__()
         return self
 
     def __exit__(self, *exc):

@@ -134,6 +134,43 @@ class Layout:
     def gateway_runtime_dir(self) -> Path:
         return self.gateway_home / "runtime"
 
+    # -- TLS between the user servers and the gateway (gateway.tls != "off")
+    @property
+    def tls_dir(self) -> Path:
+        return self.state_dir / "tls"
+
+    @property
+    def gateway_tls(self) -> bool:
+        return self.a.gateway.tls != "off"
+
+    @property
+    def tls_ca_key(self) -> Path:
+        """The generated private CA's key (root only); it signs the gateway's certificate."""
+        return self.tls_dir / "ca-key.pem"
+
+    @property
+    def gateway_ca_file(self) -> Path:
+        """The CA certificate clients verify the gateway against (world-readable)."""
+        return self.tls_dir / "ca.pem"
+
+    @property
+    def gateway_cert_file(self) -> Path:
+        return self.tls_dir / "gateway.pem"
+
+    @property
+    def gateway_key_file(self) -> Path:
+        """Readable by the gateway's user only (a copy when gateway.tls = "files")."""
+        return self.tls_dir / "gateway-key.pem"
+
+    @property
+    def gateway_verify(self) -> str | bool:
+        """httpx's verify= for the gateway: its CA file under TLS."""
+        return str(self.gateway_ca_file) if self.gateway_tls else True
+
+    @property
+    def hub_verify(self) -> str | bool:
+        return self.a.hub.tls_ca or True
+
     @property
     def services_dir(self) -> Path:
         return self.state_dir / "services"
@@ -171,11 +208,13 @@ class Layout:
 
     @property
     def gateway_url(self) -> str:
-        return f"http://{self._host(self.a.gateway.ip)}:{self.a.gateway.port}"
+        scheme = "https" if self.gateway_tls else "http"
+        return f"{scheme}://{self._host(self.a.gateway.ip)}:{self.a.gateway.port}"
 
     @property
     def hub_url(self) -> str:
-        return f"http://{self._host(self.a.hub.ip)}:{self.a.hub.port}"
+        scheme = "https" if self.a.hub.tls_cert else "http"
+        return f"{scheme}://{self._host(self.a.hub.ip)}:{self.a.hub.port}"
 
     @property
     def hub_api_url(self) -> str:

@@ -70,6 +70,11 @@ def context(layout: Layout, proxy_command: list[str] | None = None) -> dict:
             # the gateway's own user too: a kernel as that user could read the gateway's token
             "unauthorized_users": sorted({*g.unauthorized_users, g.user}),
             "request_timeout": float(g.request_timeout), "kernel_launch_timeout": int(g.kernel_launch_timeout),
+            "unauthorized_groups": list(g.unauthorized_groups), "max_kernels": g.max_kernels,
+            "max_kernels_per_user": g.max_kernels_per_user, "cull_idle_timeout": g.cull_idle_timeout,
+            "cull_interval": min(300, max(10, g.cull_idle_timeout // 4)), "port_range": g.port_range,
+            "tls": layout.gateway_tls, "ca_file": str(layout.gateway_ca_file),
+            "cert_file": str(layout.gateway_cert_file), "key_file": str(layout.gateway_key_file),
         },
         "hub": {
             "ip": h.ip, "port": h.port, "hub_ip": h.hub_ip, "hub_port": h.hub_port,
@@ -78,6 +83,7 @@ def context(layout: Layout, proxy_command: list[str] | None = None) -> dict:
             "db_url": f"sqlite:///{layout.hub_state_dir}/jupyterhub.sqlite", "admin_user": a.users.admin,
             "allowed_users": sorted({a.users.admin, *a.users.allowed}), "default_url": h.default_url,
             "proxy_command": proxy_command or [str(layout.proxy_bin)], "config_dir": str(layout.config_dir),
+            "tls_cert": h.tls_cert, "tls_key": h.tls_key,
         },
         "kernel": {
             "name": k.name, "display_name": k.display_name, "python": str(layout.kernel_venv / "bin" / "python"),

@@ -29,11 +29,14 @@ class ServiceSpec:
     user: str | None = None
     ready_url: str = ""  # answers with one of ready_codes once the service is up
     ready_codes: tuple[int, ...] = (200,)
+    ready_verify: str | bool = True  # httpx verify= for an https ready_url (a CA file)
     stop_grace: float = 20
+    config_files: list[str] = field(default_factory=list)  # read at start: a change means a restart
 
     def digest(self) -> str:
-        env_file = files.read(self.env_file) if self.env_file else b""
-        blob = json.dumps(asdict(self), sort_keys=True).encode() + (env_file or b"")
+        blob = json.dumps(asdict(self), sort_keys=True).encode()
+        for f in ([self.env_file] if self.env_file else []) + self.config_files:
+            blob += files.read(f) or b""
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
@@ -189,18 +192,22 @@ def _package_root() -> str:
     return str(Path(__file__).resolve().parent.parent)
 
 
-def wait_http(url: str, timeout: float = 60, log: str | None = None, pid=None, codes=(200,)) -> float:
+def wait_http(url: str, timeout: float = 60, log: str | None = None, pid=None, codes=(200,), verify: str | bool = True) -> float:
     """Poll until url answers with one of codes; bounded. Returns seconds waited."""
+    from .health import tls_verify
+
     t0 = time.monotonic()
     last = ""
     while time.monotonic() - t0 < timeout:
         try:
-            r = httpx.get(url, timeout=3)
+            r = httpx.get(url, timeout=3, verify=tls_verify(verify))
             if r.status_code in codes:
                 return time.monotonic() - t0
             last = f"HTTP {r.status_code}"
         except httpx.HTTPError as e:
-            last = type(e).__name__
+            from .health import describe_ssl_error
+            why = describe_ssl_error(e)
+            last = why if why.startswith("TLS") else type(e).__name__
         if pid is not None and pid() is None and time.monotonic() - t0 > 5:
             break
         time.sleep(0.3)
@@ -231,10 +238,12 @@ class ServiceRunning:
 
     @staticmethod
     def _answers(spec: ServiceSpec) -> bool:
+        from .health import tls_verify
+
         if not spec.ready_url:
             return True
         try:
-            return httpx.get(spec.ready_url, timeout=3).status_code in spec.ready_codes
+            return httpx.get(spec.ready_url, timeout=3, verify=tls_verify(spec.ready_verify)).status_code in spec.ready_codes
         except httpx.HTTPError:
             return False
 
@@ -260,7 +269,7 @@ class ServiceRunning:
         if running == spec.digest() and spec.ready_url:  # started by an interrupted run: give it its time
             try:
                 secs = wait_http(spec.ready_url, timeout=90, log=spec.log, pid=lambda: m.pid(spec.name),
-                                 codes=tuple(spec.ready_codes))
+                                 codes=tuple(spec.ready_codes), verify=spec.ready_verify)
                 ctx.runner.emit(f"{spec.name} (started by an earlier run) answers at {spec.ready_url} after {secs:.1f}s")
                 return
             except RuntimeError:
@@ -276,5 +285,5 @@ class ServiceRunning:
         pause(f"mid {self.title}")
         if spec.ready_url:
             secs = wait_http(spec.ready_url, timeout=90, log=spec.log, pid=lambda: m.pid(spec.name),
-                             codes=tuple(spec.ready_codes))
+                             codes=tuple(spec.ready_codes), verify=spec.ready_verify)
             ctx.runner.emit(f"{spec.name} answers at {spec.ready_url} after {secs:.1f}s")

@@ -4,7 +4,9 @@
 Own venv (JEG 3.3 pins jupyter_server<2), a token always (0600 file, generated when missing),
 a config file rendered from templates/, started as a service and asked for its kernelspecs.
 """
-from jeg_wizard import render
+from urllib.parse import urlsplit
+
+from jeg_wizard import health, render, tls
 from jeg_wizard.actions import Check, Directory, FileContent, UserAccount, Venv, command_check, secret_file
 from jeg_wizard.engine import Step
 from jeg_wizard.services import ServiceRunning, ServiceSpec
@@ -25,12 +27,19 @@ def service_spec(ctx) -> ServiceSpec:
             "SPARK_HOME": str(L.spark_home),
             "JAVA_HOME": str(L.java_home),
             "PATH": f"{L.gateway_venv}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            # JEG masks the values of environment keys containing these words when it logs a kernel's env
+            "EG_SENSITIVE_ENV_KEYS": SENSITIVE_ENV_KEYS,
         },
         cwd=str(L.gateway_home),
         user=ctx.answers.gateway.user,
         ready_url=f"{L.gateway_url}/api",
         ready_codes=(200, 401),  # /api wants the token
+        ready_verify=L.gateway_verify,
+        config_files=[str(L.gateway_config), *([str(L.gateway_cert_file), str(L.gateway_key_file)] if L.gateway_tls else [])],
     )
+
+
+SENSITIVE_ENV_KEYS = "password,passwd,secret,token,credential,private,api_key,access_key"
 
 
 def kernelspecs_served(ctx) -> str:
@@ -38,7 +47,11 @@ def kernelspecs_served(ctx) -> str:
 
     L = ctx.layout
     name = ctx.answers.kernels.name
-    r = httpx.get(f"{L.gateway_url}/api/kernelspecs", headers={"Authorization": f"token {ctx.secrets.gateway_token()}"}, timeout=10)
+    try:
+        r = httpx.get(f"{L.gateway_url}/api/kernelspecs", headers={"Authorization": f"token {ctx.secrets.gateway_token()}"},
+                      timeout=10, verify=health.tls_verify(L.gateway_verify))
+    except httpx.HTTPError as e:
+        raise RuntimeError(f"gateway {L.gateway_url}: {health.describe_ssl_error(e)}") from None
     if r.status_code != 200:
         raise RuntimeError(f"gateway /api/kernelspecs answered HTTP {r.status_code}; see {L.service_log('gateway')}")
     names = sorted(r.json().get("kernelspecs", {}))
@@ -53,6 +66,37 @@ def gateway_user(ctx) -> list:
     if user == "root":
         return []
     return [UserAccount(user, lambda: None, system_home=str(ctx.layout.gateway_home))]
+
+
+def tls_actions(ctx) -> list:
+    """The CA clients trust (world-readable), the gateway's certificate and its key (gateway user only)."""
+    L = ctx.layout
+    if not L.gateway_tls:
+        return []
+    user = None if ctx.answers.gateway.user == "root" else ctx.answers.gateway.user
+    cache = {}
+
+    def material() -> tls.Material:
+        if "m" not in cache:
+            generate = ctx.answers.gateway.tls == "generate"
+            cache["m"] = tls.generated_material(L) if generate else tls.given_material(ctx.answers)
+            for what in cache["m"].generated:
+                ctx.runner.emit(f"generated a new {what}")
+        return cache["m"]
+
+    host = urlsplit(L.gateway_url).hostname
+    actions = [
+        Directory(L.tls_dir, 0o711),
+        FileContent(L.gateway_ca_file, lambda: material().ca_cert.decode(), mode=0o644),
+        FileContent(L.gateway_cert_file, lambda: material().cert.decode(), mode=0o644),
+        FileContent(L.gateway_key_file, lambda: material().key.decode(), mode=0o600, secret=True, owner=user),
+    ]
+    if ctx.answers.gateway.tls == "generate":
+        actions.insert(1, FileContent(L.tls_ca_key, lambda: material().ca_key.decode(), mode=0o600, secret=True))
+    actions.append(Check(
+        f"the gateway certificate names {host} and was signed by the CA clients trust",
+        lambda ctx: tls.check_gateway_files(L.gateway_cert_file, L.gateway_key_file, L.gateway_ca_file, host)))
+    return actions
 
 
 def build(ctx):
@@ -76,6 +120,7 @@ def build(ctx):
         secret_file(L.gateway_token_file, ctx.secrets.gateway_token, owner=user),
         Directory(L.gateway_home, 0o700, owner=user),
         Directory(L.gateway_runtime_dir, 0o1700, owner=user),  # the mode jupyter_core sets at every start
+        *tls_actions(ctx),
         config,
     ]
     if not ctx.answers.services.start:

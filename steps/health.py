@@ -12,12 +12,12 @@ def build(ctx):
     L, a = ctx.layout, ctx.answers
 
     def gateway(ctx):
-        v = health.gateway_version(L.gateway_url, ctx.secrets.gateway_token())
-        code = health.gateway_rejects_anonymous(L.gateway_url)
+        v = health.gateway_version(L.gateway_url, ctx.secrets.gateway_token(), verify=L.gateway_verify)
+        code = health.gateway_rejects_anonymous(L.gateway_url, verify=L.gateway_verify)
         return f"gateway {v} at {L.gateway_url} answers with the token, {code} without it"
 
     def hub(ctx):
-        return f"hub {health.hub_version(L.hub_url)} at {L.hub_url}"
+        return f"hub {health.hub_version(L.hub_url, verify=L.hub_verify)} at {L.hub_url}"
 
     def e2e(ctx):
         password = ctx.secrets.admin_password()
@@ -25,9 +25,17 @@ def build(ctx):
             ctx.runner.emit("note: the admin password is not known to the wizard (hash or kept); "
                             "the login -> Spark job check is skipped: run `jeg-wizard status` with it")
             return None
-        smoke = health.login_and_spark_job(L.hub_url, a.users.admin, password, a.kernels.name,
-                                           timeout=a.gateway.kernel_launch_timeout + 120,
-                                           say=lambda s: ctx.runner.emit(f"  {s}"))
+        try:
+            smoke = health.login_and_spark_job(L.hub_url, a.users.admin, password, a.kernels.name,
+                                               timeout=a.gateway.kernel_launch_timeout + 120,
+                                               say=lambda s: ctx.runner.emit(f"  {s}"), verify=L.hub_verify)
+        except health.HealthError as e:
+            if L.gateway_tls:  # the user server's error hides the cause: ask the gateway as it does
+                try:
+                    health.gateway_version(L.gateway_url, ctx.secrets.gateway_token(), verify=L.gateway_verify)
+                except health.HealthError as why:
+                    raise health.HealthError(f"{e}; the gateway as the user servers see it: {why}") from None
+            raise
         return f"{a.users.admin} logged in and ran spark.range(1000).count() = {smoke.result} via the gateway"
 
     return [

@@ -23,6 +23,9 @@ def hub_spec(ctx) -> ServiceSpec:
         env_file=str(hub_env_file(ctx)),
         cwd=str(L.hub_state_dir),
         ready_url=f"{L.hub_url}/hub/api",
+        ready_verify=L.hub_verify,
+        # restarting the hub also stops the user servers (cleanup_servers), so they respawn with the new settings
+        config_files=[str(L.hub_config)],
     )
 
 

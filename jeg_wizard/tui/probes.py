@@ -52,12 +52,13 @@ def default_probes(ctx: Context) -> list[Probe]:
     L, a = ctx.layout, ctx.answers
 
     def gateway() -> tuple[str, str]:
-        version = health.gateway_version(L.gateway_url, ctx.secrets.gateway_token(), timeout=TIMEOUT)
+        version = health.gateway_version(L.gateway_url, ctx.secrets.gateway_token(), timeout=TIMEOUT,
+                                         verify=L.gateway_verify)
         code = health.gateway_rejects_anonymous(L.gateway_url, timeout=TIMEOUT)
         return f"Enterprise Gateway {version}", f"token required ({code} without it)"
 
     def hub() -> tuple[str, str]:
-        return f"JupyterHub {health.hub_version(L.hub_url, timeout=TIMEOUT)}", f"login: {L.hub_url}/hub/login"
+        return f"JupyterHub {health.hub_version(L.hub_url, timeout=TIMEOUT, verify=L.hub_verify)}", f"login: {L.hub_url}/hub/login"
 
     def proxy() -> tuple[str, str]:
         r = httpx.get(L.proxy_api_url, headers={"Authorization": f"token {ctx.secrets.proxy_token()}"},

@@ -162,7 +162,8 @@ class StatusApp(App):
         L = self.layout
         try:
             token = L.gateway_token_file.read_text().strip()
-            s = health.gateway_spark_job(L.gateway_url, token, L.a.kernels.name, L.a.users.admin)
+            s = health.gateway_spark_job(L.gateway_url, token, L.a.kernels.name, L.a.users.admin,
+                                         verify=L.gateway_verify)
             phases = ", ".join(f"{k} {v:.1f}s" for k, v in s.phases.items())
             text = f"smoke ok: count() = {s.result} ({phases})"
         except Exception as e:  # noqa: BLE001 - shown to the operator

@@ -107,3 +107,21 @@ def test_tarball_source_accepts_existing_file(tmp_path):
     t.write_bytes(b"x")
     a = parse({"spark": {"source": "tarball", "tarball": str(t)}}, DEBIAN12)
     assert a.spark.tarball == str(t)
+
+
+def test_answers_file_with_a_password_hash_must_be_private(tmp_path):
+    import os
+
+    f = tmp_path / "answers.toml"
+    f.write_text('[users]\nadmin_password_hash = "$6$salt$abcdefghijklmnop"\n')
+    os.chmod(f, 0o644)
+    with pytest.raises(AnswersError) as e:
+        load(f, DEBIAN12)
+    assert str(e.value) == (f"users.admin_password_hash: {f} holds a secret and is readable by group or others "
+                            f"(mode 644); run: chmod 600 {f}")
+    os.chmod(f, 0o600)
+    assert load(f, DEBIAN12).users.admin_password_hash.startswith("$6$")
+    plain = tmp_path / "plain.toml"
+    plain.write_text('[users]\nadmin = "alice"\n')
+    os.chmod(plain, 0o644)  # nothing secret in it: readable is fine
+    assert load(plain, DEBIAN12).users.admin == "alice"

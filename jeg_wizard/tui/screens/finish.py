@@ -113,7 +113,7 @@ class FinishScreen(Screen):
         ctx.secrets.set_admin_password(password)  # masked in anything the check prints
         try:
             smoke = self.app.wiring.e2e(L.hub_url, a.users.admin, password, a.kernels.name,
-                                        timeout=a.gateway.kernel_launch_timeout + 120,
+                                        timeout=a.gateway.kernel_launch_timeout + 120, verify=L.hub_verify,
                                         say=lambda s: self.post_message(CheckLine(ctx.runner.redactor(s))))
         except Exception as e:  # noqa: BLE001 - the answer of the check
             self.post_message(CheckLine(ctx.runner.redactor(f"{type(e).__name__}: {e}"), final=True, ok=False))
