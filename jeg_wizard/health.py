@@ -47,7 +47,10 @@ def _get(url: str, verify: str | bool, **kw) -> httpx.Response:
     try:
         return httpx.get(url, verify=tls_verify(verify), **kw)
     except httpx.HTTPError as e:
-        raise HealthError(f"{url}: {describe_ssl_error(e)}") from None
+        why = describe_ssl_error(e)
+        if why.startswith("TLS"):  # say which certificate problem; other errors stay as they are
+            raise HealthError(f"{url}: {why}") from None
+        raise
 
 
 def gateway_version(url: str, token: str, timeout: float = 5, verify: str | bool = True) -> str:

@@ -39,7 +39,19 @@ def problems(a: Answers, *, need_root: bool = True) -> list[str]:
                            f"stop it or choose another port")
     out += _admin_not_refused(a)
     out += _given_tls_files(a)
+    out += _hub_tls_key(a)
     return out
+
+
+def _hub_tls_key(a: Answers) -> list[str]:
+    from .secrets import SecretError, read_private_file
+
+    try:
+        if a.hub.tls_key:
+            read_private_file(Path(a.hub.tls_key), "hub.tls_key")
+    except (SecretError, OSError) as e:
+        return [str(e)]
+    return []
 
 
 def _given_tls_files(a: Answers) -> list[str]:

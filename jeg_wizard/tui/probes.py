@@ -54,7 +54,7 @@ def default_probes(ctx: Context) -> list[Probe]:
     def gateway() -> tuple[str, str]:
         version = health.gateway_version(L.gateway_url, ctx.secrets.gateway_token(), timeout=TIMEOUT,
                                          verify=L.gateway_verify)
-        code = health.gateway_rejects_anonymous(L.gateway_url, timeout=TIMEOUT)
+        code = health.gateway_rejects_anonymous(L.gateway_url, timeout=TIMEOUT, verify=L.gateway_verify)
         return f"Enterprise Gateway {version}", f"token required ({code} without it)"
 
     def hub() -> tuple[str, str]:

@@ -28,6 +28,11 @@ def _write(path, data: bytes, mode: int) -> str:
     return str(path)
 
 
+def _tails(L) -> str:
+    return "".join(f"\n--- end of {n}.log:\n" + "\n".join(L.service_log(n).read_text(errors="replace").splitlines()[-40:])
+                   for n in ("hub", "gateway"))
+
+
 @pytest.fixture
 def tls_install(installed, tmp_path):
     """The shared install switched to TLS for this test, and back to plain HTTP afterwards."""
@@ -87,7 +92,7 @@ def test_https_between_user_servers_and_gateway(tls_install, installed):
 
     # a second run keeps the CA and the certificate: nothing to do, nothing restarted
     again = wizard("install", "--unattended", str(tmp_path / "tls.toml"), env=installed.env)
-    assert again.returncode == 0 and "generated a new" not in again.stdout, again.stdout[-3000:]
+    assert again.returncode == 0 and "generated a new" not in again.stdout, again.stdout[-3000:] + _tails(L)
     assert "(0 steps did work" in again.stdout
 
     # the user servers get another CA than the one that signed the gateway's certificate

@@ -14,3 +14,15 @@ def test_screen(name, snap_compare, machine):
 def test_plan_wide(snap_compare, machine):
     make, drive = STATES["3-plan"]
     assert snap_compare(make(), terminal_size=(100, 30), run_before=drive)
+
+
+def test_no_secret_in_any_snapshot():
+    """The states type PASSWORD into the masked fields; no stored screen may show it."""
+    from pathlib import Path
+
+    from .states import PASSWORD
+
+    shots = sorted((Path(__file__).parent / "__snapshots__").rglob("*.svg"))
+    assert len(shots) >= 8
+    for svg in shots:
+        assert PASSWORD not in svg.read_text(), svg
