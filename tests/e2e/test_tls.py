@@ -36,13 +36,8 @@ def _tails(L) -> str:
 @pytest.fixture
 def tls_install(installed, tmp_path):
     """The shared install switched to TLS for this test, and back to plain HTTP afterwards."""
-    hub_ca, hub_ca_key = tls.new_ca("test hub CA")
-    hub_cert, hub_key = tls.new_server_cert(hub_ca, hub_ca_key, ["127.0.0.1", "localhost"])
     data = tomllib.loads(installed.answers_path.read_text())
     data["gateway"] = {**data["gateway"], "tls": "generate"}
-    data["hub"] = {**data["hub"], "tls_cert": _write(tmp_path / "hub.pem", hub_cert, 0o644),
-                   "tls_key": _write(tmp_path / "hub-key.pem", hub_key, 0o600),
-                   "tls_ca": _write(tmp_path / "hub-ca.pem", hub_ca, 0o644)}
     answers = tmp_path / "tls.toml"
     answers.write_text(tomli_w.dumps(data))
     r = wizard("install", "--unattended", str(answers), env=installed.env)
@@ -62,7 +57,7 @@ def test_https_between_user_servers_and_gateway(tls_install, installed):
     assert r.returncode == 0, out[-6000:]
     assert "generated a new private CA" in out
     assert f"{ADMIN} logged in and ran spark.range(1000).count() = 1000 via the gateway" in out
-    assert L.gateway_url.startswith("https://127.0.0.1:") and L.hub_url.startswith("https://127.0.0.1:")
+    assert L.gateway_url.startswith("https://127.0.0.1:")
 
     # the gateway speaks only TLS, with a certificate only our CA vouches for
     plain = L.gateway_url.replace("https://", "http://")
@@ -83,9 +78,8 @@ def test_https_between_user_servers_and_gateway(tls_install, installed):
         assert (stat.S_IMODE(st.st_mode), st.st_uid) == (0o600, uid), path
     assert stat.S_IMODE(L.gateway_ca_file.stat().st_mode) == 0o644
 
-    # the user's whole path over HTTPS: hub (given certificate) -> user server -> gateway (private CA)
-    smoke = health.login_and_spark_job(L.hub_url, ADMIN, installed.password, L.a.kernels.name,
-                                       verify=str(tmp_path / "hub-ca.pem"), timeout=300)
+    # the user's whole path: hub -> user server -> HTTPS (private CA) -> gateway -> Spark
+    smoke = health.login_and_spark_job(L.hub_url, ADMIN, installed.password, L.a.kernels.name, timeout=300)
     assert smoke.result == "1000"
     doc = wizard("doctor", "--answers", str(tmp_path / "tls.toml"))
     assert f"[✓] gateway: transport: HTTPS verified against {L.gateway_ca_file}" in doc.stdout, doc.stdout
@@ -103,8 +97,7 @@ def test_https_between_user_servers_and_gateway(tls_install, installed):
         restart = wizard("services", "restart", "hub", "--state-dir", str(L.state_dir), timeout=200)
         assert restart.returncode == 0, restart.stdout + restart.stderr  # user servers stop with the hub
         with pytest.raises(health.HealthError, match=f"does not list '{L.a.kernels.name}'"):
-            health.login_and_spark_job(L.hub_url, ADMIN, installed.password, L.a.kernels.name,
-                                       verify=str(tmp_path / "hub-ca.pem"), timeout=120)
+            health.login_and_spark_job(L.hub_url, ADMIN, installed.password, L.a.kernels.name, timeout=120)
         doc = wizard("doctor", "--answers", str(tmp_path / "tls.toml"))
         assert doc.returncode != 0
         assert "[✗] gateway: TLS: " in doc.stdout and "TLS certificate verification failed" in doc.stdout, doc.stdout
@@ -129,6 +122,23 @@ def test_https_between_user_servers_and_gateway(tls_install, installed):
     assert f"gateway.tls_cert: the gateway certificate {tmp_path / 'gw.pem'} (issuer CN=other CA" in bad.stderr, bad.stderr
     assert f"was not signed by the CA in {tmp_path / 'ca.pem'}" in bad.stderr
     assert (L.services_dir / "gateway.child.pid").read_text() == gw_pid
+
+    # HTTPS on the hub's public port too, with a given certificate: the install's own login -> Spark
+    # job goes through it (verified against the given CA)
+    hub_ca, hub_ca_key = tls.new_ca("test hub CA")
+    hub_cert, hub_key = tls.new_server_cert(hub_ca, hub_ca_key, ["127.0.0.1", "localhost"])
+    both = {**data, "hub": {**data["hub"], "tls_cert": _write(tmp_path / "hub.pem", hub_cert, 0o644),
+                            "tls_key": _write(tmp_path / "hub-key.pem", hub_key, 0o600),
+                            "tls_ca": _write(tmp_path / "hub-ca.pem", hub_ca, 0o644)}}
+    (tmp_path / "both.toml").write_text(tomli_w.dumps(both))
+    r = wizard("install", "--unattended", str(tmp_path / "both.toml"), env=installed.env)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out[-4000:] + _tails(L)
+    hub_url = Layout(load(tmp_path / "both.toml")).hub_url
+    assert hub_url.startswith("https://") and f" at {hub_url}" in out
+    assert f"{ADMIN} logged in and ran spark.range(1000).count() = 1000 via the gateway" in out
+    with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        httpx.get(f"{hub_url}/hub/api", timeout=10)  # not a CA this machine trusts
 
 
 def test_given_key_readable_by_others_is_refused(installed, tmp_path):
