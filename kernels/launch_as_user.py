@@ -126,7 +126,8 @@ def hand_over(data: bytes) -> str:
 def run_kernel(path: str) -> None:
     from ipykernel.kernelapp import IPKernelApp
 
-    class Kernel(IPKernelApp):
+    # not named "Kernel": traitlets would hand the -f option to ipykernel's Kernel class as config too
+    class UserKernelApp(IPKernelApp):
         def init_connection_file(self):
             try:
                 super().init_connection_file()  # loads it: the key now lives only in this process
@@ -136,7 +137,7 @@ def run_kernel(path: str) -> None:
         def write_connection_file(self, **kwargs):
             pass  # the gateway chose the ports: no copy of the key back on disk
 
-    app = Kernel.instance()
+    app = UserKernelApp.instance()
     try:
         app.initialize(["-f", path])
     finally:
