@@ -245,6 +245,10 @@ class Gateway(Section):
     # kernels run as this unprivileged system user (created); "root" only if you accept that every
     # hub user can then run code as root
     user: str = "jeg-gateway"
+    # true: each kernel runs as the hub user the user server names in KERNEL_USERNAME. Switching users
+    # needs root, so the gateway then runs as root (user must be left out or be "root"), and it trusts
+    # KERNEL_USERNAME from every holder of its token: every user server holds it.
+    impersonation: bool = False
 
     @field_validator("ip")
     @classmethod
@@ -306,6 +310,23 @@ class Gateway(Section):
     @classmethod
     def _user(cls, v: str) -> str:
         return _user(v)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _impersonation_runs_as_root(cls, data: Any) -> Any:
+        # the default user (jeg-gateway) cannot switch to the hub user: impersonation means root
+        if isinstance(data, dict) and data.get("impersonation") is True and "user" not in data:
+            return {**data, "user": "root"}
+        return data
+
+    @model_validator(mode="after")
+    def _impersonation_user(self) -> "Gateway":
+        if self.impersonation and self.user != "root":
+            raise ValueError(
+                f"gateway.user: must be root (or left out, which means root) when gateway.impersonation = true: "
+                f"kernels switch from the gateway's user to the hub user, and only root can; got {self.user!r}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _timeouts(self) -> "Gateway":

@@ -156,6 +156,17 @@ def _describe(pid: int | None) -> str:
     return f"pid {pid} ({cmd})"
 
 
+def _launcher_problems(path: str) -> list[str]:
+    """root runs the impersonation launcher: only root may be able to change it."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return [f"its launcher {path} is missing"]
+    if st.st_uid != 0 or st.st_mode & 0o022:
+        return [f"its launcher {path} (run by root) is writable by others (owner uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):o})"]
+    return []
+
+
 # ------------------------------------------------------------------ the checks
 
 
@@ -210,7 +221,11 @@ class Doctor:
             where = f"it listens on {', '.join(map(str, ports))}" if ports else "it listens on no port"
             return [Finding("services", name, FAIL, f"running (pid {pid}) but not on port {port} ({key}): {where}",
                             f"set port_retries = 0 in the gateway config and run: jeg-wizard services restart {name}", log)]
-        if name == "gateway" and _uid(pid) == 0:
+        if name == "gateway" and self.a.gateway.impersonation and _uid(pid) != 0:
+            return [Finding("services", name, FAIL, f"runs as uid {_uid(pid)} (pid {pid}) with gateway.impersonation on: "
+                            "kernels cannot switch to the hub user and fail to start",
+                            "re-run the install (impersonation runs the gateway as root)", log)]
+        if name == "gateway" and _uid(pid) == 0 and not self.a.gateway.impersonation:
             return [Finding("services", name, WARN, f"running as root (pid {pid}): every kernel, so every hub user, runs code as root",
                             "set gateway.user to an unprivileged account (default jeg-gateway) and re-run the install", log)]
         return [Finding("services", name, OK, f"running, pid {pid}, up {_human(up)}, port {port}")]
@@ -268,6 +283,8 @@ class Doctor:
         else:
             out.append(Finding("gateway", "kernel listing", OK, f"{len(k.json()) if k.status_code == 200 else '?'} kernels running"))
         cfg = self.text(L.gateway_config)
+        if self.a.gateway.impersonation:
+            out.append(self._impersonation(cfg))
         m = re.search(r"unauthorized_users\s*=\s*set\((\[.*?\])\)", cfg)
         refused = set(json.loads(m.group(1))) if m else {"root"}
         if self.a.users.admin in refused:
@@ -307,6 +324,18 @@ class Doctor:
             return Finding("gateway", "transport", WARN, f"HTTPS; the gateway certificate expires in {left} days",
                            "re-run the install: it renews a generated certificate 30 days before it expires")
         return Finding("gateway", "transport", OK, f"HTTPS verified against {L.gateway_ca_file}; certificate good for {left} days")
+
+    def _impersonation(self, cfg: str) -> Finding:
+        """A note, not a failure: impersonation works as designed, and the operator should know what it trusts."""
+        m = re.search(r"^c\.EnterpriseGatewayApp\.authorized_users\s*=\s*set\((\[.*?\])\)", cfg, re.M)
+        if not re.search(r"^c\.EnterpriseGatewayApp\.impersonation_enabled\s*=\s*True", cfg, re.M):
+            return Finding("gateway", "impersonation", FAIL, f"gateway.impersonation is on but {self.L.gateway_config} does not enable it",
+                           "re-run the install", str(self.L.service_log("gateway")))
+        who = ", ".join(json.loads(m.group(1))) if m else "any non-system account"
+        return Finding("gateway", "impersonation", WARN,
+                       f"kernels run as the hub user named in KERNEL_USERNAME; the gateway trusts that name from every holder "
+                       f"of its token, and every user server holds it: a hub user who reads it can start kernels as {who}",
+                       "accept this trust, or set gateway.impersonation = false (kernels then run as gateway.user)")
 
     # -- hub and proxy
     def hub(self) -> list[Finding]:
@@ -456,6 +485,9 @@ class Doctor:
                 problems.append(f"its program {prog} is missing")
             elif not os.access(prog, os.X_OK):
                 problems.append(f"its program {prog} is not executable (chmod +x {prog})")
+            for arg in (k.get("argv") or [])[1:]:
+                if arg.endswith("/launch_as_user.py"):
+                    problems += _launcher_problems(arg)
             env = k.get("env", {})
             for key, sub in (("SPARK_HOME", "bin/spark-submit"), ("JAVA_HOME", "bin/java")):
                 if key in env and not os.path.exists(os.path.join(env[key], sub)):

@@ -56,6 +56,21 @@ def pythonpath(layout: Layout) -> str:
     return f"{layout.spark_home}/python:{py4j}"
 
 
+LAUNCHER = "launch_as_user.py"  # kernels/ -> each kernelspec dir (gateway.impersonation)
+
+
+def kernel_argv(layout: Layout) -> list[str]:
+    python = str(layout.kernel_venv / "bin" / "python")
+    if layout.a.gateway.impersonation:
+        # root runs it: -s keeps root's user site-packages out; the key stays in a file, never in argv
+        return [python, "-s", str(layout.kernel_dir / LAUNCHER), "-f", "{connection_file}"]
+    return [python, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+
+
+def kernel_launcher() -> str:
+    return (resources.files("jeg_wizard.kernels") / LAUNCHER).read_text()
+
+
 def context(layout: Layout, proxy_command: list[str] | None = None) -> dict:
     a = layout.a
     g, h, k = a.gateway, a.hub, a.kernels
@@ -75,6 +90,9 @@ def context(layout: Layout, proxy_command: list[str] | None = None) -> dict:
             "cull_interval": min(300, max(10, g.cull_idle_timeout // 4)), "port_range": g.port_range,
             "tls": layout.gateway_tls, "ca_file": str(layout.gateway_ca_file),
             "cert_file": str(layout.gateway_cert_file), "key_file": str(layout.gateway_key_file),
+            "impersonation": g.impersonation,
+            # impersonating: only the hub's users may be named in KERNEL_USERNAME
+            "authorized_users": sorted({a.users.admin, *a.users.allowed}) if g.impersonation else [],
         },
         "hub": {
             "ip": h.ip, "port": h.port, "hub_ip": h.hub_ip, "hub_port": h.hub_port,
@@ -90,7 +108,7 @@ def context(layout: Layout, proxy_command: list[str] | None = None) -> dict:
             "spark_home": str(layout.spark_home), "java_home": str(layout.java_home),
             "pyspark_python": layout.pyspark_python, "master": master, "spark_opts": k.spark_opts,
             "local_ip": "127.0.0.1" if g.ip in ("0.0.0.0", "::") else g.ip, "pythonpath": pythonpath(layout),
-            "cores_max": a.spark.cores_max,
+            "cores_max": a.spark.cores_max, "argv": kernel_argv(layout), "impersonation": g.impersonation,
         },
     }
 

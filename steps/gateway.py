@@ -3,6 +3,8 @@
 
 Own venv (JEG 3.3 pins jupyter_server<2), a token always (0600 file, generated when missing),
 a config file rendered from templates/, started as a service and asked for its kernelspecs.
+It runs as gateway.user (an unprivileged system account), or as root with gateway.impersonation,
+where each kernel switches to the hub user it is for (see kernels/launch_as_user.py).
 """
 from urllib.parse import urlsplit
 
@@ -73,7 +75,7 @@ def tls_actions(ctx) -> list:
     L = ctx.layout
     if not L.gateway_tls:
         return []
-    user = None if ctx.answers.gateway.user == "root" else ctx.answers.gateway.user
+    user = ctx.answers.gateway.user  # named even when root: a switch hands the key over
     cache = {}
 
     def material() -> tls.Material:
@@ -99,10 +101,24 @@ def tls_actions(ctx) -> list:
     return actions
 
 
+IMPERSONATION_TRUST = [
+    "gateway.impersonation: the gateway runs as root and starts each kernel as the user named in",
+    "KERNEL_USERNAME (root and system accounts are refused). It trusts that name from every client",
+    "holding the gateway token, and every user server holds it: a hub user who reads it can start",
+    "kernels as any other hub user (the gateway's authorized_users: the hub's users).",
+]
+
+
+def impersonation_note(ctx) -> str:
+    return " ".join(IMPERSONATION_TRUST)
+
+
 def build(ctx):
     L = ctx.layout
     venv = L.gateway_venv
-    user = None if ctx.answers.gateway.user == "root" else ctx.answers.gateway.user
+    # named even when root: switching gateway.user (e.g. to impersonation) hands the token and the
+    # gateway's directories over, so the previous account keeps no access to them
+    user = ctx.answers.gateway.user
     config = FileContent(
         L.gateway_config,
         lambda: render.render("jupyter_enterprise_gateway_config.py.j2", render.context(L)),
@@ -123,6 +139,9 @@ def build(ctx):
         *tls_actions(ctx),
         config,
     ]
+    if ctx.answers.gateway.impersonation:
+        actions.append(Check("impersonation: kernels run as the hub user, trusting KERNEL_USERNAME", impersonation_note,
+                             [f"# {line}" for line in IMPERSONATION_TRUST]))
     if not ctx.answers.services.start:
         return actions
     return actions + [

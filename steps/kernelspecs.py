@@ -2,6 +2,8 @@
 
 Rendered from kernels/ for the configured master, into the kernels dir the gateway reads; the
 kernel itself runs in its own venv (ipykernel only: Spark's python comes from SPARK_HOME).
+With gateway.impersonation the kernelspec starts kernels through launch_as_user.py, which runs
+each one as the hub user named in KERNEL_USERNAME.
 """
 from jeg_wizard import render
 from jeg_wizard.actions import FileContent, Venv
@@ -22,6 +24,10 @@ def kernel_file_actions(ctx):
             return render.render(f"{template}/{rel}", render.context(L), package="jeg_wizard.kernels")
         validate = (lambda t, n=str(target): render.check_json(t, n)) if target.suffix == ".json" else None
         actions.append(FileContent(target, text, mode=mode, validate=validate))
+    # root runs it when gateway.impersonation is on (kernel.json names it then): root-owned, 0755
+    launcher = L.kernel_dir / render.LAUNCHER
+    actions.append(FileContent(launcher, lambda: render.kernel_launcher(), mode=0o755,
+                               validate=lambda t: render.check_python(t, str(launcher))))
     return actions
 
 

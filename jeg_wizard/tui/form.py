@@ -101,6 +101,8 @@ GROUPS: tuple[Group, ...] = (
           advanced=True),
         F("gateway.token_file", "Token file", help="empty: <state_dir>/secrets/gateway-token, generated (0600)",
           advanced=True),
+        F("gateway.impersonation", "Kernels as hub user", "bool",
+          "the gateway runs as root and trusts KERNEL_USERNAME from its token holders", advanced=True),
         F("gateway.tls", "TLS to the gateway", "choice",
           "loopback: off is fine; two hosts: generate (a private CA, recommended) or files", ("off", "generate", "files"),
           advanced=True),

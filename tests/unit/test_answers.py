@@ -55,6 +55,8 @@ CASES = [
     ({"hub": {"port": 8888}}, "hub.port: port 8888 is already used by gateway.port"),
     ({"proxy": {"api_port": 8081}}, "proxy.api_port: port 8081 is already used by hub.hub_port; every service needs its own port"),
     ({"gateway": {"unauthorized_users": ["root", "hubadmin"]}}, "gateway.unauthorized_users: contains the hub admin 'hubadmin'"),
+    ({"gateway": {"impersonation": True, "user": "jeg-gateway"}}, "gateway.user: must be root (or left out, which means root) when gateway.impersonation = true"),
+    ({"gateway": {"impersonation": "maybe"}}, "gateway.impersonation: input should be a valid boolean"),
     ({"spark": {"version": "2.4.8"}, "java": {"version": 8}}, "java.version: Spark 2.4.8 needs Java 8, which Debian GNU/Linux 12 (bookworm) does not ship"),
     ({"spark": {"version": "2.4.8"}}, "java.version: Spark 2.4.8 needs Java 8, got Java 17; set java.version to 8"),
     ({"spark": {"version": "4.3.0"}, "java": {"version": 11}}, "java.version: Spark 4.3.0 needs Java 17 or 21, got Java 11"),
