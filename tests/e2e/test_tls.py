@@ -77,6 +77,19 @@ def test_https_between_user_servers_and_gateway(tls_install, installed):
         st = path.stat()
         assert (stat.S_IMODE(st.st_mode), st.st_uid) == (0o600, uid), path
     assert stat.S_IMODE(L.gateway_ca_file.stat().st_mode) == 0o644
+    # the private keys appear nowhere else: logs, journal, service state, configs, the plan
+    keys = [path.read_text().splitlines()[1].encode() for path in (L.tls_ca_key, L.gateway_key_file)]
+    scanned = 0
+    for base in (L.log_dir, L.state_dir, L.config_dir):
+        for f in (p for p in base.rglob("*") if p.is_file()):
+            if f.parent == L.tls_dir or "backups" in f.parts or f.suffix == ".sqlite":
+                continue
+            scanned += 1
+            assert not any(k in f.read_bytes() for k in keys), f"a private key line appears in {f}"
+    assert scanned > 5
+    plan = wizard("plan", str(tmp_path / "tls.toml"), env=installed.env)
+    assert plan.returncode == 0, plan.stderr
+    assert not any(k.decode() in plan.stdout for k in keys)
 
     # the user's whole path: hub -> user server -> HTTPS (private CA) -> gateway -> Spark
     smoke = health.login_and_spark_job(L.hub_url, ADMIN, installed.password, L.a.kernels.name, timeout=300)
