@@ -260,7 +260,7 @@ class Gateway(Section):
     def _port(cls, v: int) -> int:
         return _port(v)
 
-    @field_validator("venv", "token_file")
+    @field_validator("venv", "token_file", "tls_cert", "tls_key", "tls_ca")
     @classmethod
     def _paths(cls, v: str) -> str:
         return _abs_path(v) if v else v
@@ -289,11 +289,6 @@ class Gateway(Section):
             raise ValueError(f"must be LOW..HIGH with 1024 <= LOW, HIGH <= 65535 and at least 1000 ports "
                              f"(e.g. 40000..41000), got {v!r}")
         return v
-
-    @field_validator("tls_cert", "tls_key", "tls_ca")
-    @classmethod
-    def _tls_paths(cls, v: str) -> str:
-        return _abs_path(v) if v else v
 
     @field_validator("tls_names")
     @classmethod

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from . import distro, files
+from .health import describe_ssl_error, tls_verify
 
 
 @dataclass
@@ -194,18 +195,16 @@ def _package_root() -> str:
 
 def wait_http(url: str, timeout: float = 60, log: str | None = None, pid=None, codes=(200,), verify: str | bool = True) -> float:
     """Poll until url answers with one of codes; bounded. Returns seconds waited."""
-    from .health import tls_verify
-
     t0 = time.monotonic()
     last = ""
+    verify = tls_verify(verify)  # one SSL context (and one read of the CA file) for every poll
     while time.monotonic() - t0 < timeout:
         try:
-            r = httpx.get(url, timeout=3, verify=tls_verify(verify))
+            r = httpx.get(url, timeout=3, verify=verify)
             if r.status_code in codes:
                 return time.monotonic() - t0
             last = f"HTTP {r.status_code}"
         except httpx.HTTPError as e:
-            from .health import describe_ssl_error
             why = describe_ssl_error(e)
             last = why if why.startswith("TLS") else type(e).__name__
         if pid is not None and pid() is None and time.monotonic() - t0 > 5:
@@ -238,8 +237,6 @@ class ServiceRunning:
 
     @staticmethod
     def _answers(spec: ServiceSpec) -> bool:
-        from .health import tls_verify
-
         if not spec.ready_url:
             return True
         try:

@@ -6,6 +6,7 @@ a config file rendered from templates/, started as a service and asked for its k
 It runs as gateway.user (an unprivileged system account), or as root with gateway.impersonation,
 where each kernel switches to the hub user it is for (see kernels/launch_as_user.py).
 """
+import functools
 from urllib.parse import urlsplit
 
 from jeg_wizard import health, render, tls
@@ -76,15 +77,14 @@ def tls_actions(ctx) -> list:
     if not L.gateway_tls:
         return []
     user = ctx.answers.gateway.user  # named even when root: a switch hands the key over
-    cache = {}
 
+    @functools.cache  # once per run: every file below must come from the same CA and key
     def material() -> tls.Material:
-        if "m" not in cache:
-            generate = ctx.answers.gateway.tls == "generate"
-            cache["m"] = tls.generated_material(L) if generate else tls.given_material(ctx.answers)
-            for what in cache["m"].generated:
-                ctx.runner.emit(f"generated a new {what}")
-        return cache["m"]
+        generate = ctx.answers.gateway.tls == "generate"
+        m = tls.generated_material(L) if generate else tls.given_material(ctx.answers)
+        for what in m.generated:
+            ctx.runner.emit(f"generated a new {what}")
+        return m
 
     host = urlsplit(L.gateway_url).hostname
     actions = [

@@ -198,9 +198,14 @@ async def test_back_keeps_answers_and_a_new_engine_for_new_answers(tmp_path):
         assert app.password is None
 
 
+def dry_app(tmp_path):
+    """The wizard over the real steps with a runner that records (nothing on the machine changes)."""
+    return build_app(answers_in(tmp_path), facts=FACTS, dist=DEBIAN12, admin_exists=True,
+                     make_engine=lambda a: Engine(make_context(a, DryRunRunner(probe_results={}), dry_run=True), STEPS))
+
+
 async def test_advanced_fields_open_to_show_their_error(tmp_path):
-    app = build_app(answers_in(tmp_path), facts=FACTS, dist=DEBIAN12, admin_exists=True,
-                    make_engine=lambda a: Engine(make_context(a, DryRunRunner(probe_results={}), dry_run=True), STEPS))
+    app = dry_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("enter")
         await settle(pilot, lambda: isinstance(app.screen, QuestionsScreen))
@@ -218,8 +223,7 @@ async def test_advanced_fields_open_to_show_their_error(tmp_path):
 async def test_more_settings_open_from_the_keyboard(tmp_path):
     from textual.widgets._collapsible import CollapsibleTitle
 
-    app = build_app(answers_in(tmp_path), facts=FACTS, dist=DEBIAN12, admin_exists=True,
-                    make_engine=lambda a: Engine(make_context(a, DryRunRunner(probe_results={}), dry_run=True), STEPS))
+    app = dry_app(tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("enter")
         await settle(pilot, lambda: isinstance(app.screen, QuestionsScreen))

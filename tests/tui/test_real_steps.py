@@ -52,6 +52,17 @@ def app_with(steps, tmp_path):
     return app, engine
 
 
+def wait_gone(pid: int, when: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    pytest.fail(f"pid {pid} still runs {when}")
+
+
 async def to_run(pilot, app):
     await pilot.press("enter")
     await pilot.pause()
@@ -136,15 +147,7 @@ async def test_ctrl_c_stops_the_running_command(tmp_path):
         os.kill(pid, 0)  # running
         await pilot.press("ctrl+c")
         await pilot.pause()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.1)
-    else:
-        pytest.fail(f"pid {pid} still runs after Ctrl+C")
+    wait_gone(pid, "after Ctrl+C")
     assert app.stopping
     assert "stopped at step 'slow'" in app.farewell
 
@@ -170,11 +173,4 @@ async def test_q_while_running_asks_first_then_stops_the_command(tmp_path):
         await pilot.press("y")
         await pilot.pause()
     assert app.return_value == 1 and app.stopping
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    pytest.fail(f"pid {pid} still runs after quitting")
+    wait_gone(pid, "after quitting")
