@@ -23,7 +23,7 @@ from .layout import Layout
 
 SERVICE_NAMES = ("hub", "gateway", "spark-worker", "spark-master")  # stop order
 STATE_ENTRIES = ("journal.jsonl", "answers.toml", "backups", "secrets", "services", "hub", "gateway",
-                 "downloads", "running", "apt-upgraded", "install.lock")
+                 "downloads", "running", "apt-upgraded", "install.lock", "tls")
 
 
 @dataclass
