@@ -10,6 +10,7 @@ import json
 import os
 import pwd
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,7 +198,6 @@ class Venv:
 class PipTarget:
     """`pip install --target` into a new directory, then rename: never a partial tree."""
     path: Path
-    python: str
     requirement: str
     sentinel: str  # relative path that exists only in a complete tree
     verify_only = False
@@ -213,7 +213,8 @@ class PipTarget:
         return self.path.with_name(f".{self.path.name}.partial")
 
     def argv(self) -> list[str]:
-        return [self.python, "-m", "pip", "install", "--progress-bar", "off", "--disable-pip-version-check",
+        # the wizard's own pip (its venv always has one): a fresh server's python has no pip module
+        return [sys.executable, "-m", "pip", "install", "--progress-bar", "off", "--disable-pip-version-check",
                 "--no-compile", "--target", str(self.tmp()), self.requirement]
 
     def preview(self, ctx) -> list[str]:

@@ -88,7 +88,7 @@ class System(Section):
 
 
 class Java(Section):
-    version: int = 17
+    version: int = Field(default_factory=lambda: distro.default_java())  # what this distribution ships
     home: str = ""  # empty: /usr/lib/jvm/java-<version>-openjdk-<arch>
 
     @field_validator("version")

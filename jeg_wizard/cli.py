@@ -15,7 +15,11 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 
 def example_answers() -> str:
-    return (resources.files("jeg_wizard.templates") / "answers.example.toml").read_text()
+    """The commented example, with the defaults this machine gets (the Java its distribution ships)."""
+    from . import distro
+
+    text = (resources.files("jeg_wizard.templates") / "answers.example.toml").read_text()
+    return text.replace("[java]\nversion = 17 ", f"[java]\nversion = {distro.default_java()} ", 1)
 
 
 def _load_answers(path: str | None) -> Answers:
@@ -125,9 +129,19 @@ def cmd_plan(answers: Answers, brief: bool = False) -> int:
     from .engine import Engine, make_context
     from .plan import render_plan
 
+    from .secrets import SecretError
+
     ctx = make_context(answers, dry_run=True)
+    try:
+        ctx.secrets.admin_password()
+        missing = ""
+    except SecretError as e:  # plan what a given password would do, and say what is missing
+        missing = str(e)
+        ctx.secrets._cache["admin"] = "(not given)"
     engine = Engine(ctx, _steps())
     sys.stdout.write(render_plan(engine.plan(), ctx, brief=brief))
+    if missing:
+        print(f"note: {missing}: the install refuses to start until it is given")
     return EXIT_OK
 
 
@@ -180,8 +194,8 @@ def cmd_install(path: str | None, *, unattended: bool, only: list[str] | None) -
     changed = sum(1 for s in states if s.status == "ok")
     print(f"\nInstall complete ({changed} steps did work, {len(states) - changed} were already done). Log: {log}")
     if answers.services.start and not only:
-        print(f"Log in at {L.hub_url}/hub/login as {answers.users.admin}: "
-              f"{L.hub_url}/user/{answers.users.admin}/lab (lab) or /tree (notebooks)")
+        print(f"Log in at {L.public_hub_url}/hub/login as {answers.users.admin}: "
+              f"{L.public_hub_url}/user/{answers.users.admin}/lab (lab) or /tree (notebooks)")
     return EXIT_OK
 
 
@@ -328,7 +342,7 @@ def _paths_only(path: str) -> Answers:
 
 
 def cmd_services(args) -> int:
-    from .services import ProcessManager, SystemdManager, wait_http
+    from .services import ProcessManager, SystemdManager, log_ref, wait_http
     import json
 
     sdir = Path(args.state_dir) / "services"
@@ -348,7 +362,8 @@ def cmd_services(args) -> int:
     rc = EXIT_OK
     if args.action in ("stop", "restart"):
         for n in reversed(names):
-            print(f"{n}: {'stopped' if mgr.stop(n) else 'was not running'}")
+            # a restart keeps the hub's user servers running (they reconnect); a stop stops them too
+            print(f"{n}: {'stopped' if mgr.stop(n, children=args.action == 'stop') else 'was not running'}")
     if args.action in ("start", "restart"):
         from .services import ServiceSpec
         for n in names:
@@ -361,7 +376,7 @@ def cmd_services(args) -> int:
             mgr.start(spec)
             if spec.ready_url:
                 try:
-                    secs = wait_http(spec.ready_url, timeout=90, log=spec.log, pid=lambda n=n: mgr.pid(n),
+                    secs = wait_http(spec.ready_url, timeout=90, log=log_ref(mgr.kind, n, spec.log), pid=lambda n=n: mgr.pid(n),
                                      codes=tuple(spec.ready_codes), verify=spec.ready_verify)
                     print(f"{n}: running, answers at {spec.ready_url} ({secs:.1f}s)")
                 except RuntimeError as e:

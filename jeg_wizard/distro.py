@@ -82,6 +82,12 @@ def spark_java_problems(spark_version: str, java: int, dist: Distro) -> list[str
     return problems
 
 
+def default_java(dist: Distro | None = None) -> int:
+    """The Java the default Spark (4.x: 17 or 21) gets here: 17 where apt ships it, else 21 (Debian 13)."""
+    shipped = (dist or detect()).apt_java
+    return 21 if shipped is not None and 17 not in shipped and 21 in shipped else 17
+
+
 def java_package(version: int) -> str:
     return f"openjdk-{version}-jdk-headless"
 
@@ -102,6 +108,13 @@ def node_major() -> int | None:
         return None
 
 
+def node_packages() -> list[str]:
+    """The apt packages still needed for node and npm (a node from elsewhere may come without npm)."""
+    if node_major() is None:
+        return ["nodejs", "npm"]
+    return [] if shutil.which("npm") else ["npm"]
+
+
 def proxy_version_for(node: int | None) -> str:
     """configurable-http-proxy release that runs on the node present (5.x wants node >= 20)."""
     return "5.3.0" if node is not None and node >= 20 else "4.6.3"
@@ -110,3 +123,33 @@ def proxy_version_for(node: int | None) -> str:
 def systemd_running() -> bool:
     # sd_booted(): the directory exists only when PID 1 is systemd
     return os.path.isdir("/run/systemd/system")
+
+
+def choices(a) -> list[str]:
+    """What the detected distribution changed in this install, one line each (plan, welcome screen)."""
+    dist, node = detect(), node_major()
+    shipped = dist.apt_java
+    java = (f"Java {a.java.version} from apt ({dist.pretty} ships {', '.join(map(str, shipped))})" if shipped
+            else f"Java {a.java.version} from apt (this distribution's Java packages are not known to the wizard)")
+    proxy = a.proxy.version if a.proxy.version != "auto" else proxy_version_for(node or APT_NODE.get((dist.id, dist.version_id)))
+    node_text = f"node {node}" if node else f"node from apt ({' and '.join(node_packages())})"
+    return [
+        java,
+        f"configurable-http-proxy {proxy} for {node_text}",
+        f"Python {_python_version(a.system.python)} ({a.system.python}) builds the venvs; PEP 668: nothing is pip-installed into it",
+        "services as systemd units (journalctl -u jeg-gateway / jeg-hub)" if (a.services.manager == "systemd" or (
+            a.services.manager == "auto" and systemd_running())) else "services as supervised processes (PID 1 is not systemd)",
+    ]
+
+
+# node major in the distribution's own nodejs package, for a machine that has none yet
+APT_NODE = {("debian", "12"): 18, ("debian", "13"): 20, ("ubuntu", "22.04"): 12, ("ubuntu", "24.04"): 18}
+
+
+def _python_version(python: str) -> str:
+    try:
+        out = subprocess.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                             capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        out = ""
+    return out or "(not found)"

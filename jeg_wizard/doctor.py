@@ -200,10 +200,39 @@ class Doctor:
         except OSError:
             return ""
 
+    def mgr(self):
+        from .services import manager
+
+        return manager(self.a.services.manager, self.L.services_dir)
+
+    def log(self, name: str) -> str:
+        """Where to read a service's output: `journalctl -u jeg-NAME` under systemd, else its file."""
+        from .services import log_ref
+
+        return log_ref(self.mgr().kind, name, str(self.L.service_log(name)))
+
     # -- services
+    def crash_loop(self, name: str, pid: int | None) -> Finding | None:
+        """Restarted by its supervisor (systemd or ours) and not up for long: name it, with the log's last lines."""
+        from .services import read_log
+
+        restarts = self.mgr().restarts(name)
+        up = _uptime(pid) if pid else None
+        if not restarts or (up is not None and up > 60):
+            return None
+        log = self.log(name)
+        last = [line.strip() for line in read_log(log, 40).splitlines() if line.strip()][-4:]
+        state = f"up {_human(up)}" if up is not None else "down between restarts"
+        return Finding("services", name, FAIL,
+                       f"crash loop: restarted {restarts} times, {state}; last log lines: " + " | ".join(last)[-600:],
+                       f"fix the cause in the log ({log}), then: jeg-wizard services restart {name}", log)
+
     def service(self, name: str, key: str, ip: str, port: int) -> list[Finding]:
-        log = str(self.L.service_log(name))
+        log = self.log(name)
         pid = _service_pid(self.L, name)
+        looping = self.crash_loop(name, pid)
+        if looping:
+            return [looping]
         owner = self.m.port_owner(port)
         if not pid:
             if owner:
@@ -237,7 +266,7 @@ class Doctor:
 
     # -- gateway
     def gateway(self) -> list[Finding]:
-        L, log = self.L, str(self.L.service_log("gateway"))
+        L, log = self.L, self.log("gateway")
         url = L.gateway_url
         out = []
         token = self.token()
@@ -330,7 +359,7 @@ class Doctor:
         m = re.search(r"^c\.EnterpriseGatewayApp\.authorized_users\s*=\s*set\((\[.*?\])\)", cfg, re.M)
         if not re.search(r"^c\.EnterpriseGatewayApp\.impersonation_enabled\s*=\s*True", cfg, re.M):
             return Finding("gateway", "impersonation", FAIL, f"gateway.impersonation is on but {self.L.gateway_config} does not enable it",
-                           "re-run the install", str(self.L.service_log("gateway")))
+                           "re-run the install", self.log("gateway"))
         who = ", ".join(json.loads(m.group(1))) if m else "any non-system account"
         return Finding("gateway", "impersonation", WARN,
                        f"kernels run as the hub user named in KERNEL_USERNAME; the gateway trusts that name from every holder "
@@ -339,8 +368,11 @@ class Doctor:
 
     # -- hub and proxy
     def hub(self) -> list[Finding]:
-        L, log = self.L, str(self.L.service_log("hub"))
-        out = []
+        from .preflight import hostname_problems
+
+        L, log = self.L, self.log("hub")
+        out = [Finding("hub", "host name", FAIL, p, "fix the name resolution, then: jeg-wizard services restart hub", log)
+               for p in hostname_problems(self.a)]
         try:
             r = self._get(f"{L.hub_url}/hub/api")
             if r.status_code == 200:
@@ -385,7 +417,7 @@ class Doctor:
         return out
 
     def proxy(self) -> list[Finding]:
-        L, log = self.L, str(self.L.service_log("hub"))
+        L, log = self.L, self.log("hub")
         try:
             token = L.proxy_token_file.read_text().strip()
         except OSError:
@@ -512,7 +544,7 @@ class Doctor:
             return []
         host = master[len("spark://"):].rsplit(":", 1)[0]
         url = f"http://{host}:{self.a.spark.master_webui_port}/json/"
-        log = str(self.L.service_log("spark-master"))
+        log = self.log("spark-master")
         try:
             info = self._get(url).json()
         except (httpx.HTTPError, ValueError):
@@ -521,7 +553,7 @@ class Doctor:
         alive = [w for w in info.get("workers", []) if w.get("state") == "ALIVE"]
         if not alive:
             return [Finding("spark", "workers", FAIL, f"{master} has no live worker: jobs wait forever ('Initial job has not accepted any resources')",
-                            "jeg-wizard services restart spark-worker", str(self.L.service_log("spark-worker")))]
+                            "jeg-wizard services restart spark-worker", self.log("spark-worker"))]
         return [Finding("spark", "master", OK, f"{master}: {len(alive)} worker(s), {info.get('cores', '?')} cores")]
 
     # -- network

@@ -217,9 +217,50 @@ class Layout:
         return f"{scheme}://{self._host(self.a.hub.ip)}:{self.a.hub.port}"
 
     @property
+    def public_hub_url(self) -> str:
+        """The hub's address for people: on all interfaces, this host's name when it resolves to an
+        address other machines can reach, else its first interface address (hub_url is loopback then)."""
+        if self.a.hub.ip not in ("0.0.0.0", "::"):
+            return self.hub_url
+        scheme = "https" if self.a.hub.tls_cert else "http"
+        host = _reachable_name() or next(iter(_interface_addresses()), "127.0.0.1")
+        return f"{scheme}://{host}:{self.a.hub.port}"
+
+    @property
     def hub_api_url(self) -> str:
         return f"http://{self._host(self.a.hub.hub_ip)}:{self.a.hub.hub_port}/hub/api"
 
     @property
     def proxy_api_url(self) -> str:
         return f"http://{self._host(self.a.proxy.api_ip)}:{self.a.proxy.api_port}/api/routes"
+
+
+def _reachable_name() -> str | None:
+    import ipaddress
+    import socket
+
+    name = socket.getfqdn()
+    try:
+        addrs = {ai[4][0] for ai in socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)}
+    except (OSError, UnicodeError):
+        return None
+    return name if any(not ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addrs) else None
+
+
+def _interface_addresses() -> list[str]:
+    """IPv4 addresses of this host's interfaces but loopback (SIOCGIFADDR; no tools needed)."""
+    import fcntl
+    import socket
+    import struct
+
+    out = []
+    for _, name in socket.if_nameindex():
+        if name == "lo":
+            continue
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                packed = fcntl.ioctl(s.fileno(), 0x8915, struct.pack("256s", name[:15].encode()))
+            out.append(socket.inet_ntoa(packed[20:24]))
+        except OSError:
+            continue
+    return out

@@ -38,6 +38,7 @@ def problems(a: Answers, *, need_root: bool = True) -> list[str]:
                 out.append(f"{key}: port {port} on {ip} is already in use by another program; "
                            f"stop it or choose another port")
     out += _admin_not_refused(a)
+    out += hostname_problems(a)
     out += _given_tls_files(a)
     out += _hub_tls_key(a)
     return out
@@ -96,3 +97,35 @@ def _admin_not_refused(a: Answers) -> list[str]:
     return [f"users.admin: '{a.users.admin}' is a member of {group}, and the gateway refuses kernels for members of "
             f"gateway.unauthorized_groups ({', '.join(a.gateway.unauthorized_groups)}) because such a kernel could "
             f"become root; choose a hub admin who is not a sudoer, or remove '{group}' from gateway.unauthorized_groups"]
+
+
+WILDCARDS = ("", "0.0.0.0", "::")
+
+
+def hostname_problems(a: Answers) -> list[str]:
+    """JupyterHub reaches its own wildcard-bound servers at this host's name: it must resolve to
+    an address here, or the hub exits 10 s after every start."""
+    key = next((k for k, ip in (("hub.ip", a.hub.ip), ("hub.hub_ip", a.hub.hub_ip)) if ip in WILDCARDS), None)
+    if key is None:
+        return []
+    name = socket.gethostname()
+    fix = (f"add a line '127.0.1.1 {name}' to /etc/hosts (as Debian's and Ubuntu's installers do), "
+           f"or set {key} to one of this host's addresses")
+    try:
+        addrs = sorted({ai[4][0] for ai in socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)})
+    except (socket.gaierror, UnicodeError):
+        return [f"{key}: '{getattr(a.hub, key.split('.')[1])}' means JupyterHub connects to this host by its name "
+                f"'{name}', which does not resolve; {fix}"]
+    if any(_local(addr) for addr in addrs):
+        return []
+    return [f"{key}: this host's name '{name}' resolves to {', '.join(addrs)}, which is on no interface here; {fix}"]
+
+
+def _local(addr: str) -> bool:
+    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.bind((addr, 0))
+        return True
+    except OSError:
+        return False

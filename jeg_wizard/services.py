@@ -33,6 +33,10 @@ class ServiceSpec:
     ready_verify: str | bool = True  # httpx verify= for an https ready_url (a CA file)
     stop_grace: float = 20
     config_files: list[str] = field(default_factory=list)  # read at start: a change means a restart
+    sandbox: list[str] = field(default_factory=list)  # this service's own systemd hardening lines
+    # the program of processes it spawns that outlive its restarts and crashes (user servers): stopped
+    # with it by `stop`, and when its configuration changes (they were started with the old one)
+    children: str = ""
 
     def digest(self) -> str:
         blob = json.dumps(asdict(self), sort_keys=True).encode()
@@ -45,22 +49,79 @@ def unit_name(spec: ServiceSpec) -> str:
     return f"jeg-{spec.name}.service"
 
 
+# Every service of ours takes these (systemd.exec(5)); what differs per service is in spec.sandbox.
+HARDENING = [
+    "NoNewPrivileges=yes", "PrivateTmp=yes", "PrivateDevices=yes", "ProtectClock=yes", "ProtectHostname=yes",
+    "ProtectKernelTunables=yes", "ProtectKernelModules=yes", "ProtectKernelLogs=yes", "ProtectControlGroups=yes",
+    "RestrictSUIDSGID=yes", "RestrictRealtime=yes", "RestrictNamespaces=yes", "LockPersonality=yes",
+    "SystemCallArchitectures=native", "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK",
+]
+
+
 def render_unit(spec: ServiceSpec) -> str:
-    """A small hardened unit; secrets via EnvironmentFile, never in ExecStart."""
+    """A small hardened unit; secrets via EnvironmentFile, never in ExecStart; output to the journal."""
     import shlex
 
     lines = [
-        "[Unit]", f"Description={spec.description} (jeg-wizard)", "After=network-online.target", "",
+        "[Unit]", f"Description={spec.description} (jeg-wizard)",
+        "Wants=network-online.target", "After=network-online.target", "",
         "[Service]", f"ExecStart={shlex.join(spec.argv)}", f"WorkingDirectory={spec.cwd}",
         *(f'Environment="{k}={v}"' for k, v in spec.env.items()),
         *([f"EnvironmentFile={spec.env_file}"] if spec.env_file else []),
         *([f"User={spec.user}"] if spec.user and spec.user != "root" else []),
-        f"StandardOutput=append:{spec.log}", f"StandardError=append:{spec.log}",
-        "Restart=on-failure", "RestartSec=3", "KillMode=control-group", f"TimeoutStopSec={int(spec.stop_grace)}",
-        "PrivateTmp=yes", "ProtectKernelTunables=yes", "ProtectKernelModules=yes", "ProtectControlGroups=yes",
+        "Restart=on-failure", "RestartSec=3", f"TimeoutStopSec={int(spec.stop_grace)}",
+        # its children (user servers) live on through a restart or crash of the service itself
+        f"KillMode={'process' if spec.children else 'control-group'}",
+        *HARDENING, *spec.sandbox,
         "", "[Install]", "WantedBy=multi-user.target", "",
     ]
     return "\n".join(lines)
+
+
+def stop_children(program: str, grace: float = 10) -> list[int]:
+    """Stop every process running `program` (as argv[0] or a script's argv[1]); their pids."""
+    if not program:
+        return []
+    target = program.encode()
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit() and int(d.name) != os.getpid():
+            try:
+                argv = (d / "cmdline").read_bytes().split(b"\0")[:2]
+            except OSError:
+                continue
+            if target in argv:
+                pids.append(int(d.name))
+    _signal_all(pids, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.2)
+    _signal_all([p for p in pids if _alive(p)], signal.SIGKILL)
+    return pids
+
+
+def _signal_all(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        _reap(pid)
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def _recorded_children(services_dir: Path, name: str) -> str:
+    try:
+        return json.loads((Path(services_dir) / f"{name}.json").read_text()).get("children", "")
+    except (OSError, ValueError):
+        return ""
 
 
 class ProcessManager:
@@ -107,9 +168,11 @@ class ProcessManager:
             )
         (self.dir / f"{spec.name}.pid").write_text(f"{proc.pid}\n")
 
-    def stop(self, name: str, timeout: float = 40) -> bool:
+    def stop(self, name: str, timeout: float = 40, children: bool = True) -> bool:
         pid = self._pid(name)
         if not pid:
+            if children:
+                stop_children(_recorded_children(self.dir, name))
             return False
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
@@ -130,10 +193,19 @@ class ProcessManager:
                 pass
         for suffix in ("pid", "child.pid"):
             (self.dir / f"{name}.{suffix}").unlink(missing_ok=True)
+        if children:
+            stop_children(_recorded_children(self.dir, name))
         return True
 
     def names(self) -> list[str]:
         return sorted(p.stem for p in self.dir.glob("*.json"))
+
+    def restarts(self, name: str) -> int:
+        """How often the supervisor restarted it since it was started."""
+        try:
+            return int((self.dir / f"{name}.restarts").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return 0
 
 
 class SystemdManager:
@@ -169,11 +241,28 @@ class SystemdManager:
             raise RuntimeError(f"systemctl enable --now {unit_name(spec)} failed: {r.stderr.strip()}")
         self._run("restart", unit_name(spec))
 
-    def stop(self, name: str, timeout: float = 40) -> bool:
-        return self._run("stop", f"jeg-{name}.service").returncode == 0
+    def stop(self, name: str, timeout: float = 40, children: bool = True) -> bool:
+        was = self.pid(name) is not None
+        self._run("stop", f"jeg-{name}.service")
+        if children:
+            stop_children(_recorded_children(self.dir, name))
+        return was
+
+    def restart(self, name: str) -> None:
+        """systemd's own restart: KillMode keeps the children (user servers) running."""
+        r = self._run("restart", f"jeg-{name}.service")
+        if r.returncode:
+            raise RuntimeError(f"systemctl restart jeg-{name}.service failed: {r.stderr.strip()}")
 
     def names(self) -> list[str]:
         return sorted(p.stem for p in self.dir.glob("*.json"))
+
+    def restarts(self, name: str) -> int:
+        """How often systemd restarted it since its last start by hand."""
+        try:
+            return int(self._run("show", "-p", "NRestarts", "--value", f"jeg-{name}.service").stdout.strip() or 0)
+        except ValueError:
+            return 0
 
 
 def manager(kind: str, services_dir: Path):
@@ -194,11 +283,12 @@ def _package_root() -> str:
 
 
 def wait_http(url: str, timeout: float = 60, log: str | None = None, pid=None, codes=(200,), verify: str | bool = True) -> float:
-    """Poll until url answers with one of codes; bounded. Returns seconds waited."""
+    """Poll until url answers with one of codes; bounded. Returns seconds waited. Fails early, saying
+    so, when the process (pid(): its current pid or None) dies or is replaced by a restart."""
     t0 = time.monotonic()
-    last = ""
+    last, seen, died = "", None, ""
     verify = tls_verify(verify)  # one SSL context (and one read of the CA file) for every poll
-    while time.monotonic() - t0 < timeout:
+    while (waited := time.monotonic() - t0) < timeout:
         try:
             r = httpx.get(url, timeout=3, verify=verify)
             if r.status_code in codes:
@@ -207,13 +297,44 @@ def wait_http(url: str, timeout: float = 60, log: str | None = None, pid=None, c
         except httpx.HTTPError as e:
             why = describe_ssl_error(e)
             last = why if why.startswith("TLS") else type(e).__name__
-        if pid is not None and pid() is None and time.monotonic() - t0 > 5:
-            break
+        if pid is not None:
+            now = pid()
+            if seen is None and now is None and waited > 5:
+                died = "never started"
+            elif seen is not None and now != seen:
+                died = "exited" if now is None else f"exited and was restarted (pid {seen}, now {now})"
+            seen = seen or now
+            if died:
+                break
         time.sleep(0.3)
-    tail = ""
-    if log and os.path.exists(log):
-        tail = "\n".join(Path(log).read_text(errors="replace").splitlines()[-25:])
+    tail = read_log(log) if log else ""
+    if died:
+        raise RuntimeError(f"the process {died} {time.monotonic() - t0:.0f}s after start, before it answered at {url} "
+                           f"(last: {last}); end of {log}:\n{tail}")
     raise RuntimeError(f"{url} did not answer within {timeout:.0f}s (last: {last}); end of {log}:\n{tail}")
+
+
+JOURNAL = "journalctl -u "
+
+
+def log_ref(kind: str, name: str, log_file: str) -> str:
+    """Where a service's output is: the journal under systemd, else its log file."""
+    return f"{JOURNAL}jeg-{name}" if kind == "systemd" else log_file
+
+
+def read_log(ref: str, lines: int = 25) -> str:
+    """The last lines of a log_ref()."""
+    if ref.startswith(JOURNAL):
+        unit = ref[len(JOURNAL):]
+        try:
+            return subprocess.run(["journalctl", "-u", unit, "-n", str(lines), "--no-pager", "-o", "short-iso"],
+                                  capture_output=True, text=True, timeout=15).stdout.rstrip()
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+    try:
+        return "\n".join(Path(ref).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
 
 
 @dataclass
@@ -254,7 +375,7 @@ class ServiceRunning:
         spec = self.spec
         m = self.mgr()
         how = f"systemctl enable --now {unit_name(spec)}" if m.kind == "systemd" else "supervised process"
-        return [f"# start {spec.name} ({how}), log {spec.log}", f"$ {ctx.runner.show(spec.argv)}",
+        return [f"# start {spec.name} ({how}), log: {log_ref(m.kind, spec.name, spec.log)}", f"$ {ctx.runner.show(spec.argv)}",
                 f"# wait for {spec.ready_url}" if spec.ready_url else ""]
 
     def apply(self, ctx) -> None:
@@ -265,7 +386,7 @@ class ServiceRunning:
         running = m.running_digest(spec.name)
         if running == spec.digest() and spec.ready_url:  # started by an interrupted run: give it its time
             try:
-                secs = wait_http(spec.ready_url, timeout=90, log=spec.log, pid=lambda: m.pid(spec.name),
+                secs = wait_http(spec.ready_url, timeout=90, log=log_ref(m.kind, spec.name, spec.log), pid=lambda: m.pid(spec.name),
                                  codes=tuple(spec.ready_codes), verify=spec.ready_verify)
                 ctx.runner.emit(f"{spec.name} (started by an earlier run) answers at {spec.ready_url} after {secs:.1f}s")
                 return
@@ -281,6 +402,6 @@ class ServiceRunning:
         from .testhook import pause
         pause(f"mid {self.title}")
         if spec.ready_url:
-            secs = wait_http(spec.ready_url, timeout=90, log=spec.log, pid=lambda: m.pid(spec.name),
+            secs = wait_http(spec.ready_url, timeout=90, log=log_ref(m.kind, spec.name, spec.log), pid=lambda: m.pid(spec.name),
                              codes=tuple(spec.ready_codes), verify=spec.ready_verify)
             ctx.runner.emit(f"{spec.name} answers at {spec.ready_url} after {secs:.1f}s")

@@ -69,6 +69,8 @@ def main(spec_path: str) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
     failures: list[float] = []
+    restarts = 0
+    (rundir / f"{name}.restarts").unlink(missing_ok=True)
     log = open(spec["log"], "ab", buffering=0)
     while not stopping:
         log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} supervisor: starting {name}\n".encode())
@@ -91,6 +93,8 @@ def main(spec_path: str) -> int:
             _signal_group(child.pid, signal.SIGKILL)  # stragglers left in the service's group
             break
         log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} supervisor: {name} exited with {rc}\n".encode())
+        restarts += 1
+        (rundir / f"{name}.restarts").write_text(f"{restarts}\n")  # the doctor names a crash loop from it
         now = time.monotonic()
         failures = [t for t in failures if now - t < 60] + [now]
         if len(failures) >= 5:

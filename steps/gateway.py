@@ -39,7 +39,17 @@ def service_spec(ctx) -> ServiceSpec:
         ready_codes=(200, 401),  # /api wants the token
         ready_verify=L.gateway_verify,
         config_files=[str(L.gateway_config), *([str(L.gateway_cert_file), str(L.gateway_key_file)] if L.gateway_tls else [])],
+        sandbox=sandbox(ctx),
     )
+
+
+def sandbox(ctx) -> list[str]:
+    """The gateway writes only its home (kernels' working directory, runtime dir). With impersonation it
+    runs as root and kernels work in the users' homes: the system stays read-only, homes do not."""
+    if ctx.answers.gateway.impersonation:
+        return ["ProtectSystem=full"]
+    return ["ProtectSystem=strict", "ProtectHome=yes", f"ReadWritePaths={ctx.layout.gateway_home}",
+            "CapabilityBoundingSet=", "AmbientCapabilities="]
 
 
 SENSITIVE_ENV_KEYS = "password,passwd,secret,token,credential,private,api_key,access_key"

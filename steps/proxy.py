@@ -13,9 +13,7 @@ def proxy_version(ctx) -> str:
 
 
 def build(ctx):
-    actions = []
-    if distro.node_major() is None:
-        actions.append(AptInstall(["nodejs", "npm"]))
+    actions = [AptInstall(pkgs)] if (pkgs := distro.node_packages()) else []
     L = ctx.layout
     actions += [
         NpmInstall(L.proxy_prefix, "configurable-http-proxy", proxy_version(ctx)),

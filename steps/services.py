@@ -24,8 +24,12 @@ def hub_spec(ctx) -> ServiceSpec:
         cwd=str(L.hub_state_dir),
         ready_url=f"{L.hub_url}/hub/api",
         ready_verify=L.hub_verify,
-        # restarting the hub also stops the user servers (cleanup_servers), so they respawn with the new settings
         config_files=[str(L.hub_config)],
+        # PAM and spawning as users need root; users' homes stay writable for their servers
+        sandbox=["ProtectSystem=full"],
+        # user servers outlive a hub restart or crash (cleanup_servers = False); the hub finds them again.
+        # A changed config stops them: they hold the gateway settings they were started with.
+        children=str(L.hub_venv / "bin" / "jupyterhub-singleuser"),
     )
 
 
@@ -62,12 +66,12 @@ def spark_specs(ctx) -> list[ServiceSpec]:
         ServiceSpec("spark-master", "Spark standalone master",
                     [cls, "org.apache.spark.deploy.master.Master", "--host", host, "--port", str(port),
                      "--webui-port", str(s.master_webui_port)],
-                    str(L.service_log("spark-master")), env=env, cwd=str(L.state_dir),
+                    str(L.service_log("spark-master")), env=env, cwd=str(L.state_dir), sandbox=["ProtectSystem=full"],
                     ready_url=f"http://{host}:{s.master_webui_port}/json/"),
         ServiceSpec("spark-worker", "Spark standalone worker",
                     [cls, "org.apache.spark.deploy.worker.Worker", "--host", host,
                      "--webui-port", str(s.worker_webui_port), s.master],
-                    str(L.service_log("spark-worker")), env=env, cwd=str(L.state_dir),
+                    str(L.service_log("spark-worker")), env=env, cwd=str(L.state_dir), sandbox=["ProtectSystem=full"],
                     ready_url=f"http://{host}:{s.worker_webui_port}/json/"),
     ]
 

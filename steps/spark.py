@@ -28,7 +28,7 @@ def checksum(ctx):
 def build(ctx):
     L, s = ctx.layout, ctx.answers.spark
     if s.source == "pypi":
-        fetch = [PipTarget(L.spark_dir, ctx.answers.system.python, f"pyspark=={s.version}", "pyspark/bin/spark-submit")]
+        fetch = [PipTarget(L.spark_dir, f"pyspark=={s.version}", "pyspark/bin/spark-submit")]
     else:
         fetch = [
             Download(L.spark_url, L.spark_download, checksum(ctx)),

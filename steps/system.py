@@ -7,9 +7,7 @@ from jeg_wizard.engine import Step
 def apt_packages(ctx) -> list[str]:
     """Every Debian package the install needs; the list refresh is skipped when all are there."""
     pkgs = ["python3-venv", "ca-certificates", "procps", distro.java_package(ctx.answers.java.version)]
-    if distro.node_major() is None:
-        pkgs += ["nodejs", "npm"]
-    return pkgs
+    return pkgs + distro.node_packages()
 
 
 def build(ctx):

@@ -95,4 +95,5 @@ def detect(a: Answers) -> Facts:
         root=os.geteuid() == 0,
         ports_in_use=ports_in_use(a),
         earlier=earlier_install(a),
+        notes=tuple(distro.choices(a)),
     )

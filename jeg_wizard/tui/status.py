@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from pathlib import Path
 from typing import Callable
 
 from rich.markup import escape
@@ -139,14 +138,12 @@ class StatusApp(App):
         if tail.has_class("shown") and not bad:
             tail.remove_class("shown")
             return
-        path = Path(bad[0].log) if bad else self.layout.install_log
+        from ..services import read_log
+
+        ref = bad[0].log if bad else str(self.layout.install_log)  # a file, or `journalctl -u …` under systemd
         tail.clear()
-        tail.border_title = str(path)
-        try:
-            lines = path.read_text(errors="replace").splitlines()[-100:]
-        except OSError as e:
-            lines = [f"cannot read {path}: {e.strerror}"]
-        tail.write_lines(lines)
+        tail.border_title = ref
+        tail.write_lines(read_log(ref, 100).splitlines() or [f"{ref}: nothing to show (missing or empty)"])
         tail.add_class("shown")
 
     # -- start a Spark kernel on the gateway, run a job, delete it

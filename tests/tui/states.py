@@ -93,6 +93,9 @@ def fixed_machine(monkeypatch) -> None:
     monkeypatch.setattr(engine, "time", _StoppedClock())
 
     monkeypatch.setattr(distro, "node_major", lambda: 20)
+    monkeypatch.setattr(distro, "node_packages", lambda: [])
+    from jeg_wizard import layout
+    monkeypatch.setattr(layout, "_reachable_name", lambda: "jupyter.example.org")
     monkeypatch.setattr(distro, "detect", lambda *a: DEBIAN12)
     monkeypatch.setattr(platform, "machine", lambda: "x86_64")
     monkeypatch.setattr(actions, "pwd", _NoDemoUsers(pwd, {"hubadmin"}))

@@ -44,11 +44,9 @@ class FinishScreen(Screen):
                     yield HealthPanel(probe, interval=app.wiring.health_interval, id=f"h-{probe.name}")
             login = Text()
             login.append(f"Log in as {a.users.admin}: ", style="bold")
-            login.append(f"{L.hub_url}/user/{a.users.admin}/lab\n")
+            login.append(f"{L.public_hub_url}/user/{a.users.admin}/lab\n")
             login.append(" " * len(f"Log in as {a.users.admin}: "))
-            login.append(f"{L.hub_url}/user/{a.users.admin}/tree")
-            if a.hub.ip in ("0.0.0.0", "::"):
-                login.append("\n(from another machine: this host's address instead of 127.0.0.1)", style="dim")
+            login.append(f"{L.public_hub_url}/user/{a.users.admin}/tree")
             yield Static(login, id="login")
             saved = app.answers_saved
             where = Text()

@@ -50,6 +50,8 @@ def machine(f: Facts | None) -> Table | Text:
     t.add_row("User", "root" if f.root else Text("not root: the install needs sudo", style="bold red"))
     t.add_row("Ports", Text("in use: " + ", ".join(f.ports_in_use), style="yellow") if f.ports_in_use
               else "gateway, hub and proxy ports are free")
+    if f.notes:  # what this distribution changed in the install
+        t.add_row("Chosen here", "\n".join(f.notes))
     if f.earlier:
         steps = ", ".join(f.earlier.steps) or "none yet"
         t.add_row("Earlier", f"an install of ours ({f.earlier.journal}); steps that made changes: {steps}")

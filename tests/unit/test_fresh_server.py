@@ -1,0 +1,159 @@
+"""What a first run on a fresh systemd server needed (issue 19): units, host name, early exits, user
+servers that outlive the hub, no system pip, an honest plan and final address."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from jeg_wizard import distro, layout, preflight, services
+from jeg_wizard.actions import PipTarget
+from jeg_wizard.answers import Answers
+from jeg_wizard.layout import Layout
+
+
+def ctx_for(**sections) -> SimpleNamespace:
+    a = Answers.model_validate(sections)
+    return SimpleNamespace(answers=a, layout=Layout(a))
+
+
+def unit_lines(spec) -> list[str]:
+    return services.render_unit(spec).splitlines()
+
+
+def test_gateway_unit_is_sandboxed_to_its_home():
+    from jeg_wizard.steps import gateway
+
+    ctx = ctx_for()
+    lines = unit_lines(gateway.service_spec(ctx))
+    for want in ("NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
+                 f"ReadWritePaths={ctx.layout.gateway_home}", "CapabilityBoundingSet=", "KillMode=control-group",
+                 "Wants=network-online.target", "After=network-online.target", "User=jeg-gateway"):
+        assert want in lines, want
+    assert not [x for x in lines if x.startswith("Standard")], "output goes to the journal"
+
+
+def test_gateway_unit_with_impersonation_keeps_homes_writable():
+    from jeg_wizard.steps import gateway
+
+    lines = unit_lines(gateway.service_spec(ctx_for(gateway={"impersonation": True})))
+    assert "ProtectSystem=full" in lines and "NoNewPrivileges=yes" in lines
+    assert not [x for x in lines if x.startswith(("ProtectHome", "CapabilityBoundingSet", "ReadWritePaths"))]
+
+
+def test_hub_unit_keeps_user_servers_through_a_restart():
+    from jeg_wizard.steps import services as step
+
+    spec = step.hub_spec(ctx_for())
+    lines = unit_lines(spec)
+    assert "KillMode=process" in lines and "ProtectSystem=full" in lines and "NoNewPrivileges=yes" in lines
+    assert not [x for x in lines if x.startswith(("User=", "ProtectHome"))], "PAM and spawning need root and homes"
+    assert spec.children.endswith("/bin/jupyterhub-singleuser")
+
+
+def test_hub_config_does_not_stop_servers_on_exit(tmp_path):
+    from jeg_wizard import render
+
+    text = render.render("jupyterhub_config.py.j2", render.context(Layout(Answers())))
+    assert "c.JupyterHub.cleanup_servers = False" in text
+
+
+def test_stop_children_stops_only_that_program(tmp_path):
+    prog = tmp_path / "jupyterhub-singleuser"
+    prog.write_text("import time\ntime.sleep(60)\n")
+    other = tmp_path / "other"
+    other.write_text("import time\ntime.sleep(60)\n")
+    ours = subprocess.Popen([sys.executable, str(prog)])
+    theirs = subprocess.Popen([sys.executable, str(other)])
+    try:
+        time.sleep(0.3)
+        assert services.stop_children(str(prog), grace=5) == [ours.pid]
+        assert ours.wait(timeout=5) is not None
+        assert theirs.poll() is None
+    finally:
+        theirs.kill()
+        ours.kill()
+        theirs.wait()
+
+
+def test_wait_http_says_the_process_died_at_once(tmp_path):
+    log = tmp_path / "svc.log"
+    log.write_text("starting\nFATAL: cannot resolve my own name\n")
+    port = _free_port()
+    pids = iter([1234, 1234, None])
+    t0 = time.monotonic()
+    with pytest.raises(RuntimeError) as e:
+        services.wait_http(f"http://127.0.0.1:{port}/", timeout=90, log=str(log), pid=lambda: next(pids, None))
+    assert time.monotonic() - t0 < 10
+    msg = str(e.value)
+    assert "exited" in msg and "did not answer within" not in msg and "cannot resolve my own name" in msg
+
+
+def test_wait_http_names_a_restart_by_systemd():
+    port = _free_port()
+    pids = iter([10, 10, 11])
+    with pytest.raises(RuntimeError, match=r"exited and was restarted \(pid 10, now 11\)"):
+        services.wait_http(f"http://127.0.0.1:{port}/", timeout=90, pid=lambda: next(pids, 11))
+
+
+def test_unresolvable_host_name_is_refused_before_any_change(monkeypatch):
+    monkeypatch.setattr(socket, "gethostname", lambda: "no-such-host.invalid")
+    (problem,) = preflight.hostname_problems(Answers())
+    assert problem.startswith("hub.ip:") and "no-such-host.invalid" in problem and "/etc/hosts" in problem
+    concrete = Answers.model_validate({"hub": {"ip": "127.0.0.1"}})
+    assert preflight.hostname_problems(concrete) == []
+
+
+def test_host_name_on_no_interface_is_refused(monkeypatch):
+    monkeypatch.setattr(socket, "gethostname", lambda: "elsewhere")
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: [(0, 0, 0, "", ("192.0.2.123", 0))])
+    (problem,) = preflight.hostname_problems(Answers())
+    assert "192.0.2.123" in problem and "no interface" in problem
+
+
+def test_spark_from_pypi_needs_no_system_pip():
+    argv = PipTarget(layout.Path("/opt/spark-x"), "pyspark==4.3.0", "pyspark/bin/spark-submit").argv()
+    assert argv[:3] == [sys.executable, "-m", "pip"] and "/usr/bin/python3" not in argv
+
+
+def test_final_address_is_reachable_when_listening_everywhere(monkeypatch):
+    monkeypatch.setattr(layout, "_reachable_name", lambda: None)
+    monkeypatch.setattr(layout, "_interface_addresses", lambda: ["192.0.2.7"])
+    assert Layout(Answers()).public_hub_url == "http://192.0.2.7:8000"
+    assert Layout(Answers()).hub_url == "http://127.0.0.1:8000"  # the wizard's own checks stay on loopback
+    local = Answers.model_validate({"hub": {"ip": "127.0.0.1"}})
+    assert Layout(local).public_hub_url == "http://127.0.0.1:8000"
+
+
+@pytest.mark.parametrize("os_id,version,java", [("debian", "12", 17), ("debian", "13", 21), ("ubuntu", "24.04", 17),
+                                                ("ubuntu", "22.04", 17), ("fedora", "40", 17)])
+def test_default_java_is_one_the_distribution_ships(os_id, version, java):
+    dist = distro.Distro(os_id, version, f"{os_id} {version}")
+    assert distro.default_java(dist) == java
+    if dist.apt_java:
+        assert distro.spark_java_problems("4.3.0", java, dist) == []
+
+
+def test_plan_with_an_unset_password_variable_says_so(tmp_path):
+    answers = tmp_path / "a.toml"
+    answers.write_text('[users]\nadmin_password_env = "JEGW_SURELY_UNSET"\n[services]\nmanager = "process"\n'
+                       f'[system]\nstate_dir = "{tmp_path}/state"\nlog_dir = "{tmp_path}/log"\n')
+    env = {k: v for k, v in os.environ.items() if k != "JEGW_SURELY_UNSET"}
+    r = subprocess.run([sys.executable, "-m", "jeg_wizard", "plan", str(answers)], capture_output=True, text=True,
+                       env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr
+    assert "JEGW_SURELY_UNSET is not set" in r.stdout
+    assert f"on {distro.detect().pretty}:" in r.stdout and "Java " in r.stdout
+    assert not (tmp_path / "state").exists(), "plan changes nothing"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
