@@ -149,18 +149,21 @@ class Venv:
     path: Path
     python: str
     requirements: list[str]
+    # installed after requirements, with --no-deps: packages whose declared pins requirements replace
+    no_deps: list[str] = field(default_factory=list)
     verify_only = False
 
     @property
     def title(self) -> str:
-        return f"venv {self.path}: {' '.join(self.requirements)}"
+        return f"venv {self.path}: {' '.join([*self.requirements, *self.no_deps])}"
 
     @property
     def marker(self) -> Path:
         return self.path / ".jeg-wizard-requirements"
 
     def _wanted(self) -> str:
-        return "\n".join(self.requirements) + "\n"
+        # the whole recipe: changing any line of it makes done() false, so the venv is rebuilt
+        return "\n".join([*self.requirements, *(f"--no-deps {r}" for r in self.no_deps)]) + "\n"
 
     def done(self, ctx) -> bool:
         # the marker is written last: a venv killed half-way never looks finished
@@ -171,9 +174,11 @@ class Venv:
 
     def commands(self) -> list[list[str]]:
         pip = str(self.path / "bin" / "pip")
+        install = [pip, "install", "--progress-bar", "off", "--disable-pip-version-check"]
         return [
             [self.python, "-m", "venv", str(self.path)],
-            [pip, "install", "--progress-bar", "off", "--disable-pip-version-check", *self.requirements],
+            [*install, *self.requirements],
+            *([[*install, "--no-deps", *self.no_deps]] if self.no_deps else []),
         ]
 
     def preview(self, ctx) -> list[str]:

@@ -39,6 +39,7 @@ def problems(a: Answers, *, need_root: bool = True) -> list[str]:
                            f"stop it or choose another port")
     out += _admin_not_refused(a)
     out += hostname_problems(a)
+    out += python_problems(a)
     out += _given_tls_files(a)
     out += _hub_tls_key(a)
     return out
@@ -129,3 +130,34 @@ def _local(addr: str) -> bool:
         return True
     except OSError:
         return False
+
+
+# The Pythons the gateway venv's recipe (steps/gateway.py) was proven on, from install to a kernel
+# started through the gateway running code: 3.10 (Ubuntu 22.04), 3.11 (Debian 12), 3.12 (Ubuntu 24.04),
+# 3.13 (Debian 13). JEG 3.3.0 itself requires >= 3.10.
+GATEWAY_PYTHONS = ((3, 10), (3, 13))
+
+
+def python_problems(a: Answers) -> list[str]:
+    """system.python builds every venv: one the gateway cannot run on is refused before anything changes."""
+    import subprocess
+
+    py = a.system.python
+    lo, hi = (".".join(map(str, v)) for v in GATEWAY_PYTHONS)
+    supported = f"the gateway (Jupyter Enterprise Gateway 3.3.0) is supported on Python {lo} to {hi}"
+    try:
+        r = subprocess.run([py, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
+                           capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return [f"system.python: {py} cannot be run ({getattr(e, 'strerror', None) or e}); {supported}"]
+    found = r.stdout.strip()
+    try:
+        version = tuple(int(x) for x in found.split("."))
+    except ValueError:
+        version = ()
+    if r.returncode != 0 or len(version) != 3:
+        return [f"system.python: {py} did not report its version (exit {r.returncode}); {supported}"]
+    if not GATEWAY_PYTHONS[0] <= version[:2] <= GATEWAY_PYTHONS[1]:
+        return [f"system.python: {py} is Python {found}; {supported}: set system.python to such an "
+                f"interpreter (with its venv module), e.g. /usr/bin/python3.{GATEWAY_PYTHONS[1][1]}"]
+    return []

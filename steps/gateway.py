@@ -14,7 +14,29 @@ from jeg_wizard.actions import Check, Directory, FileContent, UserAccount, Venv,
 from jeg_wizard.engine import Step
 from jeg_wizard.services import ServiceRunning, ServiceSpec
 
-GATEWAY_REQUIREMENTS = ["jupyter_enterprise_gateway==3.3.0"]
+# JEG 3.3.0 is what the config, the kernelspecs (LocalProcessProxy) and the user servers' kernel-websocket fix
+# are written for; it runs on jupyter_server 1.x. Its own pins cannot install on Python 3.12+ (pyzmq<25 has no
+# wheel there and does not build) and it imports distutils (gone in 3.12). One recipe for every Python: its
+# runtime requirements with pyzmq relaxed (GATEWAY_DEPENDENCIES), then JEG itself with --no-deps. Left out:
+# docker, kubernetes, yarn-api-client and future, which only the container/YARN-cluster process proxies use
+# (every kernelspec here, YARN's included, uses LocalProcessProxy). Proven from install to `1+1` in a kernel
+# started through the gateway on the Pythons that jeg_wizard.preflight.GATEWAY_PYTHONS names.
+GATEWAY_REQUIREMENTS = ["jupyter_enterprise_gateway==3.3.0"]  # installed last, --no-deps
+GATEWAY_DEPENDENCIES = [
+    "jupyter_server>=1.7,<2",
+    "jupyter_client>=6.1.12,<7",
+    "pyzmq>=25,<28",  # JEG says <25; 27.x runs it (zmq.eventloop.ioloop and zmq.ssh are still there)
+    "tornado>=6.1,<7",
+    "traitlets>=5.3.0",
+    "jupyter_core>=4.7.0",
+    "jinja2>=3.1",
+    "paramiko>=2.11",
+    "pexpect>=4.8.0",
+    "pycryptodomex>=3.9.7",
+    "requests>=2.14.2",
+    "watchdog>=2.1.3",
+    "setuptools",  # JEG imports distutils.util.strtobool: on 3.12+ only setuptools' shim provides it
+]
 
 
 def service_spec(ctx) -> ServiceSpec:
@@ -135,7 +157,7 @@ def build(ctx):
         validate=lambda t: render.check_python(t, str(L.gateway_config)),
     )
     actions = [
-        Venv(venv, ctx.answers.system.python, GATEWAY_REQUIREMENTS),
+        Venv(venv, ctx.answers.system.python, GATEWAY_DEPENDENCIES, no_deps=GATEWAY_REQUIREMENTS),
         command_check(
             f"the gateway's `jupyter kernelspec list` shows {ctx.answers.kernels.name}",
             [str(venv / "bin" / "jupyter"), "kernelspec", "list"], ctx.answers.kernels.name,
