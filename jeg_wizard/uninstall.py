@@ -156,7 +156,7 @@ def plan(layout: Layout, *, remove_users: bool = False, remove_software: bool = 
     if running.is_dir() and any(running.iterdir()):
         ops.append(Op(f"stop commands an interrupted install left running ({running})",
                       lambda: reap_leftovers(running, emit)))
-    from .services import ProcessManager
+    from .services import ProcessManager, SystemdManager
     pm = ProcessManager(layout.services_dir)
     names = set(pm.names()) | set(r.services)
     for name in sorted(names, key=lambda n: SERVICE_NAMES.index(n) if n in SERVICE_NAMES else -1):
@@ -164,6 +164,7 @@ def plan(layout: Layout, *, remove_users: bool = False, remove_software: bool = 
         unit = Path("/etc/systemd/system") / f"jeg-{name}.service"
         if kind == "systemd":
             def stop_unit(name=name, unit=unit):
+                SystemdManager(layout.services_dir).stop(name)  # and its user servers (KillMode=process keeps them)
                 subprocess.run(["systemctl", "disable", "--now", unit.name], capture_output=True)
                 unit.unlink(missing_ok=True)
                 subprocess.run(["systemctl", "daemon-reload"], capture_output=True)

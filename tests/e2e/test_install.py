@@ -140,3 +140,43 @@ def test_services_stop_and_start(installed):
     assert "gateway: running, answers at" in r.stdout
     st = wizard("services", "status", "--state-dir", sd)
     assert "gateway: running" in st.stdout and "hub: running" in st.stdout
+
+
+def _user_servers(user: str) -> set[int]:
+    import pwd
+
+    uid = pwd.getpwnam(user).pw_uid
+    return {pid for pid, cmd in cmdlines().items()
+            if b"jupyterhub-singleuser" in cmd and os.stat(f"/proc/{pid}").st_uid == uid}
+
+
+def test_a_hub_restart_keeps_user_servers_and_kernels(installed):
+    """Restarting (or crashing) the hub must not take users' work with it: the server and its kernel
+    live on, and the hub finds them again."""
+    L = installed.layout
+    health.login_and_spark_job(L.hub_url, ADMIN, installed.password, "spark_python_local", timeout=300)
+    servers = _user_servers(ADMIN)
+    assert servers, "the admin's server runs after the job"
+    base = f"{L.hub_url}/user/{ADMIN}"
+    with httpx.Client(follow_redirects=True, timeout=60) as c:
+        c.get(f"{L.hub_url}/hub/login")
+        c.post(f"{L.hub_url}/hub/login?next=", data={"username": ADMIN, "password": installed.password,
+                                                     "_xsrf": c.cookies.get("_xsrf") or ""})
+        assert c.get(f"{base}/lab").status_code == 200
+        xsrf = {"X-XSRFToken": c.cookies.get("_xsrf", path=f"/user/{ADMIN}/") or ""}
+        kid = c.post(f"{base}/api/kernels", json={"name": "spark_python_local"}, headers=xsrf).json()["id"]
+        try:
+            r = wizard("services", "restart", "hub", "--state-dir", str(L.state_dir), timeout=200)
+            assert r.returncode == 0, r.stdout + r.stderr
+            assert _user_servers(ADMIN) == servers, "the user's server was restarted or stopped"
+            kernels = c.get(f"{base}/api/kernels")  # the same session, through the restarted hub's proxy
+            assert kernels.status_code == 200 and kid in {k["id"] for k in kernels.json()}
+        finally:
+            c.delete(f"{base}/api/kernels/{kid}", headers=xsrf)
+    # and a stop means stop: no user server outlives `services stop`
+    wizard("services", "stop", "hub", "--state-dir", str(L.state_dir), timeout=200)
+    try:
+        assert not _user_servers(ADMIN)
+    finally:
+        r = wizard("services", "start", "hub", "--state-dir", str(L.state_dir), timeout=200)
+        assert r.returncode == 0, r.stdout + r.stderr
