@@ -115,6 +115,14 @@ class Server:
         r = self.m.sh(f"cd /src && ./jeg-wizard install --unattended /root/answers.toml", timeout=2700, env=self.env)
         secs = time.monotonic() - t0
         record(self.distro.key, label, f"{secs:.0f}s (rc {r.returncode})")
+        logs = host.WORK / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        name = f"{self.distro.key}-{label.replace(' ', '-')}"
+        (logs / f"{name}.out").write_text(r.stdout + r.stderr)
+        inside = self.m.path("/var/log/jeg-wizard/install.log")
+        if inside.exists():
+            (logs / f"{name}.install.log").write_bytes(inside.read_bytes())
+        print(f"[systemd] {self.distro.key}: {label} output and install.log kept in {logs}/{name}.*")
         if label == "install":
             self.install_seconds = secs
         return r

@@ -245,7 +245,9 @@ class Machine:
         binds = [f"--bind-ro={SRC}:/src"]
         if Path("/etc/pip.conf").exists():
             binds.append("--bind-ro=/etc/pip.conf")
-        for sub, inside in (("pip", "/root/.cache/pip"), ("npm", "/root/.npm")):
+        # download caches only (what a re-run would fetch again): pip, npm, apt's .deb files
+        (caches / "apt/partial").mkdir(parents=True, exist_ok=True)
+        for sub, inside in (("pip", "/root/.cache/pip"), ("npm", "/root/.npm"), ("apt", "/var/cache/apt/archives")):
             (caches / sub).mkdir(parents=True, exist_ok=True)
             binds.append(f"--bind={caches / sub}:{inside}")
         return cls(d, base / "root", binds)
