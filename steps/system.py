@@ -4,9 +4,13 @@ from jeg_wizard.actions import AptInstall, AptUpdate, Directory
 from jeg_wizard.engine import Step
 
 
+# iproute2: the gateway finds its own address with `ip` (JEG 3.3.0 fails at start without ip or ifconfig)
+BASE_PACKAGES = ["python3-venv", "ca-certificates", "procps", "iproute2"]
+
+
 def apt_packages(ctx) -> list[str]:
     """Every Debian package the install needs; the list refresh is skipped when all are there."""
-    pkgs = ["python3-venv", "ca-certificates", "procps", distro.java_package(ctx.answers.java.version)]
+    pkgs = [*BASE_PACKAGES, distro.java_package(ctx.answers.java.version)]
     return pkgs + distro.node_packages()
 
 
@@ -16,7 +20,7 @@ def build(ctx):
     actions = [Directory(ctx.layout.state_dir, 0o711), Directory(ctx.layout.log_dir, 0o750)]
     if a.apt_update or a.apt_upgrade:
         actions.append(AptUpdate(apt_packages(ctx), upgrade=a.apt_upgrade))
-    actions.append(AptInstall(["python3-venv", "ca-certificates", "procps"]))
+    actions.append(AptInstall(BASE_PACKAGES))
     return actions
 
 
