@@ -149,6 +149,17 @@ def _service_pid(L: Layout, name: str) -> int | None:
     return manager(L.a.services.manager, L.services_dir).pid(name)
 
 
+_ERROR = re.compile(r"Error|Exception|error:|\bERROR\b|CRITICAL|FATAL|Errno|[Ff]ailed|[Cc]annot|[Uu]nable")
+_SUPERVISOR = re.compile(r" systemd\[1\]: |^--- .*supervisor: ")  # our supervisors' own lines, not the service's
+
+
+def cause_lines(text: str, n: int = 3) -> list[str]:
+    """The service's own last error lines (else its last lines), not its supervisor's restart notices."""
+    own = [line.strip() for line in text.splitlines() if line.strip() and not _SUPERVISOR.search(line)]
+    errors = [line for line in own if _ERROR.search(line)]
+    return (errors or own)[-n:]
+
+
 def _describe(pid: int | None) -> str:
     if not pid:
         return "unknown process"
@@ -221,10 +232,10 @@ class Doctor:
         if not restarts or (up is not None and up > 60):
             return None
         log = self.log(name)
-        last = [line.strip() for line in read_log(log, 40).splitlines() if line.strip()][-4:]
         state = f"up {_human(up)}" if up is not None else "down between restarts"
         return Finding("services", name, FAIL,
-                       f"crash loop: restarted {restarts} times, {state}; last log lines: " + " | ".join(last)[-600:],
+                       f"crash loop: restarted {restarts} times, {state}; cause in the log: " + " | ".join(
+                           cause_lines(read_log(log, 120)))[-600:],
                        f"fix the cause in the log ({log}), then: jeg-wizard services restart {name}", log)
 
     def service(self, name: str, key: str, ip: str, port: int) -> list[Finding]:

@@ -157,3 +157,17 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_crash_loop_cause_is_the_service_own_error_line():
+    from jeg_wizard.doctor import cause_lines
+
+    journal = """2026-11-30T06:40:14+00:00 h jupyterhub[9]: [I 06:40:14 JupyterHub app:3000] Starting JupyterHub
+2026-11-30T06:40:14+00:00 h jupyterhub[9]:     sock.bind(sockaddr)
+2026-11-30T06:40:14+00:00 h jupyterhub[9]: OSError: [Errno 98] Address already in use
+2026-11-30T06:40:15+00:00 h systemd[1]: jeg-hub.service: Main process exited, code=exited, status=1/FAILURE
+2026-11-30T06:40:15+00:00 h systemd[1]: jeg-hub.service: Failed with result 'exit-code'.
+2026-11-30T06:40:15+00:00 h systemd[1]: jeg-hub.service: This usually indicates unclean termination of a previous run"""
+    assert cause_lines(journal)[-1].endswith("OSError: [Errno 98] Address already in use")
+    assert not [x for x in cause_lines(journal) if "systemd[1]" in x]
+    assert cause_lines("--- 2026 supervisor: starting hub\nonly line\n") == ["only line"]
