@@ -7,7 +7,9 @@ a crypt hash or a prompt; the gateway token lives in a 0600 file (generated when
 from __future__ import annotations
 
 import difflib
+import os
 import re
+import stat
 import sys
 from pathlib import Path
 from typing import Any, Literal
@@ -395,26 +397,81 @@ def parse(data: dict, dist: distro.Distro | None = None) -> Answers:
         a = Answers.model_validate(data)
     except ValidationError as err:
         raise AnswersError(_format(err)) from None
+    except RecursionError:
+        raise AnswersError(["values nested too deeply"]) from None
     problems = cross_checks(a, dist)
     if problems:
         raise AnswersError(problems)
     return a
 
 
-def load(path: str | Path, dist: distro.Distro | None = None) -> Answers:
-    p = Path(path)
+ANSWERS_MAX = 1 << 20  # an answers file is a few KiB; more is a mistake (or /dev/zero)
+
+
+def _shown(path: str) -> str:
+    """A file name as messages show it: as given, unless it holds control characters or is absurdly long."""
+    if path.isprintable() and len(path) <= 512:
+        return path
+    return show(path, 120)
+
+
+def read_regular(path: str | Path, what: str, limit: int = ANSWERS_MAX) -> tuple[bytes, int]:
+    """(content, mode) of a regular file of at most limit bytes; never blocks on a FIFO or reads a device.
+
+    Raises AnswersError naming the file and what is wrong with it."""
+    p = str(path)
+    if not p:
+        raise AnswersError([f"{what}: an empty path was given; give the path of a file"])
     try:
-        raw = p.read_bytes()
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    except (OSError, ValueError) as e:
+        raise AnswersError([f"{_shown(p)}: cannot read the {what}: {getattr(e, 'strerror', None) or e}"]) from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise AnswersError([f"{_shown(p)}: cannot read the {what}: Is a directory"])
+        if not stat.S_ISREG(st.st_mode):
+            raise AnswersError([f"{_shown(p)}: cannot read the {what}: not a regular file (a pipe, socket or device)"])
+        if st.st_size > limit:
+            raise AnswersError([f"{_shown(p)}: cannot read the {what}: too big ({st.st_size} bytes; at most {limit})"])
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            raise AnswersError([f"{_shown(p)}: cannot read the {what}: too big (more than {limit} bytes)"])
+        return b"".join(chunks), stat.S_IMODE(st.st_mode)
     except OSError as e:
-        raise AnswersError([f"{p}: cannot read the answers file: {e.strerror}"]) from None
+        raise AnswersError([f"{_shown(p)}: cannot read the {what}: {e.strerror}"]) from None
+    finally:
+        os.close(fd)
+
+
+def load_data(path: str | Path) -> tuple[dict, int]:
+    """The answers file's TOML as a dict, and the file's mode; AnswersError for anything that is not."""
+    raw, mode = read_regular(path, "answers file")
+    p = _shown(str(path))
+    if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark: TOML allows it
+        raw = raw[3:]
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise AnswersError([f"{p}: not UTF-8 text"]) from None
+    try:
+        return tomllib.loads(text), mode
     except tomllib.TOMLDecodeError as e:
-        raise AnswersError([f"{p}: not valid TOML: {e}{_toml_where(raw.decode('utf-8'), str(e))}"]) from None
+        raise AnswersError([f"{p}: not valid TOML: {e}{_toml_where(text, str(e))}"]) from None
+    except RecursionError:
+        raise AnswersError([f"{p}: not valid TOML here: arrays or tables nested too deeply"]) from None
+
+
+def load(path: str | Path, dist: distro.Distro | None = None) -> Answers:
+    data, mode = load_data(path)
+    p = _shown(str(path))
     held = _secrets_held(data)
-    mode = p.stat().st_mode & 0o777
     loose = [f"{held[0]}: {p} holds a secret and is readable by group or others (mode {mode:o}); "
              f"run: chmod 600 {p}"] if held and mode & 0o077 else []
     try:

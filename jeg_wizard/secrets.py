@@ -16,12 +16,28 @@ class SecretError(Exception):
     pass
 
 
+SECRET_MAX = 1 << 20  # a password, token or key: far less; more is a mistake (or a device)
+
+
 def read_private_file(path: Path, what: str) -> str:
-    """A secret file must be ours alone: refuse group/world-readable ones with the fix."""
-    st = path.stat()
-    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise SecretError(f"{what}: {path} is readable by others (mode {stat.S_IMODE(st.st_mode):o}); run: chmod 600 {path}")
-    return path.read_text().strip()
+    """A secret file must be ours alone: refuse group/world-readable ones with the fix. A regular
+    file of sane size only: a FIFO or device is refused without blocking on it."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise SecretError(f"{what}: {path} is not a regular file (a directory, pipe, socket or device)")
+        if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise SecretError(f"{what}: {path} is readable by others (mode {stat.S_IMODE(st.st_mode):o}); run: chmod 600 {path}")
+        if st.st_size > SECRET_MAX:
+            raise SecretError(f"{what}: {path} is too big for a secret ({st.st_size} bytes)")
+        raw = os.read(fd, SECRET_MAX + 1)
+    finally:
+        os.close(fd)
+    try:
+        return raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise SecretError(f"{what}: {path} is not UTF-8 text") from None
 
 
 class Secrets:
@@ -60,7 +76,10 @@ class Secrets:
             p = Path(u.admin_password_file)
             if not p.exists():
                 raise SecretError(f"users.admin_password_file: no such file {p}")
-            value = read_private_file(p, "users.admin_password_file")
+            try:
+                value = read_private_file(p, "users.admin_password_file")
+            except OSError as e:
+                raise SecretError(f"users.admin_password_file: cannot read {p}: {e.strerror}") from None
             if not value:
                 raise SecretError(f"users.admin_password_file: {p} is empty")
         elif not u.admin_password_hash and self.interactive:
