@@ -38,12 +38,20 @@ def mask_url(v: str) -> str:
 # ---------------------------------------------------------------- the rule every string follows
 
 
+CONTROL_CATEGORIES = ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")  # controls, format, line/paragraph separators...
+
+
+def control_char(v: str) -> tuple[int, str] | None:
+    """(position, character) of the first control-like character in v, or None."""
+    return next(((i, ch) for i, ch in enumerate(v) if unicodedata.category(ch) in CONTROL_CATEGORIES), None)
+
+
 def _text(v: object) -> str:
     if not isinstance(v, str):
         raise ValueError(f"must be a string (in quotes), got {show(v)}")
-    for i, ch in enumerate(v):
-        if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
-            raise ValueError(f"must not contain control characters (U+{ord(ch):04X} at position {i + 1})")
+    found = control_char(v)
+    if found:
+        raise ValueError(f"must not contain control characters (U+{ord(found[1]):04X} at position {found[0] + 1})")
     return v
 
 
