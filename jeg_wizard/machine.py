@@ -48,22 +48,24 @@ def owned_dirs_resolved(a: Answers) -> list[str]:
     return out
 
 
-def uid_min(login_defs: str = LOGIN_DEFS) -> int:
+def uid_range(login_defs: str = LOGIN_DEFS) -> tuple[int, int]:
+    """(UID_MIN, UID_MAX) of /etc/login.defs: the uids useradd gives people; (1000, 60000) by default."""
+    found = {"UID_MIN": 1000, "UID_MAX": 60000}
     try:
         text = Path(login_defs).read_text(errors="replace")
     except OSError:
-        return 1000
+        return found["UID_MIN"], found["UID_MAX"]
     for line in text.splitlines():
         parts = line.split()
-        if len(parts) >= 2 and parts[0] == "UID_MIN" and parts[1].isdigit() and parts[1].isascii():
-            return int(parts[1])
-    return 1000
+        if len(parts) >= 2 and parts[0] in found and parts[1].isascii() and parts[1].isdigit():
+            found[parts[0]] = int(parts[1])
+    return found["UID_MIN"], found["UID_MAX"]
 
 
 def hub_accounts(a: Answers) -> list[str]:
     """Who may log in to the hub (users.admin, users.allowed): never root (uid 0 under any name) nor a
-    system account (uid below UID_MIN, /etc/login.defs) when the user already exists here."""
-    lo = uid_min()
+    system account (uid outside UID_MIN..UID_MAX, /etc/login.defs) when the user already exists here."""
+    lo, hi = uid_range()
     out = []
     for key, names in (("users.admin", [a.users.admin]), ("users.allowed", a.users.allowed)):
         for name in names:
@@ -73,9 +75,9 @@ def hub_accounts(a: Answers) -> list[str]:
                 continue  # created by the install as a regular user
             if uid == 0:
                 out.append(f"{key}: '{name}' has uid 0 (it is root under another name); choose a regular user")
-            elif uid < lo:
-                out.append(f"{key}: '{name}' is a system account here (uid {uid} < UID_MIN {lo} in {LOGIN_DEFS}); "
-                           f"hub users must be regular accounts")
+            elif not lo <= uid <= hi:
+                out.append(f"{key}: '{name}' is a system account here (uid {uid}, outside UID_MIN..UID_MAX "
+                           f"{lo}..{hi} in {LOGIN_DEFS}); hub users must be regular accounts")
     return out
 
 

@@ -40,10 +40,20 @@ def read_private_file(path: Path, what: str) -> str:
         raise SecretError(f"{what}: {path} is not UTF-8 text") from None
 
 
+def _url_userinfo(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    netloc = urlsplit(url).netloc if url else ""
+    return netloc.rsplit("@", 1)[0] if "@" in netloc else ""
+
+
 class Secrets:
     def __init__(self, answers: Answers, layout: Layout, redactor: Redactor, interactive: bool = False):
         self.a, self.layout, self.redactor, self.interactive = answers, layout, redactor, interactive
         self._cache: dict[str, str | None] = {}
+        userinfo = _url_userinfo(answers.spark.url)
+        if userinfo:  # credentials in the Spark URL: masked in the plan, the log and every message
+            redactor.add(f"{userinfo}@")
 
     def _token(self, key: str, path: Path, what: str) -> str:
         if key not in self._cache:
