@@ -277,7 +277,7 @@ def strip_credentials(url: str) -> str:
 
 
 Sha512 = Annotated[str, BeforeValidator(_text), AfterValidator(_optional(lambda v: _pattern(
-    r"[0-9a-f]{128}", "must be 128 hexadecimal characters (the .sha512 of the tarball)", 128)(v.lower())))]
+    r"[0-9a-f]{128}", "must be 128 hexadecimal characters (the .sha512 of the tarball)")(v.lower())))]
 
 # crypt(3) formats: $id$[params$]salt$hash, each in its own alphabet
 _B64 = r"[./A-Za-z0-9]"
