@@ -498,5 +498,7 @@ def _toml_where(text: str, err: str) -> str:
         return ""
     n = int(m.group(1))
     here = lines[n - 1].strip()
+    if not here.isprintable() or len(here) > 120:  # never echo control characters (or a megabyte) to the terminal
+        here = show(here, 120)
     table = "" if here.startswith("[") else next((ln.strip() for ln in reversed(lines[:n - 1]) if re.match(r"\s*\[", ln)), "")
     return f"; line {n}{f' (in {table})' if table else ''}: {here}"
