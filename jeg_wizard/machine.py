@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import os
 import pwd
+import re
 import socket
 import stat
 from pathlib import Path
@@ -152,9 +153,14 @@ def secret_files(a: Answers) -> list[str]:
     if not a.gateway.token_file or not os.path.lexists(a.gateway.token_file):
         return []
     try:
-        read_private_file(Path(a.gateway.token_file), "gateway.token_file")
+        token = read_private_file(Path(a.gateway.token_file), "gateway.token_file")
     except SecretError as e:
         return [str(e)]
     except OSError as e:
         return [f"gateway.token_file: cannot read {a.gateway.token_file}: {e.strerror}"]
+    # every user server gets this token in its environment: it must be a token, not some other private file
+    if token and not re.fullmatch(r"[\x21-\x7e]{16,1024}", token):
+        return [f"gateway.token_file: {a.gateway.token_file} does not hold a token (one line of 16 to 1024 printable "
+                f"ASCII characters, no spaces); every user server receives its content, so it must be a token "
+                f"made for the gateway (leave gateway.token_file empty to generate one)"]
     return []

@@ -65,6 +65,9 @@ def sandbox(tmp_path, monkeypatch):
     token = tmp_path / "readable-token"
     token.write_text("corpus-token-0123456789\n")
     token.chmod(0o644)
+    key = tmp_path / "private-key"  # 0600 like a token, but a key: its content must never reach user servers
+    key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n")
+    key.chmod(0o600)
     (tmp_path / "etc-link").symlink_to("/etc")  # a directory of ours must not be a system one through a link
     os.mkfifo(tmp_path / "pw-fifo", 0o600)  # reading it would block forever
     busy = socket.socket()

@@ -186,3 +186,9 @@ def test_ipv6_addresses_bracketed_in_urls(tmp_answers):
     text = render.render("jupyterhub_config.py.j2", render.context(Layout(a)))
     assert 'c.ConfigurableHTTPProxy.api_url = "http://[::1]:8001"' in text
     assert '"JUPYTER_GATEWAY_URL": "http://[::1]:8888"' in text
+
+
+def test_every_key_described_once_in_the_model():
+    for section, field in Answers.model_fields.items():
+        for key, f in field.annotation.model_fields.items():
+            assert f.description, f"{section}.{key} has no description"
