@@ -250,6 +250,10 @@ def validate(values: dict[str, Any], base: Answers | None = None, dist: distro.D
         answers = parse(to_data(values, base), dist)
     except AnswersError as e:
         problems += e.problems
+    else:
+        from .. import machine
+
+        problems += machine.problems(answers)  # what cannot work here: the same gate as the command line
     problems += password_problems(values, admin_exists)
     return (answers if not problems else None), problems
 
