@@ -77,8 +77,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _empty_paths(args) -> list[str]:
     """A file option given as "" (an unset variable in a script) must not mean "the defaults"."""
-    flags = {"unattended": "--unattended", "answers": "--answers", "check": "--check"}
-    out = [f"{flag}: an empty path was given; give the path of an answers file"
+    flags = {"unattended": "--unattended", "answers": "--answers", "check": "--check", "state_dir": "--state-dir"}
+    out = [f"{flag}: an empty path was given; give the path of {'a directory' if key == 'state_dir' else 'an answers file'}"
            for key, flag in flags.items() if getattr(args, key, None) == ""]
     if args.command == "plan" and args.answers == "":
         out = ["plan: an empty path was given; give the path of an answers file (or none for the defaults)"]

@@ -156,6 +156,7 @@ FLAGS = [
     (["install", "--answers", ""], "--answers: an empty path was given"),
     (["plan", ""], "plan: an empty path was given"),
     (["answers", "--check", ""], "--check: an empty path was given"),
+    (["uninstall", "--state-dir", ""], "--state-dir: an empty path was given"),
     # crashes and hangs: a FIFO, a device, a name too long
     (["install", "--unattended", "@ROOT@/pw-fifo"], "@ROOT@/pw-fifo: cannot read the answers file: not a regular file"),
     (["plan", "@ROOT@/pw-fifo"], "@ROOT@/pw-fifo: cannot read the answers file: not a regular file"),

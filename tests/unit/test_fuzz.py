@@ -23,7 +23,7 @@ from jeg_wizard.layout import Layout
 from jeg_wizard.values import control_char, system_place
 
 DEBIAN12 = distro.Distro("debian", "12", "Debian GNU/Linux 12 (bookworm)")
-FUZZ = settings(max_examples=int(os.environ.get("JEGW_FUZZ_EXAMPLES", "250")), deadline=2000, derandomize=True,
+FUZZ = settings(max_examples=int(os.environ.get("JEGW_FUZZ_EXAMPLES", "250")), deadline=2000, derandomize=not os.environ.get("JEGW_FUZZ_RANDOM"),
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
 RAN = {"schema": 0, "schema_valid": 0, "bytes": 0, "mutated": 0, "cli": 0}
 
