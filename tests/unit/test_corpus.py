@@ -114,7 +114,7 @@ def assert_refused(r: subprocess.CompletedProcess, expect: str, before: dict, ro
 def test_corpus_is_big_enough():
     assert len(FILES) >= 30
     classes = {p.stem.split('-', 1)[0] for p in FILES}
-    assert {'injection', 'harm', 'fullmatch', 'lax', 'accounts', 'machine', 'secrets', 'crash', 'bom'} <= classes
+    assert {'injection', 'harm', 'fullmatch', 'lax', 'accounts', 'machine', 'secrets', 'crash', 'changes', 'bom'} <= classes
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
