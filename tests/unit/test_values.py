@@ -191,3 +191,14 @@ def test_every_key_described_once_in_the_model():
     for section, field in Answers.model_fields.items():
         for key, f in field.annotation.model_fields.items():
             assert f.description, f"{section}.{key} has no description"
+
+
+def test_example_answers_name_every_key():
+    import re
+
+    from jeg_wizard.cli import example_answers
+
+    text = example_answers()
+    missing = [f"{s}.{k}" for s, f in Answers.model_fields.items() for k in f.annotation.model_fields
+               if not re.search(rf"^#?\s*{k}\s*=", text, re.M)]
+    assert missing == []
