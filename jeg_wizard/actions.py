@@ -59,8 +59,12 @@ def _owner(path: Path) -> list[int] | None:
 
 def _ours(ctx: "Context", kind: str, path: Path) -> bool:
     """The journal says an earlier run of ours created this path."""
+    journal = ctx.journal
+    if journal.path is None:  # a dry run journals nothing, but what earlier runs did still counts
+        from .engine import Journal
+        journal = Journal(ctx.layout.state_dir / "journal.jsonl")
     return any(e.get("kind") == kind and e.get("path") == str(path) and e.get("created")
-               for e in ctx.journal.entries())
+               for e in journal.entries())
 
 
 # ---------------------------------------------------------------- packages
@@ -185,9 +189,14 @@ class Venv:
         return [_argv_line(ctx, c) for c in self.commands()]
 
     def apply(self, ctx) -> None:
-        if not ctx.dry_run and self.path.exists() and not self.marker.exists() and (
-                not (self.path / "bin" / "python").exists() or _ours(ctx, "venv", self.path)):
-            shutil.rmtree(self.path)  # a half-made venv from an interrupted run: pip may have left half a package
+        ours = self.path.exists() and _ours(ctx, "venv", self.path)
+        if not ctx.dry_run and self.path.exists() and not self.marker.exists():
+            if ours:
+                shutil.rmtree(self.path)  # a half-made venv from an interrupted run: pip may have left half a package
+            elif not (self.path / "bin" / "python").exists():
+                # someone else's directory that is no venv: never removed, filled or chmodded
+                raise RuntimeError(f"{self.path} exists, is not a venv and was not made by jeg-wizard; move it away "
+                                   f"or choose another venv path")
         existed = self.path.exists()
         if not ctx.dry_run:
             _record_new_dirs(ctx, self.path)
@@ -195,7 +204,8 @@ class Venv:
         for c in self.commands():
             ctx.runner.run(c)
         if not ctx.dry_run:
-            os.chmod(self.path, 0o755)  # user servers and kernels run as other users
+            if not existed or ours:
+                os.chmod(self.path, 0o755)  # user servers and kernels run as other users
             files.atomic_write(self.marker, self._wanted().encode(), 0o644)
 
 
@@ -430,6 +440,8 @@ class Directory:
             st = os.stat(self.path)
         except FileNotFoundError:
             return False
+        if not _ours(ctx, "dir", self.path):
+            return True  # a directory we did not create keeps its mode and owner: nothing to do
         ids = self._ids()
         return (st.st_mode & 0o7777) == self.mode and (ids is None or (st.st_uid, st.st_gid) == ids)
 
@@ -442,7 +454,9 @@ class Directory:
         if not self.path.exists():
             _record_new_dirs(ctx, self.path)
             ctx.record(kind="dir", path=str(self.path), created=True)
-        self.path.mkdir(parents=True, exist_ok=True)
+            self.path.mkdir(parents=True, exist_ok=True)
+        elif not _ours(ctx, "dir", self.path):
+            return  # never change the mode or owner of a directory we did not create
         os.chmod(self.path, self.mode)
         ids = self._ids()
         if ids:

@@ -7,8 +7,9 @@ a crypt hash or a prompt; the gateway token lives in a 0600 file (generated when
 from __future__ import annotations
 
 import difflib
-import ipaddress
+import os
 import re
+import stat
 import sys
 from pathlib import Path
 from typing import Any, Literal
@@ -22,11 +23,11 @@ else:  # pragma: no cover
 
 from . import distro
 
-USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
-HOST_RE = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
-VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")
-KERNEL_NAME_RE = re.compile(r"^[a-zA-Z0-9._-]+$")
-MASTER_RE = re.compile(r"^(local(\[(\*|\d+)\])?|yarn|spark://[^\s/:]+:\d{1,5})$")
+from .values import (IP, URL, AbsPath, Bool, ConcreteIP, CryptHash, EnvFile, EnvName, GroupName, HostOrIP, Int,
+                     KernelName, OptAbsPath, OptOwnedDir, OwnedDir, Port, PortRange, Prefix, Seconds, Sha512,
+                     SparkMaster, SparkOpts, Text, UserName, SparkVersion, VERSION_RX, names, port_range, show)
+
+D = Field  # a key's default and its description, in one place (the example answers and the docs read them)
 
 
 class AnswersError(Exception):
@@ -37,59 +38,27 @@ class AnswersError(Exception):
         super().__init__("\n".join(problems))
 
 
-def _abs_path(v: str) -> str:
-    if not isinstance(v, str) or not v.startswith("/"):
-        raise ValueError(f"must be an absolute path (starting with /), got {v!r}")
-    if "\0" in v or "\n" in v:
-        raise ValueError("must not contain NUL or newline characters")
-    return v.rstrip("/") or "/"
-
-
-def _ip(v: str, *, allow_any: bool = True) -> str:
-    try:
-        addr = ipaddress.ip_address(v)
-    except ValueError:
-        raise ValueError(f"must be an IP address such as 127.0.0.1 or 0.0.0.0, got {v!r}") from None
-    if addr.is_unspecified and not allow_any:
-        raise ValueError(f"must be a concrete address clients can reach, not {v}")
-    return v
-
-
-def _port(v: int) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 65535:
-        raise ValueError(f"must be an integer between 1 and 65535, got {v!r}")
-    return v
-
-
-def _user(v: str) -> str:
-    if not isinstance(v, str) or not USER_RE.match(v):
-        raise ValueError(
-            f"must be a unix user name (lower-case letter or _, then up to 31 of a-z 0-9 _ -), got {v!r}"
-        )
-    return v
-
-
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", validate_default=True, frozen=True, strict=True)
 
 
 class System(Section):
-    prefix: str = "/opt"
-    state_dir: str = "/var/lib/jeg-wizard"
-    log_dir: str = "/var/log/jeg-wizard"
-    apt_update: bool = True
-    apt_upgrade: bool = False
-    python: str = "/usr/bin/python3"
-    # a config file or kernelspec that exists and was not written by jeg-wizard: replace it (true; the
-    # original is kept in <state_dir>/backups and put back by `jeg-wizard uninstall`) or stop (false)
-    replace_existing_files: bool = False
-
-    _paths = field_validator("prefix", "state_dir", "log_dir", "python")(classmethod(lambda cls, v: _abs_path(v)))
+    prefix: Prefix = D("/opt", description="Spark and the venvs (<prefix>/jeg/...) go here")
+    state_dir: OwnedDir = D("/var/lib/jeg-wizard", description="root-only: secrets, journal, backups")
+    log_dir: OwnedDir = D("/var/log/jeg-wizard", description="install.log, gateway.log, hub.log")
+    apt_update: Bool = D(True, description="refresh package lists (skipped when every package is there)")
+    apt_upgrade: Bool = D(False, description="apt upgrade; off by default on a production box")
+    python: AbsPath = D("/usr/bin/python3", description="the distribution's python builds the venvs")
+    replace_existing_files: Bool = D(False, description=(
+        "a config file or kernelspec that exists and was not written by jeg-wizard: replace it (true; the "
+        "original is kept in <state_dir>/backups and put back by `jeg-wizard uninstall`) or stop (false)"))
 
 
 class Java(Section):
-    version: int = Field(default_factory=lambda: distro.default_java())  # what this distribution ships
-    home: str = ""  # empty: /usr/lib/jvm/java-<version>-openjdk-<arch>
+    version: Int(1, 99) = D(default_factory=lambda: distro.default_java(),
+                            description="the OpenJDK major version: 17, or 21 where apt has no 17 (Debian 13); "
+                                        "Spark 4.x needs 17 or 21")
+    home: OptAbsPath = D("", description="empty: /usr/lib/jvm/java-<version>-openjdk-<arch>")
 
     @field_validator("version")
     @classmethod
@@ -98,70 +67,26 @@ class Java(Section):
             raise ValueError(f"must be one of {', '.join(map(str, distro.JAVA_VERSIONS))}, got {v}")
         return v
 
-    @field_validator("home")
-    @classmethod
-    def _home(cls, v: str) -> str:
-        return _abs_path(v) if v else v
-
 
 class Spark(Section):
-    source: Literal["pypi", "apache", "url", "tarball"] = "pypi"
-    version: str = "4.3.0"
-    hadoop: str = "3"
-    url: str = ""
-    tarball: str = ""
-    sha512: str = ""
-    home: str = ""  # empty: <prefix>/spark (a symlink to the versioned directory)
-    master: str = "local[*]"
-    cores_max: int = Field(default=1, ge=1, le=1024)
-    master_webui_port: int = 8380
-    worker_webui_port: int = 8381
-
-    @field_validator("version")
-    @classmethod
-    def _version(cls, v: str) -> str:
-        if not VERSION_RE.match(v):
-            raise ValueError(f"must be a Spark release like 3.5.3 or 4.3.0, got {v!r}")
-        return v
+    source: Literal["pypi", "apache", "url", "tarball"] = D("pypi", description="where Spark comes from")
+    version: SparkVersion = D("4.3.0", description="a Spark release like 4.3.0 or 3.5.3")
+    hadoop: Text = D("3", description="spark-<version>-bin-hadoop<suffix>.tgz: 2.7, 3 or 3.2")
+    url: URL = D("", description="with source = url: an http(s):// or file:// URL of the tarball")
+    tarball: OptAbsPath = D("", description="with source = tarball: absolute path of a .tgz")
+    sha512: Sha512 = D("", description="checksum of the tarball; fetched for apache when empty")
+    home: OptOwnedDir = D("", description="the Spark symlink; empty: <prefix>/spark")
+    master: SparkMaster = D("local[*]", description="local[*] | local[N] | spark://HOST:PORT (started here) | yarn")
+    cores_max: Int(1, 1024) = D(1, description="spark.cores.max per kernel on a standalone cluster")
+    master_webui_port: Port = D(8380, description="standalone master web UI")
+    worker_webui_port: Port = D(8381, description="standalone worker web UI (not 8081: the hub's)")
 
     @field_validator("hadoop")
     @classmethod
     def _hadoop(cls, v: str) -> str:
         if v not in ("2.7", "3", "3.2"):
-            raise ValueError(f"must be one of 2.7, 3, 3.2 (the hadoop suffix of the Apache tarball), got {v!r}")
+            raise ValueError(f"must be one of 2.7, 3, 3.2 (the hadoop suffix of the Apache tarball), got {show(v)}")
         return v
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        if v and not re.match(r"^(https?|file)://\S+$", v):
-            raise ValueError(f"must be an http://, https:// or file:// URL, got {v!r}")
-        return v
-
-    @field_validator("tarball", "home")
-    @classmethod
-    def _paths(cls, v: str) -> str:
-        return _abs_path(v) if v else v
-
-    @field_validator("sha512")
-    @classmethod
-    def _sha(cls, v: str) -> str:
-        v = v.strip().lower()
-        if v and not re.fullmatch(r"[0-9a-f]{128}", v):
-            raise ValueError("must be 128 hexadecimal characters (the .sha512 of the tarball)")
-        return v
-
-    @field_validator("master")
-    @classmethod
-    def _master(cls, v: str) -> str:
-        if not MASTER_RE.match(v):
-            raise ValueError(f"must be local[*], local[N], spark://HOST:PORT or yarn, got {v!r}")
-        return v
-
-    @field_validator("master_webui_port", "worker_webui_port")
-    @classmethod
-    def _ports(cls, v: int) -> int:
-        return _port(v)
 
     @model_validator(mode="after")
     def _source_needs(self) -> "Spark":
@@ -175,136 +100,47 @@ class Spark(Section):
 
 
 class Environment(Section):
-    file: str = "/etc/environment"
-    pyspark_python: str = ""  # empty: the kernel venv's python
-
-    @field_validator("file")
-    @classmethod
-    def _file(cls, v: str) -> str:
-        return _abs_path(v)
-
-    @field_validator("pyspark_python")
-    @classmethod
-    def _py(cls, v: str) -> str:
-        return _abs_path(v) if v else v
+    file: EnvFile = D("/etc/environment", description="we own only a marked block in it")
+    pyspark_python: OptAbsPath = D("", description="empty: the kernel venv's python")
 
 
 class Kernels(Section):
-    dir: str = "/usr/local/share/jupyter/kernels"
-    name: str = "spark_python_local"
-    display_name: str = "Spark - Python (local)"
-    spark_opts: str = ""
-    venv: str = ""  # empty: <prefix>/jeg/kernel
-
-    @field_validator("dir")
-    @classmethod
-    def _dir(cls, v: str) -> str:
-        return _abs_path(v)
-
-    @field_validator("venv")
-    @classmethod
-    def _venv(cls, v: str) -> str:
-        return _abs_path(v) if v else v
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        if not KERNEL_NAME_RE.match(v):
-            raise ValueError(f"must use only letters, digits, '.', '_' and '-', got {v!r}")
-        return v
-
-    @field_validator("spark_opts")
-    @classmethod
-    def _opts(cls, v: str) -> str:
-        if any(c in v for c in "\n\0\"'`$;|&"):
-            raise ValueError("must be plain spark-submit options (no quotes, $, ;, |, & or newlines)")
-        return v
+    dir: OwnedDir = D("/usr/local/share/jupyter/kernels", description="a kernels/ directory on the JUPYTER_PATH")
+    name: KernelName = D("spark_python_local", description="the kernelspec's directory name: letters, digits, . _ -")
+    display_name: Text = D("Spark - Python (local)", description="what JupyterLab's launcher shows")
+    spark_opts: SparkOpts = D("", description='extra spark-submit options, e.g. "--driver-memory 2g"')
+    venv: OptOwnedDir = D("", description="empty: <prefix>/jeg/kernel")
 
 
 class Gateway(Section):
-    ip: str = "127.0.0.1"
-    port: int = 8888
-    venv: str = ""  # empty: <prefix>/jeg/gateway
-    token_file: str = ""  # empty: <state_dir>/secrets/gateway-token (generated when missing)
-    kernel_launch_timeout: int = Field(default=120, ge=10, le=3600)
-    request_timeout: float = Field(default=150.0, ge=10, le=7200)
-    list_kernels: bool = True
-    unauthorized_users: list[str] = ["root"]
-    # members of these groups are refused kernels too (their kernels could become root); the gateway
-    # reads the members each time it starts
-    unauthorized_groups: list[str] = ["sudo", "wheel"]
-    max_kernels: int = Field(default=16, ge=0, le=10000)  # running kernels in all; 0: no limit
-    max_kernels_per_user: int = Field(default=4, ge=0, le=10000)  # 0: no limit
-    cull_idle_timeout: int = Field(default=3600, ge=0, le=30 * 86400)  # seconds idle before a kernel is shut down; 0: never
-    port_range: str = ""  # "LOW..HIGH" (at least 1000 ports) for the kernels' ZeroMQ ports; empty: any free port
-    tls: Literal["off", "generate", "files"] = "off"
-    tls_cert: str = ""  # tls = "files": the gateway's certificate (PEM, chain after it)
-    tls_key: str = ""  # tls = "files": its private key (mode 0600)
-    tls_ca: str = ""  # tls = "files": the CA certificate user servers and health checks verify against
-    tls_names: list[str] = []  # tls = "generate": extra DNS names or IPs for the certificate
-    # kernels run as this unprivileged system user (created); "root" only if you accept that every
-    # hub user can then run code as root
-    user: str = "jeg-gateway"
-    # true: each kernel runs as the hub user the user server names in KERNEL_USERNAME. Switching users
-    # needs root, so the gateway then runs as root (user must be left out or be "root"), and it trusts
-    # KERNEL_USERNAME from every holder of its token: every user server holds it.
-    impersonation: bool = False
-
-    @field_validator("ip")
-    @classmethod
-    def _ip(cls, v: str) -> str:
-        return _ip(v)
-
-    @field_validator("port")
-    @classmethod
-    def _port(cls, v: int) -> int:
-        return _port(v)
-
-    @field_validator("venv", "token_file", "tls_cert", "tls_key", "tls_ca")
-    @classmethod
-    def _paths(cls, v: str) -> str:
-        return _abs_path(v) if v else v
-
-    @field_validator("unauthorized_users")
-    @classmethod
-    def _users(cls, v: list[str]) -> list[str]:
-        return [_user(u) for u in v]
-
-    @field_validator("unauthorized_groups")
-    @classmethod
-    def _groups(cls, v: list[str]) -> list[str]:
-        for g in v:
-            if not isinstance(g, str) or not USER_RE.match(g):
-                raise ValueError(f"must be unix group names (like sudo or wheel), got {g!r}")
-        return v
-
-    @field_validator("port_range")
-    @classmethod
-    def _range(cls, v: str) -> str:
-        if not v:
-            return v
-        m = re.fullmatch(r"(\d{1,5})\.\.(\d{1,5})", v)
-        low, high = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
-        if not m or not 1024 <= low < high <= 65535 or high - low < 1000:
-            raise ValueError(f"must be LOW..HIGH with 1024 <= LOW, HIGH <= 65535 and at least 1000 ports "
-                             f"(e.g. 40000..41000), got {v!r}")
-        return v
-
-    @field_validator("tls_names")
-    @classmethod
-    def _names(cls, v: list[str]) -> list[str]:
-        for n in v:
-            try:
-                ipaddress.ip_address(n)
-            except (ValueError, TypeError):
-                if not isinstance(n, str) or not HOST_RE.match(n):
-                    raise ValueError(f"must be DNS names or IP addresses, got {n!r}") from None
-        return v
-
-    @field_validator("user")
-    @classmethod
-    def _user(cls, v: str) -> str:
-        return _user(v)
+    ip: IP = D("127.0.0.1", description="all-in-one: loopback; two hosts: an address the hub host reaches")
+    port: Port = D(8888, description="the gateway's port")
+    venv: OptOwnedDir = D("", description="empty: <prefix>/jeg/gateway")
+    token_file: OptAbsPath = D("", description="empty: <state_dir>/secrets/gateway-token (generated when missing)")
+    kernel_launch_timeout: Int(10, 3600) = D(120, description="seconds a Spark kernel may take to start")
+    request_timeout: Seconds(10, 7200) = D(150.0, description="must exceed the kernel start timeout")
+    list_kernels: Bool = D(True, description="JupyterLab polls /api/kernels and breaks on 403")
+    unauthorized_users: names(UserName) = D(["root"], description="refused kernels (root by default)")
+    unauthorized_groups: names(GroupName) = D(["sudo", "wheel"], description=(
+        "members of these groups are refused kernels too (their kernels could become root); the gateway reads "
+        "the members each time it starts"))
+    max_kernels: Int(0, 10000) = D(16, description="running kernels in all; 0: no limit")
+    max_kernels_per_user: Int(0, 10000) = D(4, description="0: no limit")
+    cull_idle_timeout: Int(0, 30 * 86400) = D(3600, description="seconds idle before a kernel is shut down; 0: never")
+    port_range: PortRange = D("", description=(
+        '"LOW..HIGH" (at least 1000 ports) for the kernels\' ZeroMQ ports; empty: any free port'))
+    tls: Literal["off", "generate", "files"] = D("off", description=(
+        "loopback: off is fine; two hosts: generate (a private CA, recommended) or files"))
+    tls_cert: OptAbsPath = D("", description="tls = files: the gateway's certificate (PEM, chain after it)")
+    tls_key: OptAbsPath = D("", description="tls = files: its private key (mode 0600)")
+    tls_ca: OptAbsPath = D("", description="tls = files: the CA certificate user servers and health checks verify against")
+    tls_names: names(HostOrIP) = D([], description="tls = generate: extra DNS names or IPs for the certificate")
+    user: UserName = D("jeg-gateway", description=(
+        'kernels run as this unprivileged system user (created); "root" only if you accept that every hub user '
+        "can then run code as root"))
+    impersonation: Bool = D(False, description=(
+        "true: each kernel runs as the hub user named in KERNEL_USERNAME; the gateway then runs as root and "
+        "trusts that name from every holder of its token (every user server)"))
 
     @model_validator(mode="before")
     @classmethod
@@ -350,80 +186,38 @@ class Gateway(Section):
 
 
 class Proxy(Section):
-    version: str = "auto"  # auto: 5.3.0 on node >= 20, else 4.6.3
-    api_ip: str = "127.0.0.1"
-    api_port: int = 8001
-    prefix: str = ""  # empty: <prefix>/jeg/proxy
+    version: Text = D("auto", description="auto: 5.3.0 on node >= 20, else 4.6.3")
+    api_ip: IP = D("127.0.0.1", description="the proxy's REST API address")
+    api_port: Port = D(8001, description="the proxy's REST API port")
+    prefix: OptOwnedDir = D("", description="empty: <prefix>/jeg/proxy")
 
     @field_validator("version")
     @classmethod
     def _version(cls, v: str) -> str:
-        if v != "auto" and not VERSION_RE.match(v):
-            raise ValueError(f"must be 'auto' or a version like 4.6.3, got {v!r}")
+        if v != "auto" and not re.fullmatch(VERSION_RX, v):
+            raise ValueError(f"must be 'auto' or a version like 4.6.3, got {show(v)}")
         return v
-
-    @field_validator("api_ip")
-    @classmethod
-    def _ip(cls, v: str) -> str:
-        return _ip(v)
-
-    @field_validator("api_port")
-    @classmethod
-    def _port(cls, v: int) -> int:
-        return _port(v)
-
-    @field_validator("prefix")
-    @classmethod
-    def _prefix(cls, v: str) -> str:
-        return _abs_path(v) if v else v
 
 
 class Hub(Section):
-    ip: str = "0.0.0.0"
-    port: int = 8000
-    hub_ip: str = "127.0.0.1"
-    hub_port: int = 8081
-    venv: str = ""  # empty: <prefix>/jeg/hub
-    config_dir: str = "/etc/jupyter"
-    gateway_client: Literal["builtin", "nb2kg"] = "builtin"
-    default_url: Literal["/lab", "/tree"] = "/lab"
-    # HTTPS on the public port (both or neither); tls_ca: the CA health checks verify against when
-    # the certificate is not from a CA this machine trusts
-    tls_cert: str = ""
-    tls_key: str = ""
-    tls_ca: str = ""
-
-    @field_validator("ip")
-    @classmethod
-    def _ip(cls, v: str) -> str:
-        return _ip(v)
-
-    @field_validator("hub_ip")
-    @classmethod
-    def _hub_ip(cls, v: str) -> str:
-        return _ip(v, allow_any=False)
-
-    @field_validator("port", "hub_port")
-    @classmethod
-    def _port(cls, v: int) -> int:
-        return _port(v)
-
-    @field_validator("venv")
-    @classmethod
-    def _venv(cls, v: str) -> str:
-        return _abs_path(v) if v else v
-
-    @field_validator("config_dir")
-    @classmethod
-    def _cfg(cls, v: str) -> str:
-        return _abs_path(v)
+    ip: IP = D("0.0.0.0", description="the public address users open in a browser (0.0.0.0: all)")
+    port: Port = D(8000, description="the public port")
+    hub_ip: ConcreteIP = D("127.0.0.1", description="the hub's internal API address (a concrete one user servers reach)")
+    hub_port: Port = D(8081, description="the hub's internal API port")
+    venv: OptOwnedDir = D("", description="empty: <prefix>/jeg/hub")
+    config_dir: OwnedDir = D("/etc/jupyter", description="jupyterhub_config.py and the gateway config")
+    gateway_client: Literal["builtin", "nb2kg"] = D("builtin", description="builtin: jupyter_server's GatewayClient")
+    default_url: Literal["/lab", "/tree"] = D("/lab", description="JupyterLab or the classic tree")
+    tls_cert: OptAbsPath = D("", description="HTTPS on the public port (both or neither of cert and key)")
+    tls_key: OptAbsPath = D("", description="its private key, mode 0600")
+    tls_ca: OptAbsPath = D("", description="the CA health checks verify against when not one this machine trusts")
 
     @field_validator("tls_cert", "tls_key", "tls_ca")
     @classmethod
     def _tls_paths(cls, v: str) -> str:
-        if v and not Path(_abs_path(v)).is_file():
+        if v and not Path(v).is_file():
             raise ValueError(f"no such file {v}")
-        return _abs_path(v) if v else v
+        return v
 
     @model_validator(mode="after")
     def _tls_pair(self) -> "Hub":
@@ -436,44 +230,19 @@ class Hub(Section):
 
 
 class Users(Section):
-    admin: str = "hubadmin"
+    admin: UserName = D("hubadmin", description="PAM user and hub admin (not root)")
     # Where the admin password comes from (at most one); none: keep an existing user's password,
     # or prompt when a terminal is attached.
-    admin_password_env: str = ""
-    admin_password_file: str = ""
-    admin_password_hash: str = ""
-    allowed: list[str] = []
+    admin_password_env: EnvName = D("", description="for unattended runs: a variable holding the password")
+    admin_password_file: OptAbsPath = D("", description="for unattended runs: a 0600 file holding the password")
+    admin_password_hash: CryptHash = D("", description="a crypt hash ($6$...) instead of a password")
+    allowed: names(UserName) = D([], description="PAM users allowed to log in besides the admin")
 
     @field_validator("admin")
     @classmethod
     def _admin(cls, v: str) -> str:
-        _user(v)
         if v == "root":
             raise ValueError("must not be root: the gateway refuses kernels for root and the hub should not log root in")
-        return v
-
-    @field_validator("allowed")
-    @classmethod
-    def _allowed(cls, v: list[str]) -> list[str]:
-        return [_user(u) for u in v]
-
-    @field_validator("admin_password_env")
-    @classmethod
-    def _env(cls, v: str) -> str:
-        if v and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", v):
-            raise ValueError(f"must be an environment variable name, got {v!r}")
-        return v
-
-    @field_validator("admin_password_file")
-    @classmethod
-    def _file(cls, v: str) -> str:
-        return _abs_path(v) if v else v
-
-    @field_validator("admin_password_hash")
-    @classmethod
-    def _hash(cls, v: str) -> str:
-        if v and not re.fullmatch(r"\$(1|5|6|y|2[aby]|gy|7)\$[./A-Za-z0-9$=,]+", v):
-            raise ValueError("must be a crypt(3) hash such as the output of `openssl passwd -6` ($6$...)")
         return v
 
     @model_validator(mode="after")
@@ -485,8 +254,8 @@ class Users(Section):
 
 
 class Services(Section):
-    manager: Literal["auto", "systemd", "process"] = "auto"
-    start: bool = True
+    manager: Literal["auto", "systemd", "process"] = D("auto", description="auto: systemd when PID 1 is systemd")
+    start: Bool = D(True, description="start the gateway and the hub, then check them")
 
 
 SECRET_KEYS = {
@@ -529,28 +298,37 @@ def _unknown_key_message(loc: tuple, model: type[BaseModel]) -> str:
     return f"{path}: unknown key; allowed here: {', '.join(known)}"
 
 
+def _key(part: Any) -> str:
+    """A key as a message names it: plain names as they are, anything odd (a newline, 5000 characters) quoted."""
+    return part if isinstance(part, str) and re.fullmatch(r"[A-Za-z0-9_-]{1,64}", part) else show(part, 40)
+
+
 def _format(err: ValidationError) -> list[str]:
     out = []
     for e in err.errors():
-        loc = tuple(p for p in e["loc"])
-        path = ".".join(map(str, loc))
+        loc = tuple(e["loc"])
+        items = [p for p in loc if isinstance(p, int)]  # a list's item: named after the message
+        keys = tuple(_key(p) for p in loc if not isinstance(p, int))
+        path = ".".join(keys)
         if e["type"] == "extra_forbidden":
-            secret_hint = SECRET_KEYS.get(loc[-2:]) if len(loc) >= 2 else None
+            secret_hint = SECRET_KEYS.get(tuple(loc[-2:])) if len(loc) >= 2 else None
             if secret_hint:
                 out.append(f"{path}: secrets are not kept in the answers file in clear; {secret_hint}")
             else:
-                out.append(_unknown_key_message(loc, Answers))
+                out.append(_unknown_key_message(keys, Answers))
             continue
         msg = e["msg"]
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, "):]
         if e["type"] == "literal_error":
             allowed = e.get("ctx", {}).get("expected", "")
-            msg = f"must be one of {allowed}, got {e.get('input')!r}"
+            msg = f"must be one of {allowed}, got {show(e.get('input'))}"
         elif e["type"] in ("int_parsing", "int_type", "float_parsing", "float_type", "bool_type", "bool_parsing",
                            "string_type", "list_type", "model_type", "greater_than_equal", "less_than_equal",
-                           "int_from_float"):
-            msg = f"{msg[0].lower()}{msg[1:]}, got {e.get('input')!r}"
+                           "int_from_float", "finite_number", "too_long", "dict_type", "model_attributes_type"):
+            msg = f"{msg[0].lower()}{msg[1:]}, got {show(e.get('input'))}"
+        if items:
+            msg += f" (item {items[-1] + 1})"
         # cross-field validators name their own key: don't repeat the section
         if re.match(r"^[a-z_]+(\.[a-z_0-9]+)*: ", msg):
             out.append(msg)
@@ -578,10 +356,6 @@ def cross_checks(a: Answers, dist: distro.Distro | None = None) -> list[str]:
             problems.append(f"{key}: port {port} is already used by {seen[port]}; every service needs its own port")
         else:
             seen[port] = key
-    if a.spark.master.startswith("spark://"):
-        p = int(a.spark.master.rsplit(":", 1)[1])
-        if not 1 <= p <= 65535:
-            problems.append(f"spark.master: port must be between 1 and 65535, got {p}")
     problems += distro.spark_java_problems(a.spark.version, a.java.version, dist or distro.detect())
     if a.hub.gateway_client == "nb2kg":
         problems.append(
@@ -589,11 +363,35 @@ def cross_checks(a: Answers, dist: distro.Distro | None = None) -> list[str]:
             "Notebook 5.7) and cannot load in jupyter_server 2, which the user servers need for JupyterLab 4 and "
             "Notebook 7; choose 'builtin' (jupyter_server's GatewayClient, the maintained successor of nb2kg)"
         )
-    if a.gateway.user == a.users.admin:
-        problems.append(f"gateway.user: must not be the hub admin '{a.users.admin}' (its kernels could read the gateway's token)")
-    if a.users.admin in a.gateway.unauthorized_users:
-        problems.append(f"gateway.unauthorized_users: contains the hub admin '{a.users.admin}', who could then never start a kernel")
+    problems += _account_problems(a)
+    rng = port_range(a.gateway.port_range)
+    if rng:
+        inside = [f"{k} ({p})" for k, p in ports.items() if rng[0] <= p <= rng[1]]
+        if inside:
+            problems.append(f"gateway.port_range: {a.gateway.port_range} covers {', '.join(inside)}; a kernel could take "
+                            f"that port; choose a range outside our service ports")
     return problems
+
+
+def _account_problems(a: Answers) -> list[str]:
+    """One rule for every list of hub users: root and the gateway's own user never log in, and a user
+    who may log in is not also one the gateway refuses (machine facts, system accounts: preflight)."""
+    out = []
+    if a.gateway.user == a.users.admin:
+        out.append(f"gateway.user: must not be the hub admin '{a.users.admin}' (its kernels could read the gateway's token)")
+    if a.users.admin in a.gateway.unauthorized_users:
+        out.append(f"gateway.unauthorized_users: contains the hub admin '{a.users.admin}', who could then never start a kernel")
+    for i, u in enumerate(a.users.allowed):
+        if u == "root":
+            out.append(f"users.allowed: must not contain root (item {i + 1}): the gateway refuses kernels for root "
+                       f"and the hub should not log root in")
+        elif u == a.gateway.user and u != a.users.admin:
+            out.append(f"users.allowed: must not contain the gateway's own user '{u}' (item {i + 1}): its kernels "
+                       f"could read the gateway's token")
+        elif u in a.gateway.unauthorized_users:
+            out.append(f"users.allowed: '{u}' (item {i + 1}) is also in gateway.unauthorized_users: it could log in "
+                       f"but never start a kernel; remove it from one of the two lists")
+    return out
 
 
 def parse(data: dict, dist: distro.Distro | None = None) -> Answers:
@@ -601,26 +399,81 @@ def parse(data: dict, dist: distro.Distro | None = None) -> Answers:
         a = Answers.model_validate(data)
     except ValidationError as err:
         raise AnswersError(_format(err)) from None
+    except RecursionError:
+        raise AnswersError(["values nested too deeply"]) from None
     problems = cross_checks(a, dist)
     if problems:
         raise AnswersError(problems)
     return a
 
 
-def load(path: str | Path, dist: distro.Distro | None = None) -> Answers:
-    p = Path(path)
+ANSWERS_MAX = 1 << 20  # an answers file is a few KiB; more is a mistake (or /dev/zero)
+
+
+def _shown(path: str) -> str:
+    """A file name as messages show it: as given, unless it holds control characters or is absurdly long."""
+    if path.isprintable() and len(path) <= 512:
+        return path
+    return show(path, 120)
+
+
+def read_regular(path: str | Path, what: str, limit: int = ANSWERS_MAX) -> tuple[bytes, int]:
+    """(content, mode) of a regular file of at most limit bytes; never blocks on a FIFO or reads a device.
+
+    Raises AnswersError naming the file and what is wrong with it."""
+    p = str(path)
+    if not p:
+        raise AnswersError([f"{what}: an empty path was given; give the path of a file"])
     try:
-        raw = p.read_bytes()
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    except (OSError, ValueError) as e:
+        raise AnswersError([f"{_shown(p)}: cannot read the {what}: {getattr(e, 'strerror', None) or e}"]) from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise AnswersError([f"{_shown(p)}: cannot read the {what}: Is a directory"])
+        if not stat.S_ISREG(st.st_mode):
+            raise AnswersError([f"{_shown(p)}: cannot read the {what}: not a regular file (a pipe, socket or device)"])
+        if st.st_size > limit:
+            raise AnswersError([f"{_shown(p)}: cannot read the {what}: too big ({st.st_size} bytes; at most {limit})"])
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            raise AnswersError([f"{_shown(p)}: cannot read the {what}: too big (more than {limit} bytes)"])
+        return b"".join(chunks), stat.S_IMODE(st.st_mode)
     except OSError as e:
-        raise AnswersError([f"{p}: cannot read the answers file: {e.strerror}"]) from None
+        raise AnswersError([f"{_shown(p)}: cannot read the {what}: {e.strerror}"]) from None
+    finally:
+        os.close(fd)
+
+
+def load_data(path: str | Path) -> tuple[dict, int]:
+    """The answers file's TOML as a dict, and the file's mode; AnswersError for anything that is not."""
+    raw, mode = read_regular(path, "answers file")
+    p = _shown(str(path))
+    if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark: TOML allows it
+        raw = raw[3:]
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise AnswersError([f"{p}: not UTF-8 text"]) from None
+    try:
+        return tomllib.loads(text), mode
     except tomllib.TOMLDecodeError as e:
-        raise AnswersError([f"{p}: not valid TOML: {e}{_toml_where(raw.decode('utf-8'), str(e))}"]) from None
+        raise AnswersError([f"{p}: not valid TOML: {e}{_toml_where(text, str(e))}"]) from None
+    except RecursionError:
+        raise AnswersError([f"{p}: not valid TOML here: arrays or tables nested too deeply"]) from None
+
+
+def load(path: str | Path, dist: distro.Distro | None = None) -> Answers:
+    data, mode = load_data(path)
+    p = _shown(str(path))
     held = _secrets_held(data)
-    mode = p.stat().st_mode & 0o777
     loose = [f"{held[0]}: {p} holds a secret and is readable by group or others (mode {mode:o}); "
              f"run: chmod 600 {p}"] if held and mode & 0o077 else []
     try:
@@ -647,5 +500,7 @@ def _toml_where(text: str, err: str) -> str:
         return ""
     n = int(m.group(1))
     here = lines[n - 1].strip()
+    if not here.isprintable() or len(here) > 120:  # never echo control characters (or a megabyte) to the terminal
+        here = show(here, 120)
     table = "" if here.startswith("[") else next((ln.strip() for ln in reversed(lines[:n - 1]) if re.match(r"\s*\[", ln)), "")
     return f"; line {n}{f' (in {table})' if table else ''}: {here}"

@@ -79,9 +79,22 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _empty_paths(args) -> list[str]:
+    """A file option given as "" (an unset variable in a script) must not mean "the defaults"."""
+    flags = {"unattended": "--unattended", "answers": "--answers", "check": "--check", "state_dir": "--state-dir"}
+    out = [f"{flag}: an empty path was given; give the path of {'a directory' if key == 'state_dir' else 'an answers file'}"
+           for key, flag in flags.items() if getattr(args, key, None) == ""]
+    if args.command == "plan" and args.answers == "":
+        out = ["plan: an empty path was given; give the path of an answers file (or none for the defaults)"]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        empty = _empty_paths(args)
+        if empty:
+            raise AnswersError(empty)
         if args.command == "answers":
             return cmd_answers(args)
         if args.command == "plan":
@@ -139,7 +152,11 @@ def cmd_plan(answers: Answers, brief: bool = False) -> int:
         missing = str(e)
         ctx.secrets._cache["admin"] = "(not given)"
     engine = Engine(ctx, _steps())
-    sys.stdout.write(render_plan(engine.plan(), ctx, brief=brief))
+    try:
+        text = render_plan(engine.plan(), ctx, brief=brief)
+    except SecretError as e:  # e.g. a token file others can read: the plan cannot show what would be written
+        raise AnswersError([str(e)]) from None
+    sys.stdout.write(text)
     if missing:
         print(f"note: {missing}: the install refuses to start until it is given")
     return EXIT_OK
@@ -333,12 +350,16 @@ def cmd_uninstall(args) -> int:
 
 def _paths_only(path: str) -> Answers:
     """The saved answers' directories only, for an uninstall when the rest no longer validates."""
-    from .answers import tomllib
+    from .answers import load_data
 
-    data = tomllib.loads(Path(path).read_text())
+    data, _ = load_data(path)
     keep = {"system": ["prefix", "state_dir", "log_dir"], "hub": ["config_dir"], "environment": ["file"],
             "kernels": ["dir", "name"], "services": ["manager"]}
-    return Answers.model_validate({s: {k: v for k, v in data.get(s, {}).items() if k in ks} for s, ks in keep.items()})
+    try:
+        return Answers.model_validate({s: {k: v for k, v in data.get(s, {}).items() if k in ks}
+                                       for s, ks in keep.items() if isinstance(data.get(s, {}), dict)})
+    except ValueError:
+        return load(path)  # raises AnswersError naming the keys
 
 
 def cmd_services(args) -> int:

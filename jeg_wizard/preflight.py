@@ -42,7 +42,15 @@ def problems(a: Answers, *, need_root: bool = True) -> list[str]:
     out += python_problems(a)
     out += _given_tls_files(a)
     out += _hub_tls_key(a)
+    out += _machine(a)
     return out
+
+
+def _machine(a: Answers) -> list[str]:
+    """Answers that cannot work on this machine (addresses, programs, accounts, symlinked system dirs)."""
+    from . import machine
+
+    return machine.problems(a)
 
 
 def _hub_tls_key(a: Answers) -> list[str]:

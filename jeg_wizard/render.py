@@ -1,6 +1,7 @@
 """Renders templates/ and kernels/ with one context built from the answers, and validates output."""
 from __future__ import annotations
 
+import ast
 import glob
 import json
 from importlib import resources
@@ -8,19 +9,119 @@ from importlib import resources
 import jinja2
 
 from .layout import Layout
+from .values import control_char
+
+
+class RenderError(ValueError):
+    pass
+
+
+def py_literal(v) -> str:
+    """The one way a value lands in a rendered Python config: as a Python literal (strings double-quoted,
+    ASCII, every other character escaped), of the few types a config holds; anything else is refused."""
+    if v is None or isinstance(v, bool):
+        return repr(v)
+    if isinstance(v, int):
+        return repr(v)
+    if isinstance(v, float):
+        if v != v or v in (float("inf"), float("-inf")):
+            raise RenderError(f"not a finite number: {v!r}")
+        return repr(v)
+    if isinstance(v, str):
+        return _py_str(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(py_literal(x) for x in v) + "]"
+    if isinstance(v, (set, frozenset)):
+        return "{" + ", ".join(py_literal(x) for x in sorted(v)) + "}" if v else "set()"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{py_literal(k)}: {py_literal(x)}" for k, x in v.items()) + "}"
+    raise RenderError(f"cannot render a {type(v).__name__} into a Python config")
+
+
+def _py_str(s: str) -> str:
+    """A double-quoted, ASCII-only Python string literal: every other character escaped."""
+    out = ['"']
+    for ch in s:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch.isascii() and ch.isprintable():
+            out.append(ch)
+        else:
+            out.append(f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}")
+    out.append('"')
+    return "".join(out)
+
+
+def comment_text(v) -> str:
+    """A value shown inside a comment: one printable line, or its repr when it is anything else."""
+    s = str(v)
+    return s if s.isprintable() and s.isascii() else repr(s)
+
+
+def _finalize(v):
+    """Every {{ }} output: a line break or other control character would end a comment line or a string
+    literal in the rendered file; it never gets there (the answers refuse them too)."""
+    if isinstance(v, str) and control_char(v):
+        raise RenderError(f"a value holds a control character: {v!r}")
+    return v
 
 
 def _env(package: str) -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(resources.files(package))),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
+        finalize=_finalize,
     )
+    env.filters["py"] = py_literal
+    env.filters["comment"] = comment_text
+    return env
 
 
 def render(template: str, context: dict, package: str = "jeg_wizard.templates") -> str:
-    return _env(package).get_template(template).render(**context)
+    text = _env(package).get_template(template).render(**context)
+    if template.endswith(".py.j2"):
+        check_shape(text, template, context, package)
+    return text
+
+
+def _placeholders(v):
+    """The context with every value replaced by a harmless one of the same type (and truthiness, which
+    picks the template's branches): what the template alone makes of it."""
+    if isinstance(v, bool) or v is None:
+        return v
+    if isinstance(v, int):
+        return (v > 0) - (v < 0)
+    if isinstance(v, float):
+        return float((v > 0) - (v < 0))
+    if isinstance(v, str):
+        return "x" if v else ""
+    if isinstance(v, (list, tuple)):
+        return [_placeholders(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _placeholders(x) for k, x in v.items()}
+    return v
+
+
+def _shape(tree: ast.AST) -> str:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant):
+            node.value = type(node.value).__name__  # which constant, not its value
+    return ast.dump(tree, include_attributes=False)
+
+
+def check_shape(text: str, name: str, context: dict, package: str = "jeg_wizard.templates") -> None:
+    """The rendered Python holds exactly the statements the template makes: its AST, constants aside, is
+    the template's rendered on placeholder values. A value that got out of its literal would add a node."""
+    try:
+        real = ast.parse(text, name)
+    except SyntaxError as e:
+        raise RenderError(f"{name}: rendered Python does not parse: {e}") from None
+    safe = _env(package).get_template(name).render(**_placeholders(context))
+    if _shape(real) != _shape(ast.parse(safe, name)):
+        raise RenderError(f"{name}: rendered Python differs in structure from its template; a value escaped its "
+                          f"literal (refusing to write it)")
 
 
 def kernel_files(kernel_template: str) -> list[str]:
@@ -97,6 +198,8 @@ def context(layout: Layout, proxy_command: list[str] | None = None) -> dict:
         "hub": {
             "ip": h.ip, "port": h.port, "hub_ip": h.hub_ip, "hub_port": h.hub_port,
             "proxy_api_ip": a.proxy.api_ip, "proxy_api_port": a.proxy.api_port, "venv": str(layout.hub_venv),
+            # IPv6 bracketed: the one place URLs are made from addresses is Layout
+            "proxy_api_url": layout.proxy_api_url.removesuffix("/api/routes"),
             "state_dir": str(layout.hub_state_dir), "cookie_secret_file": str(layout.cookie_secret_file),
             "db_url": f"sqlite:///{layout.hub_state_dir}/jupyterhub.sqlite", "admin_user": a.users.admin,
             "allowed_users": sorted({a.users.admin, *a.users.allowed}), "default_url": h.default_url,

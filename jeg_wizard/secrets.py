@@ -16,18 +16,44 @@ class SecretError(Exception):
     pass
 
 
+SECRET_MAX = 1 << 20  # a password, token or key: far less; more is a mistake (or a device)
+
+
 def read_private_file(path: Path, what: str) -> str:
-    """A secret file must be ours alone: refuse group/world-readable ones with the fix."""
-    st = path.stat()
-    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise SecretError(f"{what}: {path} is readable by others (mode {stat.S_IMODE(st.st_mode):o}); run: chmod 600 {path}")
-    return path.read_text().strip()
+    """A secret file must be ours alone: refuse group/world-readable ones with the fix. A regular
+    file of sane size only: a FIFO or device is refused without blocking on it."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise SecretError(f"{what}: {path} is not a regular file (a directory, pipe, socket or device)")
+        if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise SecretError(f"{what}: {path} is readable by others (mode {stat.S_IMODE(st.st_mode):o}); run: chmod 600 {path}")
+        if st.st_size > SECRET_MAX:
+            raise SecretError(f"{what}: {path} is too big for a secret ({st.st_size} bytes)")
+        raw = os.read(fd, SECRET_MAX + 1)
+    finally:
+        os.close(fd)
+    try:
+        return raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise SecretError(f"{what}: {path} is not UTF-8 text") from None
+
+
+def _url_userinfo(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    netloc = urlsplit(url).netloc if url else ""
+    return netloc.rsplit("@", 1)[0] if "@" in netloc else ""
 
 
 class Secrets:
     def __init__(self, answers: Answers, layout: Layout, redactor: Redactor, interactive: bool = False):
         self.a, self.layout, self.redactor, self.interactive = answers, layout, redactor, interactive
         self._cache: dict[str, str | None] = {}
+        userinfo = _url_userinfo(answers.spark.url)
+        if userinfo:  # credentials in the Spark URL: masked in the plan, the log and every message
+            redactor.add(f"{userinfo}@")
 
     def _token(self, key: str, path: Path, what: str) -> str:
         if key not in self._cache:
@@ -60,7 +86,10 @@ class Secrets:
             p = Path(u.admin_password_file)
             if not p.exists():
                 raise SecretError(f"users.admin_password_file: no such file {p}")
-            value = read_private_file(p, "users.admin_password_file")
+            try:
+                value = read_private_file(p, "users.admin_password_file")
+            except OSError as e:
+                raise SecretError(f"users.admin_password_file: cannot read {p}: {e.strerror}") from None
             if not value:
                 raise SecretError(f"users.admin_password_file: {p} is empty")
         elif not u.admin_password_hash and self.interactive:

@@ -4,6 +4,7 @@ No textual here, so the rules are the answers file's own and testable without a 
 from __future__ import annotations
 
 import pwd
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -205,7 +206,13 @@ def to_data(values: dict[str, Any], base: Answers | None = None) -> dict:
             if f.path == "java.version":
                 v = int(v) if v.isdigit() else v
         elif f.kind in ("int", "float"):
-            v = str(v).strip()  # pydantic turns "8888" into 8888 and reports "80a" with its key
+            # the answers are strict (no "8888" for 8888): a typed number becomes one; anything else goes
+            # through as typed and is reported with its key
+            v = str(v).strip()
+            if re.fullmatch(r"-?[0-9]{1,12}", v):
+                v = int(v)
+            elif f.kind == "float" and re.fullmatch(r"-?[0-9]{1,12}\.[0-9]{1,12}", v):
+                v = float(v)
         data[f.section][f.key] = v
     return data
 
@@ -243,6 +250,10 @@ def validate(values: dict[str, Any], base: Answers | None = None, dist: distro.D
         answers = parse(to_data(values, base), dist)
     except AnswersError as e:
         problems += e.problems
+    else:
+        from .. import machine
+
+        problems += machine.problems(answers)  # what cannot work here: the same gate as the command line
     problems += password_problems(values, admin_exists)
     return (answers if not problems else None), problems
 

@@ -115,7 +115,7 @@ def test_answers_file_with_a_password_hash_must_be_private(tmp_path):
     import os
 
     f = tmp_path / "answers.toml"
-    f.write_text('[users]\nadmin_password_hash = "$6$salt$abcdefghijklmnop"\n')
+    f.write_text('[users]\nadmin_password_hash = "$6$saltsalt$.z.EDMc5kKU78p0jfspD7Tiz2AinJiJ1.p75tBKg8pC9o0bCTeH0HQZzi3x4KuZhpGQQWyttxLBk6IS9k8ouq0"\n')
     os.chmod(f, 0o644)
     with pytest.raises(AnswersError) as e:
         load(f, DEBIAN12)

@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 import socket
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -45,6 +46,8 @@ def snapshot(root: Path) -> dict[str, str]:
                 out[str(p)] = "link:" + os.readlink(p)
             elif p.is_dir():
                 out[str(p)] = f"dir:{st.st_mode:o}"
+            elif not stat.S_ISREG(st.st_mode):  # a FIFO: never opened (it would block)
+                out[str(p)] = f"special:{st.st_mode:o}"
             else:
                 out[str(p)] = f"{st.st_mode:o}:" + hashlib.sha256(p.read_bytes()).hexdigest()
     return out
@@ -59,6 +62,14 @@ def sandbox(tmp_path, monkeypatch):
     pw = tmp_path / "readable-password"
     pw.write_text("Corpus-Pass-1\n")
     pw.chmod(0o644)
+    token = tmp_path / "readable-token"
+    token.write_text("corpus-token-0123456789\n")
+    token.chmod(0o644)
+    key = tmp_path / "private-key"  # 0600 like a token, but a key: its content must never reach user servers
+    key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n")
+    key.chmod(0o600)
+    (tmp_path / "etc-link").symlink_to("/etc")  # a directory of ours must not be a system one through a link
+    os.mkfifo(tmp_path / "pw-fifo", 0o600)  # reading it would block forever
     busy = socket.socket()
     busy.bind(("127.0.0.1", 0))
     busy.listen(1)
@@ -75,9 +86,14 @@ def materialize(src: bytes, root: Path, busy_port: int) -> bytes:
 
 
 def expectation(src: bytes, root: Path, busy_port: int) -> str:
-    first = src.split(b"\n", 1)[0].decode("utf-8")
+    first = src.removeprefix(b"\xef\xbb\xbf").split(b"\n", 1)[0].decode("utf-8")
     assert first.startswith("# expect: "), "a corpus file starts with '# expect: <message substring>'"
     return first[len("# expect: "):].replace("@ROOT@", str(root)).replace("@BUSY_PORT@", str(busy_port))
+
+
+def absent(src: bytes) -> list[str]:
+    """`# absent: <text>` lines: what must appear nowhere in the output (a secret)."""
+    return [ln[len("# absent: "):] for ln in src.decode("utf-8", "replace").splitlines() if ln.startswith("# absent: ")]
 
 
 def wizard(*args: str) -> subprocess.CompletedProcess:
@@ -97,11 +113,15 @@ def assert_refused(r: subprocess.CompletedProcess, expect: str, before: dict, ro
 
 def test_corpus_is_big_enough():
     assert len(FILES) >= 30
+    classes = {p.stem.split('-', 1)[0] for p in FILES}
+    assert {'injection', 'harm', 'fullmatch', 'lax', 'accounts', 'machine', 'secrets', 'crash', 'changes', 'bom'} <= classes
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 def test_malformed_answers_refused_before_any_change(path, sandbox):
     root, busy_port = sandbox
+    if path.stem == "machine-systemd-not-running" and os.path.isdir("/run/systemd/system"):
+        pytest.skip("systemd runs here: services.manager = 'systemd' is right on this machine")
     src = path.read_bytes()
     expect = expectation(src, root, busy_port)
     answers = root / path.name
@@ -110,6 +130,8 @@ def test_malformed_answers_refused_before_any_change(path, sandbox):
     r = wizard("install", "--unattended", str(answers))
     assert_refused(r, expect, before, root, defaults)
     assert "nothing was changed" in r.stderr
+    for secret in absent(src):
+        assert secret not in r.stdout + r.stderr, f"{secret!r} shown"
 
 
 # Malformed flags: (arguments, expected substring). VALID is a valid answers file in the temp dir.
@@ -128,6 +150,21 @@ FLAGS = [
     (["uninstall", "--answers", "@ROOT@/missing.toml"], "@ROOT@/missing.toml: cannot read the answers file"),
     (["uninstall", "--bogus"], "unrecognized arguments: --bogus"),
     (["nonsense-command"], "argument COMMAND: invalid choice: 'nonsense-command'"),
+    # empty path means defaults: never
+    (["install", "--unattended", ""], "--unattended: an empty path was given"),
+    (["--unattended", ""], "--unattended: an empty path was given"),
+    (["install", "--answers", ""], "--answers: an empty path was given"),
+    (["plan", ""], "plan: an empty path was given"),
+    (["answers", "--check", ""], "--check: an empty path was given"),
+    (["uninstall", "--state-dir", ""], "--state-dir: an empty path was given"),
+    # crashes and hangs: a FIFO, a device, a name too long
+    (["install", "--unattended", "@ROOT@/pw-fifo"], "@ROOT@/pw-fifo: cannot read the answers file: not a regular file"),
+    (["plan", "@ROOT@/pw-fifo"], "@ROOT@/pw-fifo: cannot read the answers file: not a regular file"),
+    (["install", "--unattended", "/dev/zero"], "/dev/zero: cannot read the answers file: not a regular file"),
+    (["install", "--unattended", "@ROOT@/" + "n" * 300], "cannot read the answers file: File name too long"),
+    (["answers", "--check", "@ROOT@/etc"], "@ROOT@/etc: cannot read the answers file: Is a directory"),
+    (["uninstall", "--answers", "@ROOT@/pw-fifo"], "not a regular file"),
+    (["plan", "TOKEN"], "gateway.token_file: @ROOT@/readable-token is readable by others"),
 ]
 
 
@@ -136,7 +173,9 @@ def test_malformed_flags_refused_before_any_change(args, expect, sandbox):
     root, busy_port = sandbox
     valid = root / "valid.toml"
     valid.write_bytes(materialize(b"", root, busy_port))
-    args = [a.replace("VALID", str(valid)).replace("@ROOT@", str(root)) for a in args]
+    token = root / "token.toml"  # valid, but its token file is readable by others: `plan` must not crash on it
+    token.write_bytes(materialize(f'[gateway]\ntoken_file = "{root}/readable-token"\n'.encode(), root, busy_port))
+    args = [a.replace("VALID", str(valid)).replace("TOKEN", str(token)).replace("@ROOT@", str(root)) for a in args]
     before, defaults = snapshot(root), [p.exists() for p in DEFAULT_PATHS]
     r = wizard(*args)
     assert_refused(r, expect.replace("@ROOT@", str(root)), before, root, defaults)

@@ -1,0 +1,166 @@
+"""Answers that are well-formed but cannot work on this machine, found before anything changes: part
+of the pre-change gate (preflight.problems), so the CLI and the TUI refuse them alike.
+
+Only looks: stat, getpwnam, a bind to port 0 on an address (released at once), never a change.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import pwd
+import re
+import socket
+import stat
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from . import distro
+from .answers import Answers
+from .layout import Layout
+from .values import system_place
+
+LOGIN_DEFS = "/etc/login.defs"
+
+
+def problems(a: Answers) -> list[str]:
+    return [*owned_dirs_resolved(a), *hub_accounts(a), *addresses_here(a), *programs_exist(a),
+            *file_urls_exist(a), *service_manager_here(a), *secret_files(a)]
+
+
+def _resolved(path: str) -> str:
+    """Where path lands once the symlinks on the way that exist are followed (nothing is created)."""
+    return os.path.realpath(path)
+
+
+def owned_dirs_resolved(a: Answers) -> list[str]:
+    """A directory of ours must not be a system place through a symlink either (/srv/x -> /etc)."""
+    L = Layout(a)
+    dirs = {"system.state_dir": a.system.state_dir, "system.log_dir": a.system.log_dir,
+            "hub.config_dir": a.hub.config_dir, "kernels.dir": a.kernels.dir,
+            "kernels.name": str(L.kernel_dir), "gateway.venv": str(L.gateway_venv), "hub.venv": str(L.hub_venv),
+            "kernels.venv": str(L.kernel_venv), "proxy.prefix": str(L.proxy_prefix)}
+    out = []
+    for key, path in dirs.items():
+        real = _resolved(path)
+        why = system_place(real) if real != path else None
+        if why:
+            out.append(f"{key}: {path} leads through a symlink to {real}, and {why}; it must never be ours "
+                       f"(we create, chmod and on uninstall remove it)")
+    return out
+
+
+def uid_range(login_defs: str = LOGIN_DEFS) -> tuple[int, int]:
+    """(UID_MIN, UID_MAX) of /etc/login.defs: the uids useradd gives people; (1000, 60000) by default."""
+    found = {"UID_MIN": 1000, "UID_MAX": 60000}
+    try:
+        text = Path(login_defs).read_text(errors="replace")
+    except OSError:
+        return found["UID_MIN"], found["UID_MAX"]
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] in found and parts[1].isascii() and parts[1].isdigit():
+            found[parts[0]] = int(parts[1])
+    return found["UID_MIN"], found["UID_MAX"]
+
+
+def hub_accounts(a: Answers) -> list[str]:
+    """Who may log in to the hub (users.admin, users.allowed): never root (uid 0 under any name) nor a
+    system account (uid outside UID_MIN..UID_MAX, /etc/login.defs) when the user already exists here."""
+    lo, hi = uid_range()
+    out = []
+    for key, names in (("users.admin", [a.users.admin]), ("users.allowed", a.users.allowed)):
+        for name in names:
+            try:
+                uid = pwd.getpwnam(name).pw_uid
+            except KeyError:
+                continue  # created by the install as a regular user
+            if uid == 0:
+                out.append(f"{key}: '{name}' has uid 0 (it is root under another name); choose a regular user")
+            elif not lo <= uid <= hi:
+                out.append(f"{key}: '{name}' is a system account here (uid {uid}, outside UID_MIN..UID_MAX "
+                           f"{lo}..{hi} in {LOGIN_DEFS}); hub users must be regular accounts")
+    return out
+
+
+def address_here(ip: str) -> bool:
+    """ip is one of this machine's addresses (0.0.0.0 and :: always are): a bind to port 0 succeeds."""
+    if ip in ("0.0.0.0", "::"):
+        return True
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.bind((ip, 0))
+    except OSError as e:
+        return e.errno not in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT, errno.EINVAL)
+    return True
+
+
+def addresses_here(a: Answers) -> list[str]:
+    out = []
+    for key, ip in (("gateway.ip", a.gateway.ip), ("hub.ip", a.hub.ip), ("hub.hub_ip", a.hub.hub_ip),
+                    ("proxy.api_ip", a.proxy.api_ip)):
+        if not address_here(ip):
+            out.append(f"{key}: {ip} is not an address of this machine (on no interface here), so nothing could "
+                       f"listen on it; choose one of this machine's addresses, 127.0.0.1 or 0.0.0.0")
+    return out
+
+
+def _executable(path: str) -> str | None:
+    """Why path is no program we can run, or None."""
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        return e.strerror.lower() if e.strerror else "cannot be read"
+    if not stat.S_ISREG(st.st_mode):
+        return "is not a regular file"
+    if not os.access(path, os.X_OK):
+        return "is not executable"
+    return None
+
+
+def programs_exist(a: Answers) -> list[str]:
+    why = _executable(a.system.python)
+    if why:
+        return [f"system.python: {a.system.python} {why}; the venvs are built with it (install python3 and "
+                f"python3-venv, or name an existing interpreter)"]
+    return []
+
+
+def file_urls_exist(a: Answers) -> list[str]:
+    if a.spark.source != "url" or not a.spark.url.startswith("file:"):
+        return []
+    path = unquote(urlsplit(a.spark.url).path)
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        return [f"spark.url: {path}: {e.strerror}; a file:// URL must name a tarball on this machine"]
+    if not stat.S_ISREG(st.st_mode):
+        return [f"spark.url: {path} is not a regular file"]
+    return []
+
+
+def service_manager_here(a: Answers) -> list[str]:
+    if a.services.manager == "systemd" and not distro.systemd_running():
+        return ["services.manager: 'systemd' was chosen but systemd is not running here (PID 1 is not systemd); "
+                "choose 'process' or 'auto'"]
+    return []
+
+
+def secret_files(a: Answers) -> list[str]:
+    """A given gateway token file: a private regular file (read now, not half-way through the install)."""
+    from .secrets import SecretError, read_private_file
+
+    if not a.gateway.token_file or not os.path.lexists(a.gateway.token_file):
+        return []
+    try:
+        token = read_private_file(Path(a.gateway.token_file), "gateway.token_file")
+    except SecretError as e:
+        return [str(e)]
+    except OSError as e:
+        return [f"gateway.token_file: cannot read {a.gateway.token_file}: {e.strerror}"]
+    # every user server gets this token in its environment: it must be a token, not some other private file
+    if token and not re.fullmatch(r"[\x21-\x7e]{16,1024}", token):
+        return [f"gateway.token_file: {a.gateway.token_file} does not hold a token (one line of 16 to 1024 printable "
+                f"ASCII characters, no spaces); every user server receives its content, so it must be a token "
+                f"made for the gateway (leave gateway.token_file empty to generate one)"]
+    return []
