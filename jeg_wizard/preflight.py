@@ -151,6 +151,8 @@ def python_problems(a: Answers) -> list[str]:
     import subprocess
 
     py = a.system.python
+    if not os.access(py, os.X_OK):
+        return []  # the machine checks name a missing interpreter
     lo, hi = (".".join(map(str, v)) for v in GATEWAY_PYTHONS)
     supported = f"the gateway (Jupyter Enterprise Gateway 3.3.0) is supported on Python {lo} to {hi}"
     try:
