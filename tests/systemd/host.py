@@ -46,6 +46,9 @@ class Distro:
     components: str
     script: str = ""    # debootstrap script when it has none named after the suite
     check_gpg: bool = True
+    # jammy's systemd brings systemd-resolved and a /etc/resolv.conf pointing at its stub, which has
+    # no upstream in a container sharing this machine's network: give it this machine's resolv.conf
+    resolv_conf: str = "auto"
 
     def sources_list(self) -> str:
         k, c = self.key, self.components
@@ -54,7 +57,8 @@ class Distro:
                 f"deb {self.security} {sec} {c}\n")
 
     def recipe(self) -> dict:
-        return {"v": RECIPE_VERSION, "include": INCLUDE, "distro": self.__dict__,
+        distro = {k: v for k, v in self.__dict__.items() if k != "resolv_conf"}  # a boot option
+        return {"v": RECIPE_VERSION, "include": INCLUDE, "distro": distro,
                 "sources": self.sources_list(), "hosts": hosts_file(self.hostname)}
 
     @property
@@ -73,7 +77,7 @@ DISTROS = {
     "noble": Distro("noble", "Ubuntu 24.04", UBUNTU, UBUNTU_SECURITY, "main restricted universe",
                     script="gutsy", check_gpg=False),
     "jammy": Distro("jammy", "Ubuntu 22.04", UBUNTU, UBUNTU_SECURITY, "main restricted universe",
-                    script="gutsy", check_gpg=False),
+                    script="gutsy", check_gpg=False, resolv_conf="replace-host"),
 }
 
 
@@ -268,6 +272,7 @@ class Machine:
         self.console = self.root.parent / f"console-{self.boots}.log"
         argv = ["systemd-nspawn", "-D", str(self.root), "--boot", f"--machine={self.name}",
                 f"--hostname={self.name}", "--register=no", "--keep-unit", "--console=read-only",
+                f"--resolv-conf={self.distro.resolv_conf}",
                 *self.binds]
         t0 = time.monotonic()
         with open(self.console, "wb") as out:
