@@ -70,7 +70,9 @@ class Java(Section):
 
 class Spark(Section):
     source: Literal["pypi", "apache", "url", "tarball"] = D("pypi", description="where Spark comes from")
-    version: SparkVersion = D("4.3.0", description="a Spark release like 4.3.0 or 3.5.3")
+    version: SparkVersion = D(default_factory=lambda: distro.default_spark(sys.version_info[:2]),
+                              description="a Spark release like 4.3.0 or 3.5.3; default: 4.3.0, or 4.2.1 "
+                                          "where the distribution's Python is 3.10 (Ubuntu 22.04)")
     hadoop: Text = D("3", description="spark-<version>-bin-hadoop<suffix>.tgz: 2.7, 3 or 3.2")
     url: URL = D("", description="with source = url: an http(s):// or file:// URL of the tarball")
     tarball: OptAbsPath = D("", description="with source = tarball: absolute path of a .tgz")

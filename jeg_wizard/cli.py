@@ -19,7 +19,9 @@ def example_answers() -> str:
     from . import distro
 
     text = (resources.files("jeg_wizard.templates") / "answers.example.toml").read_text()
-    return text.replace("[java]\nversion = 17 ", f"[java]\nversion = {distro.default_java()} ", 1)
+    text = text.replace("[java]\nversion = 17 ", f"[java]\nversion = {distro.default_java()} ", 1)
+    spark = distro.default_spark(sys.version_info[:2])  # the wizard runs on the distribution's python
+    return text.replace('\nversion = "4.3.0"\n', f'\nversion = "{spark}"\n', 1)
 
 
 def _load_answers(path: str | None) -> Answers:

@@ -88,6 +88,22 @@ def default_java(dist: Distro | None = None) -> int:
     return 21 if shipped is not None and 17 not in shipped and 21 in shipped else 17
 
 
+# The oldest Python each Spark release's Python side runs on (pyspark's Requires-Python on PyPI).
+SPARK_PYTHON = {(4, 3): (3, 11), (4, 2): (3, 10), (4, 1): (3, 10), (4, 0): (3, 9)}
+
+
+def spark_python_min(spark_version: str) -> tuple[int, int]:
+    major, minor = (int(x) for x in spark_version.split(".")[:2])
+    if (major, minor) in SPARK_PYTHON:
+        return SPARK_PYTHON[(major, minor)]
+    return (3, 11) if (major, minor) > max(SPARK_PYTHON) else (3, 8)
+
+
+def default_spark(python: tuple[int, int]) -> str:
+    """The newest Spark release proven here that runs on this Python (Ubuntu 22.04 has 3.10)."""
+    return "4.3.0" if python >= (3, 11) else "4.2.1"
+
+
 def java_package(version: int) -> str:
     return f"openjdk-{version}-jdk-headless"
 

@@ -5,6 +5,7 @@ import os
 import socket
 from pathlib import Path
 
+from . import distro
 from .answers import Answers
 from .layout import Layout
 from .services import manager
@@ -170,4 +171,9 @@ def python_problems(a: Answers) -> list[str]:
     if not GATEWAY_PYTHONS[0] <= version[:2] <= GATEWAY_PYTHONS[1]:
         return [f"system.python: {py} is Python {found}; {supported}: set system.python to such an "
                 f"interpreter (with its venv module), e.g. /usr/bin/python3.{GATEWAY_PYTHONS[1][1]}"]
+    need = distro.spark_python_min(a.spark.version)
+    if version[:2] < need:
+        return [f"spark.version: Spark {a.spark.version}'s Python side needs Python {need[0]}.{need[1]} or newer, and "
+                f"system.python ({py}) is Python {found}; choose spark.version = "
+                f"\"{distro.default_spark(version[:2])}\" (or a newer Python)"]
     return []

@@ -171,3 +171,16 @@ def test_crash_loop_cause_is_the_service_own_error_line():
     assert cause_lines(journal)[-1].endswith("OSError: [Errno 98] Address already in use")
     assert not [x for x in cause_lines(journal) if "systemd[1]" in x]
     assert cause_lines("--- 2026 supervisor: starting hub\nonly line\n") == ["only line"]
+
+
+def test_spark_default_follows_the_python_it_runs_on(tmp_path):
+    """pyspark 4.3.0 wants Python >= 3.11: Ubuntu 22.04 (3.10) gets 4.2.1, and 4.3.0 there is refused up front."""
+    assert distro.default_spark((3, 10)) == "4.2.1" and distro.default_spark((3, 12)) == "4.3.0"
+    py = tmp_path / "python3"
+    py.write_text("#!/bin/sh\necho 3.10.12\n")
+    py.chmod(0o755)
+    a = Answers.model_validate({"system": {"python": str(py)}, "spark": {"version": "4.3.0"}})
+    (msg,) = preflight.python_problems(a)
+    assert msg.startswith("spark.version: Spark 4.3.0") and "3.11" in msg and '"4.2.1"' in msg
+    ok = Answers.model_validate({"system": {"python": str(py)}, "spark": {"version": "4.2.1"}})
+    assert preflight.python_problems(ok) == []

@@ -86,7 +86,7 @@ def test_the_python_running_the_tests_is_supported_here():
 
 def test_supported_pythons_pass(tmp_answers, tmp_path):
     for version in ("3.10.12", "3.11.2", "3.12.3", "3.13.5"):
-        a = tmp_answers(system={"python": fake_python(tmp_path, version)})
+        a = tmp_answers(system={"python": fake_python(tmp_path, version)}, spark={"version": "4.2.1"})
         assert preflight.python_problems(a) == [], version
 
 
