@@ -229,7 +229,8 @@ class Doctor:
 
         restarts = self.mgr().restarts(name)
         up = _uptime(pid) if pid else None
-        if not restarts or (up is not None and up > 60):
+        # one restart after a crash or a kill is recovery; a loop restarts again and again
+        if restarts < 2 or (up is not None and up > 60):
             return None
         log = self.log(name)
         state = f"up {_human(up)}" if up is not None else "down between restarts"
