@@ -385,3 +385,24 @@ def test_uninstall_then_second_install(server):
     else:
         wait_healthy(server, timeout=120)
     assert not problems, "\n".join(problems)
+
+
+def test_a_host_name_that_does_not_resolve_is_refused_before_any_change(server):
+    """JupyterHub on all interfaces connects to itself by this host's name: the gate says so and how to
+    fix it, and nothing changes (the journal of the install stays as it was)."""
+    server.require_install()
+    m = server.m
+    hosts = m.path("/etc/hosts")
+    kept = hosts.read_text()
+    journal = m.path(f"{STATE}/journal.jsonl")
+    before = journal.read_bytes()
+    hosts.write_text("127.0.0.1 localhost\n")
+    try:
+        r = m.sh("cd /src && ./jeg-wizard install --unattended /root/answers.toml", timeout=600, env=server.env)
+    finally:
+        hosts.write_text(kept)
+    out = r.stdout + r.stderr
+    assert r.returncode == 2, f"exit {r.returncode}:\n{out[-3000:]}"
+    assert "nothing was changed" in out and "hub.ip:" in out and "/etc/hosts" in out, out[-3000:]
+    assert server.distro.hostname in out, out[-3000:]
+    assert journal.read_bytes() == before
