@@ -176,4 +176,24 @@ def python_problems(a: Answers) -> list[str]:
         return [f"spark.version: Spark {a.spark.version}'s Python side needs Python {need[0]}.{need[1]} or newer, and "
                 f"system.python ({py}) is Python {found}; choose spark.version = "
                 f"\"{distro.default_spark(version[:2])}\" (or a newer Python)"]
-    return []
+    return pypi_problems(a, version[:2]) if a.spark.source == "pypi" else []
+
+
+def pypi_problems(a: Answers, python: tuple[int, ...]) -> list[str]:
+    """The chosen pyspark release is on the package index (the site's pip configuration: mirrors count)
+    for this Python. No answer from the index (offline) is not a refusal: the spark step says more."""
+    import subprocess
+    import sys
+
+    py = ".".join(map(str, python))
+    try:
+        r = subprocess.run([sys.executable, "-m", "pip", "index", "versions", "pyspark", "--python-version", py,
+                            "--disable-pip-version-check"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    line = next((x for x in r.stdout.splitlines() if x.startswith("Available versions:")), "")
+    versions = [v.strip() for v in line.partition(":")[2].split(",") if v.strip()]
+    if r.returncode != 0 or not versions or a.spark.version in versions:
+        return []
+    return [f"spark.version: pyspark {a.spark.version} is not on the package index for Python {py} "
+            f"(newest there: {', '.join(versions[:5])}); choose one of those, or spark.source = \"apache\""]

@@ -184,3 +184,21 @@ def test_spark_default_follows_the_python_it_runs_on(tmp_path):
     assert msg.startswith("spark.version: Spark 4.3.0") and "3.11" in msg and '"4.2.1"' in msg
     ok = Answers.model_validate({"system": {"python": str(py)}, "spark": {"version": "4.2.1"}})
     assert preflight.python_problems(ok) == []
+
+
+def test_a_pyspark_release_the_index_lacks_is_refused(monkeypatch):
+    index = "pyspark (4.3.0)\nAvailable versions: 4.3.0, 4.2.1, 4.2.0\n"
+    calls = []
+
+    def fake_run(argv, **kw):
+        calls.append(argv)
+        return subprocess.CompletedProcess(argv, 0, index, "")
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    missing = Answers.model_validate({"spark": {"version": "4.2.9"}})
+    (msg,) = preflight.pypi_problems(missing, (3, 11))
+    assert msg.startswith("spark.version: pyspark 4.2.9 is not on the package index for Python 3.11") and "4.2.1" in msg
+    assert calls[0][calls[0].index("--python-version") + 1] == "3.11"
+    assert preflight.pypi_problems(Answers.model_validate({"spark": {"version": "4.2.1"}}), (3, 11)) == []
+    monkeypatch.setattr(subprocess, "run", lambda argv, **kw: subprocess.CompletedProcess(argv, 1, "", "offline"))
+    assert preflight.pypi_problems(missing, (3, 11)) == [], "no answer from the index is no refusal"
