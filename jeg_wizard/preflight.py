@@ -40,6 +40,7 @@ def problems(a: Answers, *, need_root: bool = True) -> list[str]:
                            f"stop it or choose another port")
     out += _admin_not_refused(a)
     out += hostname_problems(a)
+    out += node_problems()
     out += python_problems(a)
     out += _given_tls_files(a)
     out += _hub_tls_key(a)
@@ -197,3 +198,18 @@ def pypi_problems(a: Answers, python: tuple[int, ...]) -> list[str]:
         return []
     return [f"spark.version: pyspark {a.spark.version} is not on the package index for Python {py} "
             f"(newest there: {', '.join(versions[:5])}); choose one of those, or spark.source = \"apache\""]
+
+
+PROXY_MIN_NODE = 16  # configurable-http-proxy's dependencies use syntax (`||=`) that node 15+ parses
+
+
+def node_problems() -> list[str]:
+    """The node the proxy will run on: the one installed, else the distribution's nodejs package."""
+    dist = distro.detect()
+    node = distro.node_major() or distro.APT_NODE.get((dist.id, dist.version_id))
+    if node is None or node >= PROXY_MIN_NODE:
+        return []
+    where = "installed here" if distro.node_major() else f"{dist.pretty}'s nodejs package"
+    return [f"proxy.version: node {node} ({where}) cannot run configurable-http-proxy, whose dependencies need node "
+            f"{PROXY_MIN_NODE} or newer; install node 18 or newer first (for example NodeSource's nodejs 20 package), "
+            f"then run the install again"]

@@ -49,6 +49,8 @@ class Distro:
     # jammy's systemd brings systemd-resolved and a /etc/resolv.conf pointing at its stub, which has
     # no upstream in a container sharing this machine's network: give it this machine's resolv.conf
     resolv_conf: str = "auto"
+    # the install refuses this distribution before any change, saying this (and what to do instead)
+    refused: str = ""
 
     def sources_list(self) -> str:
         k, c = self.key, self.components
@@ -57,7 +59,7 @@ class Distro:
                 f"deb {self.security} {sec} {c}\n")
 
     def recipe(self) -> dict:
-        distro = {k: v for k, v in self.__dict__.items() if k != "resolv_conf"}  # a boot option
+        distro = {k: v for k, v in self.__dict__.items() if k not in ("resolv_conf", "refused")}  # not the image
         return {"v": RECIPE_VERSION, "include": INCLUDE, "distro": distro,
                 "sources": self.sources_list(), "hosts": hosts_file(self.hostname)}
 
@@ -77,7 +79,8 @@ DISTROS = {
     "noble": Distro("noble", "Ubuntu 24.04", UBUNTU, UBUNTU_SECURITY, "main restricted universe",
                     script="gutsy", check_gpg=False),
     "jammy": Distro("jammy", "Ubuntu 22.04", UBUNTU, UBUNTU_SECURITY, "main restricted universe",
-                    script="gutsy", check_gpg=False, resolv_conf="replace-host"),
+                    script="gutsy", check_gpg=False, resolv_conf="replace-host",
+                    refused="proxy.version: node 12 (Ubuntu 22.04"),
 }
 
 

@@ -54,6 +54,10 @@ def test_install_as_the_readme_says(server):
         f"`cd /src && ./jeg-wizard answers --example` (read-only checkout) exited {ex.returncode}:\n{(ex.stdout + ex.stderr)[-3000:]}"
     r = server.install
     out = r.stdout + r.stderr
+    if server.distro.refused:  # refused before any change, with the reason and what to do instead
+        assert r.returncode == 2 and "nothing was changed" in out and server.distro.refused in out, out[-3000:]
+        assert not server.m.path("/opt/jeg").exists() and not server.m.path(f"{STATE}/journal.jsonl").exists()
+        return
     assert r.returncode == 0, f"`./jeg-wizard install --unattended` exited {r.returncode} after {server.install_seconds:.0f}s:\n{out[-5000:]}"
     assert f"{ADMIN} logged in and ran spark.range(1000).count() = 1000 via the gateway" in out, out[-3000:]
 

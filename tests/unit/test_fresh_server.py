@@ -202,3 +202,16 @@ def test_a_pyspark_release_the_index_lacks_is_refused(monkeypatch):
     assert preflight.pypi_problems(Answers.model_validate({"spark": {"version": "4.2.1"}}), (3, 11)) == []
     monkeypatch.setattr(subprocess, "run", lambda argv, **kw: subprocess.CompletedProcess(argv, 1, "", "offline"))
     assert preflight.pypi_problems(missing, (3, 11)) == [], "no answer from the index is no refusal"
+
+
+def test_a_node_too_old_for_the_proxy_is_refused_with_what_to_do(monkeypatch):
+    jammy = distro.Distro("ubuntu", "22.04", "Ubuntu 22.04.5 LTS")
+    monkeypatch.setattr(distro, "detect", lambda *a: jammy)
+    monkeypatch.setattr(distro, "node_major", lambda: None)
+    (msg,) = preflight.node_problems()
+    assert msg.startswith("proxy.version: node 12 (Ubuntu 22.04.5 LTS's nodejs package)") and "node 18 or newer" in msg
+    monkeypatch.setattr(distro, "node_major", lambda: 20)  # a newer node installed first: fine
+    assert preflight.node_problems() == []
+    monkeypatch.setattr(distro, "detect", lambda *a: distro.Distro("debian", "12", "Debian 12"))
+    monkeypatch.setattr(distro, "node_major", lambda: None)
+    assert preflight.node_problems() == []  # Debian 12's nodejs 18
