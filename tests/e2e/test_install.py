@@ -180,3 +180,20 @@ def test_a_hub_restart_keeps_user_servers_and_kernels(installed):
     finally:
         r = wizard("services", "start", "hub", "--state-dir", str(L.state_dir), timeout=200)
         assert r.returncode == 0, r.stdout + r.stderr
+        _spawn(L.hub_url, installed.password)  # later tests (the doctor's) look at a running user server
+
+
+def _spawn(hub_url: str, password: str, timeout: float = 120) -> None:
+    import time
+
+    with httpx.Client(follow_redirects=True, timeout=30) as c:
+        c.get(f"{hub_url}/hub/login")
+        c.post(f"{hub_url}/hub/login?next=", data={"username": ADMIN, "password": password,
+                                                   "_xsrf": c.cookies.get("_xsrf") or ""})
+        c.post(f"{hub_url}/hub/api/users/{ADMIN}/server",
+               headers={"X-XSRFToken": c.cookies.get("_xsrf", path="/hub/") or "", "Referer": f"{hub_url}/hub/home"})
+        deadline = time.monotonic() + timeout
+        while c.get(f"{hub_url}/user/{ADMIN}/lab").status_code != 200:
+            assert time.monotonic() < deadline, "the admin's server did not come back"
+            time.sleep(0.5)
+    assert _user_servers(ADMIN)
