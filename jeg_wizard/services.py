@@ -248,12 +248,6 @@ class SystemdManager:
             stop_children(_recorded_children(self.dir, name))
         return was
 
-    def restart(self, name: str) -> None:
-        """systemd's own restart: KillMode keeps the children (user servers) running."""
-        r = self._run("restart", f"jeg-{name}.service")
-        if r.returncode:
-            raise RuntimeError(f"systemctl restart jeg-{name}.service failed: {r.stderr.strip()}")
-
     def names(self) -> list[str]:
         return sorted(p.stem for p in self.dir.glob("*.json"))
 
