@@ -127,19 +127,11 @@ def hostname_problems(a: Answers) -> list[str]:
     except (socket.gaierror, UnicodeError):
         return [f"{key}: '{getattr(a.hub, key.split('.')[1])}' means JupyterHub connects to this host by its name "
                 f"'{name}', which does not resolve; {fix}"]
-    if any(_local(addr) for addr in addrs):
+    from .machine import address_here
+
+    if any(address_here(addr) for addr in addrs):
         return []
     return [f"{key}: this host's name '{name}' resolves to {', '.join(addrs)}, which is on no interface here; {fix}"]
-
-
-def _local(addr: str) -> bool:
-    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
-    try:
-        with socket.socket(family, socket.SOCK_STREAM) as s:
-            s.bind((addr, 0))
-        return True
-    except OSError:
-        return False
 
 
 # The Pythons the gateway venv's recipe (steps/gateway.py) was proven on, from install to a kernel
