@@ -42,6 +42,13 @@ def test_read_only_checkout_moved_then_deleted():
         assert "preparing" in first.stderr
         assert sorted(p.relative_to(src) for p in src.rglob("*")) == before, "the checkout was written to"
         assert os.readlink(link) == str(venv / "bin" / "jeg-wizard")
+        # the installed copy carries every package of the checkout, the TUI and its stylesheet too
+        packages = sorted(str(p.parent.relative_to(REPO)).replace("/", ".") for p in (REPO / "jeg_wizard").rglob("__init__.py"))
+        probe = ("import importlib, importlib.resources as r, sys; [importlib.import_module(m) for m in sys.argv[1:]]; "
+                 "assert (r.files('jeg_wizard.tui') / 'wizard.tcss').is_file(); import jeg_wizard.tui.app")
+        carried = subprocess.run([str(venv / "bin" / "python"), "-c", probe, *packages], capture_output=True, text=True,
+                                 cwd="/", env=env, timeout=120)
+        assert carried.returncode == 0, carried.stderr[-2000:]
         again = run([str(ro / "jeg-wizard"), "--version"], env)
         assert again.returncode == 0 and "preparing" not in again.stderr, "an unchanged checkout rebuilt the venv"
         # tests/run asks for the test extras: added to the same venv, which the wizard then keeps
