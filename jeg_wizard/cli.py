@@ -226,7 +226,7 @@ def _foreign_files(answers: Answers, steps) -> list[str]:
 
     if answers.system.replace_existing_files:
         return []
-    ctx = make_context(answers, dry_run=True, say=lambda s: None)
+    ctx = make_context(answers, dry_run=True)
     ctx.journal = Journal(Layout(answers).state_dir / "journal.jsonl")  # read only: foreign() looks up our writes
     out = []
     for step in steps:

@@ -35,7 +35,7 @@ def parse_sha512(text: str) -> str:
     return hexdigits.lower()[:128]
 
 
-def _sha512(path: Path) -> str:
+def sha512_of(path: Path) -> str:
     h = hashlib.sha512()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -73,7 +73,7 @@ def fetch(url: str, dest: Path, sha512: str = "", *, emit: Callable[[str], None]
             resumed = part.exists() and part.stat().st_size > 0
             try:
                 _http(url, part, emit, stall_seconds, connect_timeout)
-                if sha512 and resumed and fresh_retry and _sha512(part) != sha512:
+                if sha512 and resumed and fresh_retry and sha512_of(part) != sha512:
                     fresh_retry = False
                     part.unlink()
                     emit(f"download: the resumed file fails its sha512 (an older partial?); downloading {url} again from the start")
@@ -99,7 +99,7 @@ def fetch(url: str, dest: Path, sha512: str = "", *, emit: Callable[[str], None]
             emit(f"download attempt {attempt} of {attempts} failed: {last}; retrying in {wait:g}s")
             time.sleep(wait)
     if sha512:
-        got = _sha512(part)
+        got = sha512_of(part)
         if got != sha512:
             part.unlink()
             raise DownloadError(f"{url}: sha512 mismatch (expected {sha512[:16]}…, got {got[:16]}…); the file was removed")

@@ -43,7 +43,6 @@ class Context:
     runner: Runner
     secrets: Secrets
     journal: "Journal"
-    say: Callable[[str], None] = print
     interactive: bool = False
 
     @property
@@ -54,8 +53,9 @@ class Context:
     def dry_run(self) -> bool:
         return self.runner.dry_run
 
-    def record(self, **entry) -> None:
-        self.journal.write(entry)
+    def record(self, record) -> None:
+        """Journal an action's typed record (jeg_wizard.actions.records) before its effect."""
+        self.journal.write(record.entry())
 
 
 class Journal:
@@ -76,9 +76,11 @@ class Journal:
             return
         lines = []
         if not self.path.parent.exists():  # the state dir is ours: say so, uninstall removes it
+            from .actions import DirRecord
+
             new = [self.path.parent, *(p for p in self.path.parent.parents if not p.exists())]
             self.path.parent.mkdir(parents=True, mode=0o711)  # as steps/system.py sets it: the gateway user reaches its home
-            lines += [{"kind": "dir", "path": str(d), "created": True} for d in reversed(new)]
+            lines += [DirRecord(str(d), created=True).entry() for d in reversed(new)]
         lines.append(entry)
         data = "".join(json.dumps({"ts": time.time(), "step": self.step, **e}, default=str) + "\n" for e in lines)
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
@@ -106,6 +108,12 @@ class Journal:
             if isinstance(entry, dict):
                 out.append(entry)
         return out
+
+    def records(self) -> list:
+        """The typed records (jeg_wizard.actions.records); notes and unknown kinds left out."""
+        from .actions import from_entry
+
+        return [r for r in map(from_entry, self.entries()) if r is not None]
 
 
 # ------------------------------------------------------------------ events for the front ends
@@ -211,7 +219,7 @@ class Engine:
                 pause(f"after {action.title}")
                 if not action.verify_only:
                     changed = True
-                    self.ctx.record(action=action.title)
+                    self.ctx.journal.write({"action": action.title})  # a note for the reader: which action finished
             st.status = "ok" if changed else "done"  # done: nothing to change (its checks still ran)
         except BaseException as e:  # noqa: BLE001 - reported, then re-raised
             st.status = "failed"
@@ -297,8 +305,7 @@ def _start_time(pid: int) -> str:
 
 
 def make_context(answers: Answers, runner: Runner | None = None, *, dry_run: bool = False,
-                 say: Callable[[str], None] = print, interactive: bool = False,
-                 log_to_file: bool = True) -> Context:
+                 interactive: bool = False, log_to_file: bool = True) -> Context:
     """The wiring both front ends use: redactor shared by runner, secrets and log file."""
     from .installlog import InstallLog
     from .runner import DryRunRunner
@@ -310,4 +317,4 @@ def make_context(answers: Answers, runner: Runner | None = None, *, dry_run: boo
         runner = (DryRunRunner if dry_run else Runner)(redactor, log.write if log else None)
     secrets = Secrets(answers, layout, redactor, interactive=interactive)
     journal = Journal(None if dry_run else layout.state_dir / "journal.jsonl")
-    return Context(answers, runner, secrets, journal, say=say, interactive=interactive)
+    return Context(answers, runner, secrets, journal, interactive=interactive)

@@ -1,20 +1,27 @@
-"""The one seam where commands run: argv lists only, secrets redacted, output streamed and logged.
+"""The one seam for effects: commands (argv lists only, secrets redacted, output streamed and
+logged) and every change to files, directories, links and services.
 
-`Runner` runs for real; `DryRunRunner` records what would run (plan, unit tests) and can be
-told to fail a command. Read-only probes (`probe`) run in both, so a plan sees the real machine.
+`Runner` does them; `DryRunRunner` records commands and says "would ..." for the rest (plan, unit
+tests) and can be told to fail a command. Read-only probes (`probe`) run in both, so a plan sees
+the real machine. Actions never ask which one they have.
 """
 from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Callable, Iterable, Sequence, TypeVar
 
+from . import files
 from .redact import Redactor
+
+T = TypeVar("T")
 
 OutputSink = Callable[[str], None]
 
@@ -144,6 +151,65 @@ class Runner:
             raise CommandFailed(self.show(argv), rc, list(tail))
         return Result(rc, list(tail))
 
+    # -- effects other than commands: each is said (logged, redacted), then done
+    def effect(self, what: str, do: Callable[[], T]) -> T | None:
+        self.emit(what)
+        return do()
+
+    def check(self, what: str, do: Callable[[], T]) -> T | None:
+        """A verification that may run commands and connect: skipped by a dry run, which has run nothing."""
+        return do()
+
+    def write(self, path: Path, data: bytes, mode: int = 0o644, owner: tuple[int, int] | None = None) -> None:
+        """Atomically (temp file, fsync, rename), with the final mode and owner from the start."""
+        self.effect(f"write {path} (mode {mode:o})", lambda: files.atomic_write(path, data, mode, owner))
+
+    def backup(self, path: Path, backup_dir: Path) -> Path | None:
+        """A copy of what is at path (None: nothing there) under backup_dir, before we replace it."""
+        if not Path(path).exists():
+            return None
+        return self.effect(f"back up {path} under {backup_dir}", lambda: files.backup(path, backup_dir))
+
+    def mkdir(self, path: Path, mode: int = 0o755) -> None:
+        self.effect(f"mkdir -p -m {mode:o} {path}", lambda: Path(path).mkdir(parents=True, exist_ok=True, mode=mode))
+
+    def chmod(self, path: Path, mode: int) -> None:
+        self.effect(f"chmod {mode:o} {path}", lambda: os.chmod(path, mode))
+
+    def chown(self, path: Path, ids: tuple[int, int]) -> None:
+        self.effect(f"chown {ids[0]}:{ids[1]} {path}", lambda: os.chown(path, *ids))
+
+    def rename(self, src: Path, dest: Path) -> None:
+        self.effect(f"mv {src} {dest}", lambda: os.rename(src, dest))
+
+    def symlink(self, link: Path, target: Path | str) -> None:
+        """Point link at target in one step (a temp link renamed over it, as `ln -sfn` is not)."""
+        def do() -> None:
+            tmp = Path(link).with_name(f".{Path(link).name}.tmp-link")
+            if tmp.is_symlink():
+                tmp.unlink()
+            Path(link).parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(target, tmp)
+            os.replace(tmp, link)
+        self.effect(f"ln -sfn {target} {link}", do)
+
+    def remove(self, path: Path) -> None:
+        """A file, link or whole tree; for a file also the temps an interrupted write of it left."""
+        def do() -> None:
+            p = Path(path)
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink(missing_ok=True)
+                files.remove_stale_temps(p)
+        self.effect(f"rm -rf {path}", do)
+
+    def rmdir(self, path: Path) -> None:
+        self.effect(f"rmdir {path}", lambda: Path(path).rmdir())
+
+    def systemctl(self, *args: str, check: bool = False) -> Result:
+        return self.run(["systemctl", *args], check=check)
+
     @staticmethod
     def _kill(proc: subprocess.Popen) -> None:
         try:
@@ -200,6 +266,14 @@ class DryRunRunner(Runner):
                 raise CommandFailed(self.show(argv), 1, ["(dry run: injected failure)"])
             return Result(1, ["(dry run: injected failure)"])
         return Result(0, [])
+
+    def effect(self, what, do):
+        self.emit(f"would {what} (dry run)")
+        return None
+
+    def check(self, what, do):
+        self.emit(f"would check: {what} (dry run)")
+        return None
 
     def probe(self, argv, *, timeout=30, env=None) -> Result:
         if self._probe_results is not None:

@@ -16,6 +16,7 @@ import httpx
 
 from . import distro, files
 from .health import describe_ssl_error, tls_verify
+from .runner import Runner
 
 
 @dataclass
@@ -209,18 +210,21 @@ class ProcessManager:
 
 
 class SystemdManager:
+    """systemctl through the runner: what it changes is logged (and only said in a dry run)."""
     kind = "systemd"
 
-    def __init__(self, services_dir: Path, unit_dir: Path = Path("/etc/systemd/system")):
+    def __init__(self, services_dir: Path, unit_dir: Path = Path("/etc/systemd/system"), runner: Runner | None = None):
         self.dir, self.unit_dir = Path(services_dir), unit_dir
+        self.runner = runner or Runner()
 
-    def _run(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["systemctl", *args], capture_output=True, text=True)
+    def _show(self, prop: str, name: str) -> str:
+        return self.runner.probe(["systemctl", "show", "-p", prop, "--value", f"jeg-{name}.service"]).text.strip()
 
     def pid(self, name: str) -> int | None:
-        r = self._run("show", "-p", "MainPID", "--value", f"jeg-{name}.service")
-        pid = int(r.stdout.strip() or 0)
-        return pid or None
+        try:
+            return int(self._show("MainPID", name) or 0) or None
+        except ValueError:
+            return None
 
     def running_digest(self, name: str) -> str | None:
         if not self.pid(name):
@@ -231,19 +235,19 @@ class SystemdManager:
             return None
 
     def start(self, spec: ServiceSpec) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        files.atomic_write(self.unit_dir / unit_name(spec), render_unit(spec).encode(), 0o644)
-        files.atomic_write(self.dir / f"{spec.name}.json",
-                           json.dumps({**asdict(spec), "digest": spec.digest()}, indent=1).encode(), 0o600)
-        self._run("daemon-reload")
-        r = self._run("enable", "--now", unit_name(spec))
-        if r.returncode:
-            raise RuntimeError(f"systemctl enable --now {unit_name(spec)} failed: {r.stderr.strip()}")
-        self._run("restart", unit_name(spec))
+        self.runner.mkdir(self.dir, 0o700)
+        self.runner.write(self.unit_dir / unit_name(spec), render_unit(spec).encode(), 0o644)
+        self.runner.write(self.dir / f"{spec.name}.json",
+                          json.dumps({**asdict(spec), "digest": spec.digest()}, indent=1).encode(), 0o600)
+        self.runner.systemctl("daemon-reload")
+        r = self.runner.systemctl("enable", "--now", unit_name(spec))
+        if r.rc:
+            raise RuntimeError(f"systemctl enable --now {unit_name(spec)} failed: {r.text.strip()}")
+        self.runner.systemctl("restart", unit_name(spec))
 
     def stop(self, name: str, timeout: float = 40, children: bool = True) -> bool:
         was = self.pid(name) is not None
-        self._run("stop", f"jeg-{name}.service")
+        self.runner.systemctl("stop", f"jeg-{name}.service")
         if children:
             stop_children(_recorded_children(self.dir, name))
         return was
@@ -254,15 +258,15 @@ class SystemdManager:
     def restarts(self, name: str) -> int:
         """How often systemd restarted it since its last start by hand."""
         try:
-            return int(self._run("show", "-p", "NRestarts", "--value", f"jeg-{name}.service").stdout.strip() or 0)
+            return int(self._show("NRestarts", name) or 0)
         except ValueError:
             return 0
 
 
-def manager(kind: str, services_dir: Path):
+def manager(kind: str, services_dir: Path, runner: Runner | None = None):
     if kind == "auto":
         kind = "systemd" if distro.systemd_running() else "process"
-    return SystemdManager(services_dir) if kind == "systemd" else ProcessManager(services_dir)
+    return SystemdManager(services_dir, runner=runner) if kind == "systemd" else ProcessManager(services_dir)
 
 
 def _reap(pid: int) -> None:
@@ -329,73 +333,3 @@ def read_log(ref: str, lines: int = 25) -> str:
         return "\n".join(Path(ref).read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
-
-
-@dataclass
-class ServiceRunning:
-    """The service runs with exactly this spec (restarted when the spec or its env file changed)."""
-    spec_fn: object  # Callable[[], ServiceSpec]: rendered late, after the config files exist
-    mgr_kind: str
-    services_dir: Path
-    verify_only = False
-
-    @property
-    def spec(self) -> ServiceSpec:
-        return self.spec_fn()
-
-    @property
-    def title(self) -> str:
-        return f"service {self.spec.name} running"
-
-    def mgr(self):
-        return manager(self.mgr_kind, self.services_dir)
-
-    @staticmethod
-    def _answers(spec: ServiceSpec) -> bool:
-        if not spec.ready_url:
-            return True
-        try:
-            return httpx.get(spec.ready_url, timeout=3, verify=tls_verify(spec.ready_verify)).status_code in spec.ready_codes
-        except httpx.HTTPError:
-            return False
-
-    def done(self, ctx) -> bool:
-        spec = self.spec
-        # and answering: one a killed run started is not done until it is ready
-        return self.mgr().running_digest(spec.name) == spec.digest() and self._answers(spec)
-
-    def preview(self, ctx) -> list[str]:
-        import shlex
-        spec = self.spec
-        m = self.mgr()
-        how = f"systemctl enable --now {unit_name(spec)}" if m.kind == "systemd" else "supervised process"
-        return [f"# start {spec.name} ({how}), log: {log_ref(m.kind, spec.name, spec.log)}", f"$ {ctx.runner.show(spec.argv)}",
-                f"# wait for {spec.ready_url}" if spec.ready_url else ""]
-
-    def apply(self, ctx) -> None:
-        if ctx.dry_run:
-            return
-        spec = self.spec
-        m = self.mgr()
-        running = m.running_digest(spec.name)
-        if running == spec.digest() and spec.ready_url:  # started by an interrupted run: give it its time
-            try:
-                secs = wait_http(spec.ready_url, timeout=90, log=log_ref(m.kind, spec.name, spec.log), pid=lambda: m.pid(spec.name),
-                                 codes=tuple(spec.ready_codes), verify=spec.ready_verify)
-                ctx.runner.emit(f"{spec.name} (started by an earlier run) answers at {spec.ready_url} after {secs:.1f}s")
-                return
-            except RuntimeError:
-                ctx.runner.emit(f"restarting {spec.name}: it runs but does not answer")
-        if running is not None:
-            if running != spec.digest():
-                ctx.runner.emit(f"restarting {spec.name}: its configuration changed")
-            m.stop(spec.name)
-        ctx.runner.emit(f"starting {spec.name}: {ctx.runner.show(spec.argv)}")
-        ctx.record(kind="service", name=spec.name, manager=m.kind)  # before: a kill mid-start still knows
-        m.start(spec)
-        from .testhook import pause
-        pause(f"mid {self.title}")
-        if spec.ready_url:
-            secs = wait_http(spec.ready_url, timeout=90, log=log_ref(m.kind, spec.name, spec.log), pid=lambda: m.pid(spec.name),
-                             codes=tuple(spec.ready_codes), verify=spec.ready_verify)
-            ctx.runner.emit(f"{spec.name} answers at {spec.ready_url} after {secs:.1f}s")

@@ -25,9 +25,3 @@ STEPS: list[Step] = [
     health.STEP,
 ]
 
-
-def by_id(step_id: str) -> Step:
-    for s in STEPS:
-        if s.id == step_id:
-            return s
-    raise KeyError(f"no step '{step_id}'; steps: {', '.join(s.id for s in STEPS)}")

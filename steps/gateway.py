@@ -10,9 +10,10 @@ import functools
 from urllib.parse import urlsplit
 
 from jeg_wizard import health, render, tls
-from jeg_wizard.actions import Check, Directory, FileContent, UserAccount, Venv, command_check, secret_file
+from jeg_wizard.actions import (Check, Directory, FileContent, ServiceRunning, UserAccount, Venv, command_check,
+                                secret_file)
 from jeg_wizard.engine import Step
-from jeg_wizard.services import ServiceRunning, ServiceSpec
+from jeg_wizard.services import ServiceSpec
 
 # JEG 3.3.0 is what the config, the kernelspecs (LocalProcessProxy) and the user servers' kernel-websocket fix
 # are written for; it runs on jupyter_server 1.x. Its own pins cannot install on Python 3.12+ (pyzmq<25 has no

@@ -5,7 +5,8 @@ import ipaddress
 import socket
 
 from jeg_wizard.engine import Step
-from jeg_wizard.services import ServiceRunning, ServiceSpec
+from jeg_wizard.actions import ServiceRunning
+from jeg_wizard.services import ServiceSpec
 
 from .hub_config import hub_env_file
 

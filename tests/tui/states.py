@@ -88,7 +88,8 @@ def fixed_machine(monkeypatch) -> None:
     and the engine's clock."""
     import pwd
 
-    from jeg_wizard import actions, engine
+    from jeg_wizard import engine
+    from jeg_wizard.actions import users
 
     monkeypatch.setattr(engine, "time", _StoppedClock())
 
@@ -98,7 +99,7 @@ def fixed_machine(monkeypatch) -> None:
     monkeypatch.setattr(layout, "_reachable_name", lambda: "jupyter.example.org")
     monkeypatch.setattr(distro, "detect", lambda *a: DEBIAN12)
     monkeypatch.setattr(platform, "machine", lambda: "x86_64")
-    monkeypatch.setattr(actions, "pwd", _NoDemoUsers(pwd, {"hubadmin"}))
+    monkeypatch.setattr(users, "pwd", _NoDemoUsers(pwd, {"hubadmin"}))
 
 
 def fake_clock() -> Callable[[], float]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import tomli_w
 
-from jeg_wizard import actions, files, uninstall
+from jeg_wizard import files, uninstall
 from jeg_wizard.actions import Directory, FileContent, Symlink
 from jeg_wizard.answers import parse
 from jeg_wizard.engine import Engine, Journal, Step, StepFailed, make_context
@@ -73,7 +73,7 @@ def install(root: Path, **over) -> Layout:
     for section, values in over.items():
         data.setdefault(section, {}).update(values)
     a = parse(data, DEBIAN12)
-    ctx = make_context(a, say=lambda s: None)
+    ctx = make_context(a)
     Engine(ctx, file_steps()).install()
     return ctx.layout
 
@@ -183,11 +183,11 @@ def test_kill_between_journal_and_write_then_rerun_then_uninstall(root, monkeypa
             raise Killed()
         return real(path, data, mode, owner)
 
-    monkeypatch.setattr(actions.files, "atomic_write", dies_before_rename)
+    monkeypatch.setattr(files, "atomic_write", dies_before_rename)
     with pytest.raises(BaseException):
         install(root, system={"replace_existing_files": True})
     assert cfg.read_bytes() == FOREIGN_HUB_CONFIG
-    monkeypatch.setattr(actions.files, "atomic_write", real)
+    monkeypatch.setattr(files, "atomic_write", real)
     L = install(root)  # journaled before the kill: ours now, replaced without asking again  # the re-run finishes; the stale temp file is gone
     assert not [n for n in os.listdir(cfg.parent) if n.endswith(".tmp")]
     assert cfg.read_bytes() != FOREIGN_HUB_CONFIG

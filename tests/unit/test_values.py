@@ -87,7 +87,7 @@ def test_port_range_must_not_cover_our_ports():
 
 def test_directory_never_changes_the_mode_of_a_directory_it_did_not_create(tmp_answers, tmp_path):
     a = tmp_answers()
-    ctx = make_context(a, say=lambda s: None, log_to_file=False)
+    ctx = make_context(a, log_to_file=False)
     theirs = tmp_path / "theirs"
     theirs.mkdir(mode=0o750)
     os.chmod(theirs, 0o750)
