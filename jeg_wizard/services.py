@@ -249,7 +249,8 @@ class SystemdManager:
         was = self.pid(name) is not None
         self.runner.systemctl("stop", f"jeg-{name}.service")
         if children:
-            stop_children(_recorded_children(self.dir, name))
+            program = _recorded_children(self.dir, name)
+            self.runner.effect(f"stop what {name} spawned ({program or 'nothing recorded'})", lambda: stop_children(program))
         return was
 
     def names(self) -> list[str]:

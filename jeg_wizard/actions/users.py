@@ -81,7 +81,7 @@ class UserRecord(Record):
             return [Op(f"keep user {self.name} (created by the install; --remove-users removes it)")]
 
         def userdel() -> None:
-            end_processes_of(self.name)
+            u.runner.effect(f"end what still runs as {self.name}", lambda: end_processes_of(self.name))
             try:
                 u.runner.run(["userdel", "-r", self.name])
             except CommandFailed:
