@@ -71,7 +71,7 @@ def child(mode: str, lines: int) -> dict:
                     [Step("stream", "print many lines", "(bench)", lambda ctx: [Print()])])
     facts = Facts("bench", "", "", "", False, True, ())
     app = build_app(answers, make_engine=lambda a: engine, facts=facts, dist=dist, admin_exists=True,
-                    probes=lambda ctx: [], health_interval=0)
+                    probes=lambda ctx: [], health_interval=0, gate=lambda a, steps: [])
     ticks: list[float] = []
     before = {}
 

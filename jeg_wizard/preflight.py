@@ -1,4 +1,6 @@
-"""Checks made before anything changes: root, secrets readable, ports free (or held by us)."""
+"""The gate: every check made before anything changes (root, ports free or held by our own services,
+the admin not a sudoer the gateway refuses, the machine's programs and addresses, TLS files, config
+files that are not ours). The CLI runs it before `install`; the TUI before Start, on the Plan screen."""
 from __future__ import annotations
 
 import os
@@ -20,7 +22,13 @@ def port_in_use(ip: str, port: int) -> bool:
         return False
 
 
+def gate(a: Answers, steps, *, need_root: bool = True) -> list[str]:
+    """Everything that must hold before the chosen steps change anything; [] means go."""
+    return problems(a, need_root=need_root) + foreign_files(a, steps)
+
+
 def problems(a: Answers, *, need_root: bool = True) -> list[str]:
+    """The checks that depend on the answers and the machine only (not on which steps run)."""
     out = []
     if need_root and os.geteuid() != 0:
         out.append("run as root (sudo): the install adds packages, a PAM user and services")
@@ -45,6 +53,32 @@ def problems(a: Answers, *, need_root: bool = True) -> list[str]:
     out += _given_tls_files(a)
     out += _hub_tls_key(a)
     out += _machine(a)
+    return out
+
+
+def foreign_files(a: Answers, steps) -> list[str]:
+    """Config files the chosen steps would replace that exist and are not ours."""
+    from .actions import FileContent
+    from .engine import Journal, make_context
+
+    if a.system.replace_existing_files:
+        return []
+    ctx = make_context(a, dry_run=True, say=lambda s: None)
+    ctx.journal = Journal(Layout(a).state_dir / "journal.jsonl")  # read only: foreign() looks up our writes
+    out = []
+    for step in steps:
+        try:
+            actions = step.build(ctx)
+        except Exception:  # noqa: BLE001 - the step reports it when it runs
+            continue
+        for action in actions:
+            if isinstance(action, FileContent):
+                try:
+                    why = action.foreign(ctx)
+                except Exception:  # noqa: BLE001 - e.g. a template needing a later step: checked again when written
+                    why = None
+                if why:
+                    out.append(why)
     return out
 
 

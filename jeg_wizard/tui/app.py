@@ -16,7 +16,7 @@ from typing import Callable
 from textual.app import App
 from textual.binding import Binding
 
-from .. import distro, health
+from .. import distro, health, preflight
 from ..answers import Answers, AnswersError, load
 from ..engine import Engine, StepState, make_context
 from . import answers_file, facts as facts_mod, form
@@ -40,6 +40,7 @@ class Wiring:
     probes: Callable[..., list[Probe]] = default_probes
     e2e: Callable[..., health.Smoke] = health.login_and_spark_job
     clock: Callable[[], float] = time.monotonic
+    gate: Callable[[Answers, list], list[str]] = preflight.gate  # checks before Start; [] means go
     dist: distro.Distro | None = None  # None: detect (the Java rules depend on it)
     admin_exists: bool | None = None  # None: look the admin user up (password required if missing)
     answers_out: Path | None = None  # None: <state_dir>/answers.toml
