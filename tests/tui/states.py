@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import itertools
 import platform
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Awaitable, Callable
 
 from jeg_wizard import distro
-from jeg_wizard.answers import parse
+from jeg_wizard.answers import Answers, parse
 from jeg_wizard.engine import Engine, make_context
 from jeg_wizard.health import Smoke
 from jeg_wizard.runner import DryRunRunner
@@ -56,7 +56,9 @@ def demo_answers(**over):
 
 
 class _NoDemoUsers:
-    """pwd as if the demo's users did not exist (other tests on this box create and remove them)."""
+    """pwd as if the demo's users did not exist: whether the admin or the gateway's system user exists
+    on this box (an install here, an e2e session still running in the same pytest process) changes
+    what the real steps plan, hence the run screen's log."""
 
     def __init__(self, real, names):
         self.real, self.names = real, names
@@ -98,7 +100,8 @@ def fixed_machine(monkeypatch) -> None:
     monkeypatch.setattr(layout, "_reachable_name", lambda: "jupyter.example.org")
     monkeypatch.setattr(distro, "detect", lambda *a: DEBIAN12)
     monkeypatch.setattr(platform, "machine", lambda: "x86_64")
-    monkeypatch.setattr(actions, "pwd", _NoDemoUsers(pwd, {"hubadmin"}))
+    defaults = Answers()
+    monkeypatch.setattr(actions, "pwd", _NoDemoUsers(pwd, {defaults.users.admin, defaults.gateway.user}))
 
 
 def fake_clock() -> Callable[[], float]:

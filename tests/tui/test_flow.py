@@ -1,8 +1,10 @@
 """The whole wizard, headless, over the real engine and the real steps with a recording runner:
 a wrong answer and its error, the plan, the run, the health panels, the saved answers."""
+import gc
 import os
-import pytest
 import stat
+
+import pytest
 import tomllib
 
 from jeg_wizard.answers import load, parse
@@ -153,6 +155,8 @@ async def test_whole_flow_dry_run(tmp_path):
         await pilot.press("enter")
         await settle(pilot, lambda: isinstance(app.screen, FinishScreen))
         fin = app.screen
+        # the run's gc.freeze ends with the run: later objects (and later tests') are collected
+        await settle(pilot, lambda: gc.get_freeze_count() == 0)
         await settle(pilot, lambda: all(p.polls for p in fin.query(HealthPanel)), timeout=20)
         panels = {p.probe.name: p for p in fin.query(HealthPanel)}
         assert set(panels) == {"gateway", "hub", "proxy"}  # no spark:// master configured
