@@ -143,7 +143,6 @@ def _steps():
 def cmd_plan(answers: Answers, brief: bool = False) -> int:
     from .engine import Engine, make_context
     from .plan import render_plan
-
     from .secrets import SecretError
 
     ctx = make_context(answers, dry_run=True)
@@ -338,8 +337,9 @@ def _paths_only(path: str) -> Answers:
 
 
 def cmd_services(args) -> int:
-    from .services import ProcessManager, SystemdManager, log_ref, wait_http
     import json
+
+    from .services import ProcessManager, SystemdManager, log_ref, wait_http
 
     sdir = Path(args.state_dir) / "services"
     mgr = SystemdManager(sdir) if (sdir.exists() and _is_systemd(sdir)) else ProcessManager(sdir)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from textual.app import App
 from textual.binding import Binding
@@ -19,7 +19,8 @@ from textual.binding import Binding
 from .. import distro, health, preflight
 from ..answers import Answers, AnswersError, load
 from ..engine import Engine, StepState, make_context
-from . import answers_file, facts as facts_mod, form
+from . import answers_file, form
+from . import facts as facts_mod
 from .facts import Facts
 from .probes import Probe, default_probes
 

@@ -1,6 +1,7 @@
 """What pip, pipx and an index user get: the wheel built from this checkout, installed into a clean
 venv with its dependencies from the index, carries the TUI and its stylesheet: the installed wizard
 answers, and the wizard and the status screen start headless from the installed copy."""
+
 from __future__ import annotations
 
 import os
@@ -47,8 +48,9 @@ asyncio.run(main())
 
 
 def run(argv, timeout=900, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL, **kw)
+    return subprocess.run(
+        [str(a) for a in argv], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, **kw
+    )
 
 
 def test_the_wheel_holds_the_tui_and_starts_headless():
@@ -58,22 +60,26 @@ def test_the_wheel_holds_the_tui_and_starts_headless():
         src.mkdir()
         for name in SOURCES:  # a copy: a build writes build/ and *.egg-info next to the sources
             if (REPO / name).is_dir() and not (REPO / name).is_symlink():
-                shutil.copytree(REPO / name, src / name, symlinks=True,
-                                ignore=shutil.ignore_patterns("__pycache__"))
+                shutil.copytree(REPO / name, src / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
             else:
                 shutil.copy2(REPO / name, src / name)
-        built = run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check",
-                     "-w", dist, src])
+        built = run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check", "-w", dist, src])
         assert built.returncode == 0, built.stderr[-3000:]
         (wheel,) = dist.glob("jeg_wizard-*.whl")
         names = set(zipfile.ZipFile(wheel).namelist())
-        for must in ["jeg_wizard/tui/app.py", "jeg_wizard/tui/wizard.tcss", "jeg_wizard/tui/screens/plan.py",
-                     "jeg_wizard/tui/widgets/log_stream.py", "jeg_wizard/steps/spark.py",
-                     "jeg_wizard/templates/jupyterhub_config.py.j2",
-                     "jeg_wizard/kernels/spark_python_local/kernel.json.j2"]:
+        for must in [
+            "jeg_wizard/tui/app.py",
+            "jeg_wizard/tui/wizard.tcss",
+            "jeg_wizard/tui/screens/plan.py",
+            "jeg_wizard/tui/widgets/log_stream.py",
+            "jeg_wizard/steps/spark.py",
+            "jeg_wizard/templates/jupyterhub_config.py.j2",
+            "jeg_wizard/kernels/spark_python_local/kernel.json.j2",
+        ]:
             assert must in names, must
-        packages = sorted(str(p.parent.relative_to(REPO)).replace("/", ".")
-                          for p in (REPO / "jeg_wizard").rglob("__init__.py"))
+        packages = sorted(
+            str(p.parent.relative_to(REPO)).replace("/", ".") for p in (REPO / "jeg_wizard").rglob("__init__.py")
+        )
         for package in packages:  # every package of the checkout, found by discovery
             assert package.replace(".", "/") + "/__init__.py" in names, package
 

@@ -1,5 +1,6 @@
 """The gate on the Plan screen: the checks `install` runs before any change run before Start too;
 their problems are listed and Start stays disabled until the answers are fixed (Back, fix, come back)."""
+
 import pytest
 
 from jeg_wizard import preflight
@@ -84,10 +85,14 @@ async def test_a_gate_that_crashes_does_not_let_the_run_start(machine):
     async with app.run_test(size=SIZE) as pilot:
         await to_gated_plan(pilot)
         assert "the checks before any change could not run: OSError: no /proc" in text_of(
-            app.screen.query_one("#plan-gate"))
+            app.screen.query_one("#plan-gate")
+        )
         assert app.screen.query_one("#start").disabled
 
 
 def test_refused_plan_snapshot(snap_compare, machine):
-    assert snap_compare(demo_app(gate=gate_answering([BUSY, "admin_user: a second problem, for the list"])),
-                        terminal_size=SIZE, run_before=steady(to_gated_plan))
+    assert snap_compare(
+        demo_app(gate=gate_answering([BUSY, "admin_user: a second problem, for the list"])),
+        terminal_size=SIZE,
+        run_before=steady(to_gated_plan),
+    )

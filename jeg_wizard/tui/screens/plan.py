@@ -2,6 +2,7 @@
 exact commands and file diffs, secrets masked. Looking changes nothing. The gate (preflight) runs
 with the plan: its problems are listed here and Start stays disabled until they are fixed (Back,
 change the answers, come back: the gate runs again)."""
+
 from __future__ import annotations
 
 from rich.text import Text
@@ -55,8 +56,9 @@ class PlanScreen(Screen):
     BINDINGS = [Binding("s", "start", "Start install"), Binding("escape", "back", "Back")]
 
     class Planned(Message):
-        def __init__(self, states: list[StepState], previews: dict[str, Text], error: str = "",
-                     problems: list[str] | None = None):
+        def __init__(
+            self, states: list[StepState], previews: dict[str, Text], error: str = "", problems: list[str] | None = None
+        ):
             super().__init__()
             self.states, self.previews, self.error = states, previews, error
             self.problems = problems or []
@@ -104,8 +106,9 @@ class PlanScreen(Screen):
         gate.display = bool(problems)
         if not problems:
             return
-        head = ("Rehearsal: a real run would stop here; " if self.app.rehearsal else
-                "Cannot start; nothing has changed. ")
+        head = (
+            "Rehearsal: a real run would stop here; " if self.app.rehearsal else "Cannot start; nothing has changed. "
+        )
         t = Text(f"✗ {head}Back (Esc), fix these, come back:\n", style="bold")
         t.append("\n".join(f"  - {p}" for p in problems))
         gate.update(t)
@@ -120,8 +123,9 @@ class PlanScreen(Screen):
         self.problems = msg.problems
         self.show_problems(msg.problems)
         if msg.error:
-            self.query_one("#plan-summary", Static).update(Text(f"✗ The plan could not be made: {msg.error}",
-                                                                style="bold red"))
+            self.query_one("#plan-summary", Static).update(
+                Text(f"✗ The plan could not be made: {msg.error}", style="bold red")
+            )
             return
         self.states, self.previews = msg.states, msg.previews
         self.app.plan_states = msg.states
@@ -130,7 +134,8 @@ class PlanScreen(Screen):
         counts = {k: sum(1 for s in msg.states if s.status == k) for k in ("todo", "check", "done")}
         self.query_one("#plan-summary", Static).update(
             f"{len(msg.states)} steps: {counts['todo']} to do, {counts['check']} only checking, "
-            f"{counts['done']} done. Nothing has changed yet. ↑↓: each step's commands and diffs.")
+            f"{counts['done']} done. Nothing has changed yet. ↑↓: each step's commands and diffs."
+        )
         self.query_one("#start", Button).disabled = not self.may_start
         steps.focus()
         if msg.states:

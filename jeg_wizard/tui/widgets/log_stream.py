@@ -7,6 +7,7 @@ A ScrollView of its own (public API only) rather than textual's Log: Log measure
 in a new thread worker, and at 20 batches a second those threads pile up behind the GIL holding
 their batches (peak RSS +30 MB over 1M lines); its per-line `write` is 5x slower. Here a batch is
 measured inline, ~1 ms per thousand lines."""
+
 from __future__ import annotations
 
 import re
