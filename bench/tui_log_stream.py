@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,7 +72,7 @@ def child(mode: str, lines: int) -> dict:
                     [Step("stream", "print many lines", "(bench)", lambda ctx: [Print()])])
     facts = Facts("bench", "", "", "", False, True, ())
     app = build_app(answers, make_engine=lambda a: engine, facts=facts, dist=dist, admin_exists=True,
-                    probes=lambda ctx: [], health_interval=0)
+                    probes=lambda ctx: [], health_interval=0, gate=lambda a, steps: [])
     ticks: list[float] = []
     before = {}
 
@@ -114,9 +115,9 @@ def child(mode: str, lines: int) -> dict:
     asyncio.run(drive())
     window = [t for t in ticks if marks["start"] <= t <= marks["shown"] + 0.05]
     edges = [marks["start"], *window, marks["shown"]]
-    gap = max(b - a for a, b in zip(edges, edges[1:]))
+    gap = max(b - a for a, b in pairwise(edges))
     if os.environ.get("BENCH_GAPS"):  # where the worst gaps fell, for digging
-        worst = sorted(((b - a, a - marks["start"]) for a, b in zip(edges, edges[1:])), reverse=True)[:5]
+        worst = sorted(((b - a, a - marks["start"]) for a, b in pairwise(edges)), reverse=True)[:5]
         print("worst gaps (ms, at s after start):", [(round(g * 1000), round(t, 3)) for g, t in worst],
               "command done at", round(marks["command_done"] - marks["start"], 3), file=sys.stderr)
     return {

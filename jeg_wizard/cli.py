@@ -143,7 +143,6 @@ def _steps():
 def cmd_plan(answers: Answers, brief: bool = False) -> int:
     from .engine import Engine, make_context
     from .plan import render_plan
-
     from .secrets import SecretError
 
     ctx = make_context(answers, dry_run=True)
@@ -175,7 +174,7 @@ def cmd_install(path: str | None, *, unattended: bool, only: list[str] | None) -
         unknown = sorted(set(only) - {s.id for s in steps})
         if unknown:
             raise AnswersError([f"--only: no step {', '.join(unknown)}; steps: {', '.join(s.id for s in steps)}"])
-    problems = preflight.problems(answers) + _foreign_files(answers, [s for s in steps if not only or s.id in only])
+    problems = preflight.gate(answers, [s for s in steps if not only or s.id in only])
     interactive = not unattended and sys.stdin.isatty()
     ctx = make_context(answers, interactive=interactive, log_to_file=not problems)
     try:
@@ -216,33 +215,6 @@ def cmd_install(path: str | None, *, unattended: bool, only: list[str] | None) -
         print(f"Log in at {L.public_hub_url}/hub/login as {answers.users.admin}: "
               f"{L.public_hub_url}/user/{answers.users.admin}/lab (lab) or /tree (notebooks)")
     return EXIT_OK
-
-
-def _foreign_files(answers: Answers, steps) -> list[str]:
-    """Config files the chosen steps would replace that exist and are not ours: stop before any change."""
-    from .actions import FileContent
-    from .engine import Journal, make_context
-    from .layout import Layout
-
-    if answers.system.replace_existing_files:
-        return []
-    ctx = make_context(answers, dry_run=True)
-    ctx.journal = Journal(Layout(answers).state_dir / "journal.jsonl")  # read only: foreign() looks up our writes
-    out = []
-    for step in steps:
-        try:
-            actions = step.build(ctx)
-        except Exception:  # noqa: BLE001 - the step reports it when it runs
-            continue
-        for a in actions:
-            if isinstance(a, FileContent):
-                try:
-                    why = a.foreign(ctx)
-                except Exception:  # noqa: BLE001 - e.g. a template needing a later step: checked again when written
-                    why = None
-                if why:
-                    out.append(why)
-    return out
 
 
 def _save_answers(ctx, path: str | None) -> None:
@@ -365,8 +337,9 @@ def _paths_only(path: str) -> Answers:
 
 
 def cmd_services(args) -> int:
-    from .services import ProcessManager, SystemdManager, log_ref, wait_http
     import json
+
+    from .services import ProcessManager, SystemdManager, log_ref, wait_http
 
     sdir = Path(args.state_dir) / "services"
     mgr = SystemdManager(sdir) if (sdir.exists() and _is_systemd(sdir)) else ProcessManager(sdir)
@@ -422,6 +395,9 @@ def _is_systemd(sdir: Path) -> bool:
 def cmd_tui(answers_path: str | None) -> int:
     try:
         from .tui.app import run
-    except ImportError:  # no TUI in this build: the same install, asking on the terminal
-        return cmd_install(answers_path, unattended=False, only=None)
+    except ImportError as e:  # a broken build: say so; a terminal install in its place would hide it
+        _err(f"the wizard's screens cannot be loaded ({e}); reinstall jeg-wizard with its dependencies "
+             f"(./jeg-wizard rebuilds it, or: pip install --force-reinstall jeg-wizard), "
+             f"or install without them: jeg-wizard install --unattended ANSWERS")
+        return EXIT_FAIL
     return run(answers_path)

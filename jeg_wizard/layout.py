@@ -82,12 +82,6 @@ class Layout:
     def pyspark_python(self) -> str:
         return self.a.environment.pyspark_python or str(self.kernel_venv / "bin" / "python")
 
-    @property
-    def kernel_pythonpath(self) -> str:
-        if self.a.spark.source == "pypi":
-            return str(self.spark_link)  # holds pyspark/ and py4j/
-        return f"{self.spark_home}/python:{self.spark_home}/python/lib/py4j-src.zip"
-
     # -- configuration and state
     @property
     def config_dir(self) -> Path:

@@ -1,4 +1,7 @@
-"""Checks made before anything changes: root, secrets readable, ports free (or held by us)."""
+"""The gate: every check made before anything changes (root, ports free or held by our own services,
+the admin not a sudoer the gateway refuses, the machine's programs and addresses, TLS files, config
+files that are not ours). The CLI runs it before `install`; the TUI before Start, on the Plan screen."""
+
 from __future__ import annotations
 
 import os
@@ -20,7 +23,13 @@ def port_in_use(ip: str, port: int) -> bool:
         return False
 
 
+def gate(a: Answers, steps, *, need_root: bool = True) -> list[str]:
+    """Everything that must hold before the chosen steps change anything; [] means go."""
+    return problems(a, need_root=need_root) + foreign_files(a, steps)
+
+
 def problems(a: Answers, *, need_root: bool = True) -> list[str]:
+    """The checks that depend on the answers and the machine only (not on which steps run)."""
     out = []
     if need_root and os.geteuid() != 0:
         out.append("run as root (sudo): the install adds packages, a PAM user and services")
@@ -28,16 +37,20 @@ def problems(a: Answers, *, need_root: bool = True) -> list[str]:
     mgr = manager(a.services.manager, L.services_dir)
     ours = {
         "gateway": [("gateway.port", a.gateway.ip, a.gateway.port)],
-        "hub": [("hub.port", a.hub.ip, a.hub.port), ("hub.hub_port", a.hub.hub_ip, a.hub.hub_port),
-                ("proxy.api_port", a.proxy.api_ip, a.proxy.api_port)],
+        "hub": [
+            ("hub.port", a.hub.ip, a.hub.port),
+            ("hub.hub_port", a.hub.hub_ip, a.hub.hub_port),
+            ("proxy.api_port", a.proxy.api_ip, a.proxy.api_port),
+        ],
     }
     for service, ports in ours.items():
         if mgr.pid(service):
             continue  # our own running service holds them; the install restarts it when needed
         for key, ip, port in ports:
             if port_in_use(ip, port):
-                out.append(f"{key}: port {port} on {ip} is already in use by another program; "
-                           f"stop it or choose another port")
+                out.append(
+                    f"{key}: port {port} on {ip} is already in use by another program; stop it or choose another port"
+                )
     out += _admin_not_refused(a)
     out += hostname_problems(a)
     out += node_problems()
@@ -45,6 +58,32 @@ def problems(a: Answers, *, need_root: bool = True) -> list[str]:
     out += _given_tls_files(a)
     out += _hub_tls_key(a)
     out += _machine(a)
+    return out
+
+
+def foreign_files(a: Answers, steps) -> list[str]:
+    """Config files the chosen steps would replace that exist and are not ours."""
+    from .actions import FileContent
+    from .engine import Journal, make_context
+
+    if a.system.replace_existing_files:
+        return []
+    ctx = make_context(a, dry_run=True)
+    ctx.journal = Journal(Layout(a).state_dir / "journal.jsonl")  # read only: foreign() looks up our writes
+    out = []
+    for step in steps:
+        try:
+            actions = step.build(ctx)
+        except Exception:  # noqa: BLE001 - the step reports it when it runs
+            continue
+        for action in actions:
+            if isinstance(action, FileContent):
+                try:
+                    why = action.foreign(ctx)
+                except Exception:  # noqa: BLE001 - e.g. a template needing a later step: checked again when written
+                    why = None
+                if why:
+                    out.append(why)
     return out
 
 
@@ -78,7 +117,9 @@ def _given_tls_files(a: Answers) -> list[str]:
     g = a.gateway
     try:
         read_private_file(Path(g.tls_key), "gateway.tls_key")
-        tls.check_gateway_files(Path(g.tls_cert), Path(g.tls_key), Path(g.tls_ca), urlsplit(Layout(a).gateway_url).hostname)
+        tls.check_gateway_files(
+            Path(g.tls_cert), Path(g.tls_key), Path(g.tls_ca), urlsplit(Layout(a).gateway_url).hostname
+        )
     except (SecretError, tls.TLSError, OSError) as e:
         return [f"gateway.tls_cert: {e}" if isinstance(e, tls.TLSError) else str(e)]
     return []
@@ -105,9 +146,11 @@ def _admin_not_refused(a: Answers) -> list[str]:
     group = group_members(a.gateway.unauthorized_groups).get(a.users.admin)
     if not group:
         return []
-    return [f"users.admin: '{a.users.admin}' is a member of {group}, and the gateway refuses kernels for members of "
-            f"gateway.unauthorized_groups ({', '.join(a.gateway.unauthorized_groups)}) because such a kernel could "
-            f"become root; choose a hub admin who is not a sudoer, or remove '{group}' from gateway.unauthorized_groups"]
+    return [
+        f"users.admin: '{a.users.admin}' is a member of {group}, and the gateway refuses kernels for members of "
+        f"gateway.unauthorized_groups ({', '.join(a.gateway.unauthorized_groups)}) because such a kernel could "
+        f"become root; choose a hub admin who is not a sudoer, or remove '{group}' from gateway.unauthorized_groups"
+    ]
 
 
 WILDCARDS = ("", "0.0.0.0", "::")
@@ -120,13 +163,17 @@ def hostname_problems(a: Answers) -> list[str]:
     if key is None:
         return []
     name = socket.gethostname()
-    fix = (f"add a line '127.0.1.1 {name}' to /etc/hosts (as Debian's and Ubuntu's installers do), "
-           f"or set {key} to one of this host's addresses")
+    fix = (
+        f"add a line '127.0.1.1 {name}' to /etc/hosts (as Debian's and Ubuntu's installers do), "
+        f"or set {key} to one of this host's addresses"
+    )
     try:
         addrs = sorted({ai[4][0] for ai in socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)})
     except (socket.gaierror, UnicodeError):
-        return [f"{key}: '{getattr(a.hub, key.split('.')[1])}' means JupyterHub connects to this host by its name "
-                f"'{name}', which does not resolve; {fix}"]
+        return [
+            f"{key}: '{getattr(a.hub, key.split('.')[1])}' means JupyterHub connects to this host by its name "
+            f"'{name}', which does not resolve; {fix}"
+        ]
     from .machine import address_here
 
     if any(address_here(addr) for addr in addrs):
@@ -150,8 +197,12 @@ def python_problems(a: Answers) -> list[str]:
     lo, hi = (".".join(map(str, v)) for v in GATEWAY_PYTHONS)
     supported = f"the gateway (Jupyter Enterprise Gateway 3.3.0) is supported on Python {lo} to {hi}"
     try:
-        r = subprocess.run([py, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
-                           capture_output=True, text=True, timeout=30)
+        r = subprocess.run(
+            [py, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     except (OSError, subprocess.TimeoutExpired) as e:
         return [f"system.python: {py} cannot be run ({getattr(e, 'strerror', None) or e}); {supported}"]
     found = r.stdout.strip()
@@ -162,13 +213,17 @@ def python_problems(a: Answers) -> list[str]:
     if r.returncode != 0 or len(version) != 3:
         return [f"system.python: {py} did not report its version (exit {r.returncode}); {supported}"]
     if not GATEWAY_PYTHONS[0] <= version[:2] <= GATEWAY_PYTHONS[1]:
-        return [f"system.python: {py} is Python {found}; {supported}: set system.python to such an "
-                f"interpreter (with its venv module), e.g. /usr/bin/python3.{GATEWAY_PYTHONS[1][1]}"]
+        return [
+            f"system.python: {py} is Python {found}; {supported}: set system.python to such an "
+            f"interpreter (with its venv module), e.g. /usr/bin/python3.{GATEWAY_PYTHONS[1][1]}"
+        ]
     need = distro.spark_python_min(a.spark.version)
     if version[:2] < need:
-        return [f"spark.version: Spark {a.spark.version}'s Python side needs Python {need[0]}.{need[1]} or newer, and "
-                f"system.python ({py}) is Python {found}; choose spark.version = "
-                f"\"{distro.default_spark(version[:2])}\" (or a newer Python)"]
+        return [
+            f"spark.version: Spark {a.spark.version}'s Python side needs Python {need[0]}.{need[1]} or newer, and "
+            f"system.python ({py}) is Python {found}; choose spark.version = "
+            f'"{distro.default_spark(version[:2])}" (or a newer Python)'
+        ]
     return pypi_problems(a, version[:2]) if a.spark.source == "pypi" else []
 
 
@@ -180,16 +235,32 @@ def pypi_problems(a: Answers, python: tuple[int, ...]) -> list[str]:
 
     py = ".".join(map(str, python))
     try:
-        r = subprocess.run([sys.executable, "-m", "pip", "index", "versions", "pyspark", "--python-version", py,
-                            "--disable-pip-version-check"], capture_output=True, text=True, timeout=60)
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "index",
+                "versions",
+                "pyspark",
+                "--python-version",
+                py,
+                "--disable-pip-version-check",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return []
     line = next((x for x in r.stdout.splitlines() if x.startswith("Available versions:")), "")
     versions = [v.strip() for v in line.partition(":")[2].split(",") if v.strip()]
     if r.returncode != 0 or not versions or a.spark.version in versions:
         return []
-    return [f"spark.version: pyspark {a.spark.version} is not on the package index for Python {py} "
-            f"(newest there: {', '.join(versions[:5])}); choose one of those, or spark.source = \"apache\""]
+    return [
+        f"spark.version: pyspark {a.spark.version} is not on the package index for Python {py} "
+        f'(newest there: {", ".join(versions[:5])}); choose one of those, or spark.source = "apache"'
+    ]
 
 
 PROXY_MIN_NODE = 16  # configurable-http-proxy's dependencies use syntax (`||=`) that node 15+ parses
@@ -202,6 +273,8 @@ def node_problems() -> list[str]:
     if node is None or node >= PROXY_MIN_NODE:
         return []
     where = "installed here" if distro.node_major() else f"{dist.pretty}'s nodejs package"
-    return [f"proxy.version: node {node} ({where}) cannot run configurable-http-proxy, whose dependencies need node "
-            f"{PROXY_MIN_NODE} or newer; install node 18 or newer first (for example NodeSource's nodejs 20 package), "
-            f"then run the install again"]
+    return [
+        f"proxy.version: node {node} ({where}) cannot run configurable-http-proxy, whose dependencies need node "
+        f"{PROXY_MIN_NODE} or newer; install node 18 or newer first (for example NodeSource's nodejs 20 package), "
+        f"then run the install again"
+    ]

@@ -3,10 +3,25 @@
 Each module builds one Step from small typed actions (jeg_wizard.actions); each action says how
 it knows it is already done, so a re-run skips what holds and changes nothing.
 """
+
 from jeg_wizard.engine import Step
 
-from . import (admin_user, environment, gateway, gateway_client, health, hub, hub_config, java, kernelspecs,
-               proxy, services, spark, spark_smoke, system)
+from . import (
+    admin_user,
+    environment,
+    gateway,
+    gateway_client,
+    health,
+    hub,
+    hub_config,
+    java,
+    kernelspecs,
+    proxy,
+    services,
+    spark,
+    spark_smoke,
+    system,
+)
 
 STEPS: list[Step] = [
     system.STEP,
@@ -24,4 +39,3 @@ STEPS: list[Step] = [
     services.STEP,
     health.STEP,
 ]
-

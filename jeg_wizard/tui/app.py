@@ -9,17 +9,18 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from textual.app import App
 from textual.binding import Binding
 
-from .. import distro, health
+from .. import distro, health, preflight
 from ..answers import Answers, AnswersError, load
 from ..engine import Engine, StepState, make_context
-from . import answers_file, facts as facts_mod, form
+from . import answers_file, form
+from . import facts as facts_mod
 from .facts import Facts
 from .probes import Probe, default_probes
 
@@ -40,6 +41,7 @@ class Wiring:
     probes: Callable[..., list[Probe]] = default_probes
     e2e: Callable[..., health.Smoke] = health.login_and_spark_job
     clock: Callable[[], float] = time.monotonic
+    gate: Callable[[Answers, list], list[str]] = preflight.gate  # checks before Start; [] means go
     dist: distro.Distro | None = None  # None: detect (the Java rules depend on it)
     admin_exists: bool | None = None  # None: look the admin user up (password required if missing)
     answers_out: Path | None = None  # None: <state_dir>/answers.toml

@@ -76,7 +76,8 @@ def make_answers(root: Path, **over) -> dict:
 FOREIGN_ENV = b'PATH="/usr/local/bin:/usr/bin:/bin"\n#  a comment  with odd   spacing\n\tLANG=C.UTF-8 \nLAST_LINE_NO_NEWLINE=1'
 
 
-@pytest.fixture(scope="session")
+# package: torn down when tests/e2e ends, before the TUI and systemd tiers of the same pytest run
+@pytest.fixture(scope="package")
 def installed():
     if os.geteuid() != 0:
         pytest.skip("the end-to-end install needs root (run tests/run with sudo)")

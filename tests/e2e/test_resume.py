@@ -103,7 +103,7 @@ class Shared:
     env: dict
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # ends with tests/e2e (see conftest.installed)
 def shared():
     if os.geteuid() != 0:
         pytest.skip("needs root (users, services)")

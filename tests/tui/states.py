@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import itertools
 import platform
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Awaitable, Callable
 
 from jeg_wizard import distro
-from jeg_wizard.answers import parse
+from jeg_wizard.answers import Answers, parse
 from jeg_wizard.engine import Engine, make_context
 from jeg_wizard.health import Smoke
 from jeg_wizard.runner import DryRunRunner
@@ -56,7 +56,9 @@ def demo_answers(**over):
 
 
 class _NoDemoUsers:
-    """pwd as if the demo's users did not exist (other tests on this box create and remove them)."""
+    """pwd as if the demo's users did not exist: whether the admin or the gateway's system user exists
+    on this box (an install here, an e2e session still running in the same pytest process) changes
+    what the real steps plan, hence the run screen's log."""
 
     def __init__(self, real, names):
         self.real, self.names = real, names
@@ -99,7 +101,8 @@ def fixed_machine(monkeypatch) -> None:
     monkeypatch.setattr(layout, "_reachable_name", lambda: "jupyter.example.org")
     monkeypatch.setattr(distro, "detect", lambda *a: DEBIAN12)
     monkeypatch.setattr(platform, "machine", lambda: "x86_64")
-    monkeypatch.setattr(users, "pwd", _NoDemoUsers(pwd, {"hubadmin"}))
+    defaults = Answers()
+    monkeypatch.setattr(users, "pwd", _NoDemoUsers(pwd, {defaults.users.admin, defaults.gateway.user}))
 
 
 def fake_clock() -> Callable[[], float]:
@@ -130,6 +133,11 @@ def fake_e2e(hub_url, user, password, kernel, *, timeout=0, say=lambda s: None, 
     return smoke
 
 
+def passing_gate(answers, steps) -> list[str]:
+    """The gate as on a machine where everything holds (the real one depends on this box)."""
+    return []
+
+
 def demo_app(fail: Callable[[list[str]], bool] | None = None, answers=None, **wiring) -> WizardApp:
     def engine(a):
         from jeg_wizard.steps import STEPS
@@ -137,7 +145,7 @@ def demo_app(fail: Callable[[list[str]], bool] | None = None, answers=None, **wi
         return Engine(make_context(a, DryRunRunner(probe_results={}, fail=fail), dry_run=True), STEPS)
 
     opts = dict(make_engine=engine, facts=FACTS, dist=DEBIAN12, admin_exists=False, clock=fake_clock(),
-                probes=fixed_probes, e2e=fake_e2e, health_interval=0,
+                probes=fixed_probes, e2e=fake_e2e, health_interval=0, gate=passing_gate,
                 answers_out=Path("/tmp/jeg-wizard-demo/answers.toml"))
     opts.update(wiring)
     return build_app(answers or demo_answers(), **opts)

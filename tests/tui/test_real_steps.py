@@ -15,7 +15,7 @@ from jeg_wizard.tui.screens.plan import PlanScreen
 from jeg_wizard.tui.screens.run import RunScreen
 from jeg_wizard.tui.widgets import LogStream
 
-from .states import DEBIAN12, FACTS, demo_answers, settle, text_of
+from .states import DEBIAN12, FACTS, demo_answers, passing_gate, settle, text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -48,7 +48,7 @@ def app_with(steps, tmp_path):
     runner = Runner()
     engine = Engine(make_context(answers, runner, log_to_file=False), steps)
     app = build_app(answers, make_engine=lambda a: engine, facts=FACTS, dist=DEBIAN12, admin_exists=True,
-                    probes=lambda ctx: [], health_interval=0)
+                    probes=lambda ctx: [], health_interval=0, gate=passing_gate)
     return app, engine
 
 

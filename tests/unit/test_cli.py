@@ -3,6 +3,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 
 def run(*args, env=None):
     return subprocess.run([sys.executable, "-m", "jeg_wizard", *args], capture_output=True, text=True,
@@ -60,3 +62,14 @@ def test_check_answers(tmp_path):
     p.write_text('[hub]\nip = "nonsense"\n')
     r = run("answers", "--check", str(p))
     assert r.returncode == 2 and "hub.ip: must be an IP address" in r.stderr
+
+
+def test_a_build_without_the_tui_is_an_error_naming_the_fix(monkeypatch, capsys):
+    """No silent terminal install in place of the wizard's screens (that asked for a password)."""
+    from jeg_wizard import cli
+
+    monkeypatch.setitem(sys.modules, "jeg_wizard.tui.app", None)  # what a wheel without jeg_wizard.tui gives
+    monkeypatch.setattr(cli, "cmd_install", lambda *a, **kw: pytest.fail("fell back to a terminal install"))
+    assert cli.main([]) == cli.EXIT_FAIL
+    err = capsys.readouterr().err
+    assert "the wizard's screens cannot be loaded" in err and "reinstall jeg-wizard" in err

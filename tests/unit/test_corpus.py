@@ -1,6 +1,10 @@
 """The corpus of malformed answers files (tests/corpus/*.toml) and malformed flags: each is refused
 with exit 2 and a message naming the field, no traceback, and nothing on disk changes.
 
+Most cases run `cli.main` in this process (an escaping exception fails the test as a traceback
+would); the `crash-*` files and the FIFO/device/long-name flags run `python -m jeg_wizard` in a
+subprocess, where a hang, a recursion or a traceback on stderr is what is being ruled out.
+
 Each corpus file holds one fault; its first line says what the message must contain:
 `# expect: <substring>`. `@ROOT@` stands for the test's temp dir and `@BUSY_PORT@` for a port a
 listener holds. Sections a file does not set are pointed into the temp dir (paths) so that a
@@ -103,6 +107,26 @@ def wizard(*args: str) -> subprocess.CompletedProcess:
                           env=env, stdin=subprocess.DEVNULL, timeout=120)
 
 
+@pytest.fixture
+def in_process(monkeypatch, capsys):
+    """`jeg-wizard ARGS` as cli.main in this process: (exit code, stdout, stderr) like wizard()."""
+    from jeg_wizard import cli
+
+    monkeypatch.delenv("JEGW_CORPUS_UNSET", raising=False)
+    monkeypatch.setenv("JEGW_CORPUS_PW", "Corpus-Pass-1")
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        capsys.readouterr()
+        try:
+            code = cli.main(list(args))
+        except SystemExit as e:  # argparse's usage errors
+            code = e.code
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out, err)
+
+    return run
+
+
 def assert_refused(r: subprocess.CompletedProcess, expect: str, before: dict, root: Path, defaults: list) -> None:
     assert r.returncode == 2, f"exit {r.returncode}\n{r.stdout}\n{r.stderr}"
     assert expect in r.stderr, f"expected {expect!r} in:\n{r.stderr}"
@@ -118,7 +142,7 @@ def test_corpus_is_big_enough():
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
-def test_malformed_answers_refused_before_any_change(path, sandbox):
+def test_malformed_answers_refused_before_any_change(path, sandbox, in_process):
     root, busy_port = sandbox
     if path.stem == "machine-systemd-not-running" and os.path.isdir("/run/systemd/system"):
         pytest.skip("systemd runs here: services.manager = 'systemd' is right on this machine")
@@ -127,7 +151,7 @@ def test_malformed_answers_refused_before_any_change(path, sandbox):
     answers = root / path.name
     answers.write_bytes(materialize(src, root, busy_port))
     before, defaults = snapshot(root), [p.exists() for p in DEFAULT_PATHS]
-    r = wizard("install", "--unattended", str(answers))
+    r = (wizard if path.stem.startswith("crash-") else in_process)("install", "--unattended", str(answers))
     assert_refused(r, expect, before, root, defaults)
     assert "nothing was changed" in r.stderr
     for secret in absent(src):
@@ -157,7 +181,7 @@ FLAGS = [
     (["plan", ""], "plan: an empty path was given"),
     (["answers", "--check", ""], "--check: an empty path was given"),
     (["uninstall", "--state-dir", ""], "--state-dir: an empty path was given"),
-    # crashes and hangs: a FIFO, a device, a name too long
+    # crashes and hangs: a FIFO, a device, a name too long (SUBPROCESS: from here on)
     (["install", "--unattended", "@ROOT@/pw-fifo"], "@ROOT@/pw-fifo: cannot read the answers file: not a regular file"),
     (["plan", "@ROOT@/pw-fifo"], "@ROOT@/pw-fifo: cannot read the answers file: not a regular file"),
     (["install", "--unattended", "/dev/zero"], "/dev/zero: cannot read the answers file: not a regular file"),
@@ -166,16 +190,18 @@ FLAGS = [
     (["uninstall", "--answers", "@ROOT@/pw-fifo"], "not a regular file"),
     (["plan", "TOKEN"], "gateway.token_file: @ROOT@/readable-token is readable by others"),
 ]
+SUBPROCESS = next(i for i, (a, _) in enumerate(FLAGS) if a == ["install", "--unattended", "@ROOT@/pw-fifo"])
 
 
 @pytest.mark.parametrize("args,expect", FLAGS, ids=[" ".join(a[:4]) for a, _ in FLAGS])
-def test_malformed_flags_refused_before_any_change(args, expect, sandbox):
+def test_malformed_flags_refused_before_any_change(args, expect, sandbox, in_process):
     root, busy_port = sandbox
     valid = root / "valid.toml"
     valid.write_bytes(materialize(b"", root, busy_port))
     token = root / "token.toml"  # valid, but its token file is readable by others: `plan` must not crash on it
     token.write_bytes(materialize(f'[gateway]\ntoken_file = "{root}/readable-token"\n'.encode(), root, busy_port))
+    subprocess_case = args in [a for a, _ in FLAGS[SUBPROCESS:]]
     args = [a.replace("VALID", str(valid)).replace("TOKEN", str(token)).replace("@ROOT@", str(root)) for a in args]
     before, defaults = snapshot(root), [p.exists() for p in DEFAULT_PATHS]
-    r = wizard(*args)
+    r = (wizard if subprocess_case else in_process)(*args)
     assert_refused(r, expect.replace("@ROOT@", str(root)), before, root, defaults)

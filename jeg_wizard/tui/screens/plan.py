@@ -1,5 +1,8 @@
 """Plan: every step as detected on this machine (done / to do / check); the highlighted step's
-exact commands and file diffs, secrets masked. Looking changes nothing; Start begins the run."""
+exact commands and file diffs, secrets masked. Looking changes nothing. The gate (preflight) runs
+with the plan: its problems are listed here and Start stays disabled until they are fixed (Back,
+change the answers, come back: the gate runs again)."""
+
 from __future__ import annotations
 
 from rich.text import Text
@@ -53,18 +56,23 @@ class PlanScreen(Screen):
     BINDINGS = [Binding("s", "start", "Start install"), Binding("escape", "back", "Back")]
 
     class Planned(Message):
-        def __init__(self, states: list[StepState], previews: dict[str, Text], error: str = ""):
+        def __init__(
+            self, states: list[StepState], previews: dict[str, Text], error: str = "", problems: list[str] | None = None
+        ):
             super().__init__()
             self.states, self.previews, self.error = states, previews, error
+            self.problems = problems or []
 
     def __init__(self, **kw):
         super().__init__(**kw)
         self.states: list[StepState] = []
         self.previews: dict[str, Text] = {}
+        self.problems: list[str] | None = None  # None: the gate has not answered yet
 
     def compose(self) -> ComposeResult:
         yield StageBar("Plan")
         yield Static("Looking at this machine: which steps are done, which have work to do…", id="plan-summary")
+        yield Static("", id="plan-gate")
         with Horizontal(id="plan-body"):
             yield StepList(id="plan-steps")
             with VerticalScroll(id="plan-detail"):
@@ -84,15 +92,40 @@ class PlanScreen(Screen):
         try:
             states = engine.plan()
             previews = {st.step.id: preview_text(st, engine.ctx) for st in states}
-            self.post_message(self.Planned(states, previews))
+            error = ""
         except Exception as e:  # noqa: BLE001 - shown; the operator goes back and fixes the answers
-            self.post_message(self.Planned([], {}, f"{type(e).__name__}: {e}"))
+            states, previews, error = [], {}, f"{type(e).__name__}: {e}"
+        try:  # the same gate `install` runs (some checks ask the package index: a thread, not the UI)
+            problems = self.app.wiring.gate(self.app.answers, engine.steps)
+        except Exception as e:  # noqa: BLE001 - a gate that cannot run must not let the run start
+            problems = [f"the checks before any change could not run: {type(e).__name__}: {e}"]
+        self.post_message(self.Planned(states, previews, error, problems))
+
+    def show_problems(self, problems: list[str]) -> None:
+        gate = self.query_one("#plan-gate", Static)
+        gate.display = bool(problems)
+        if not problems:
+            return
+        head = (
+            "Rehearsal: a real run would stop here; " if self.app.rehearsal else "Cannot start; nothing has changed. "
+        )
+        t = Text(f"✗ {head}Back (Esc), fix these, come back:\n", style="bold")
+        t.append("\n".join(f"  - {p}" for p in problems))
+        gate.update(t)
+
+    @property
+    def may_start(self) -> bool:
+        """The plan is made and the gate passed (a rehearsal only shows the gate's problems)."""
+        return bool(self.states) and self.problems is not None and (not self.problems or self.app.rehearsal)
 
     def on_plan_screen_planned(self, msg: Planned) -> None:
         self.query_one(LoadingIndicator).display = False
+        self.problems = msg.problems
+        self.show_problems(msg.problems)
         if msg.error:
-            self.query_one("#plan-summary", Static).update(Text(f"✗ The plan could not be made: {msg.error}",
-                                                                style="bold red"))
+            self.query_one("#plan-summary", Static).update(
+                Text(f"✗ The plan could not be made: {msg.error}", style="bold red")
+            )
             return
         self.states, self.previews = msg.states, msg.previews
         self.app.plan_states = msg.states
@@ -101,9 +134,9 @@ class PlanScreen(Screen):
         counts = {k: sum(1 for s in msg.states if s.status == k) for k in ("todo", "check", "done")}
         self.query_one("#plan-summary", Static).update(
             f"{len(msg.states)} steps: {counts['todo']} to do, {counts['check']} only checking, "
-            f"{counts['done']} done. Nothing has changed yet. ↑↓: each step's commands and diffs.")
-        start = self.query_one("#start", Button)
-        start.disabled = False
+            f"{counts['done']} done. Nothing has changed yet. ↑↓: each step's commands and diffs."
+        )
+        self.query_one("#start", Button).disabled = not self.may_start
         steps.focus()
         if msg.states:
             self.show(msg.states[0].step.id)
@@ -125,11 +158,11 @@ class PlanScreen(Screen):
 
     def check_action(self, action: str, parameters) -> bool | None:
         if action == "start":
-            return bool(self.states) or None
+            return self.may_start or None
         return True
 
     def action_start(self) -> None:
-        if self.states:
+        if self.may_start:
             self.app.start_run()
 
     def action_back(self) -> None:

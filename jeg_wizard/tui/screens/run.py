@@ -92,11 +92,12 @@ class RunScreen(Screen):
         self._feed = log.feed  # the sink runs once per line: no DOM query there
         self._unsubscribe = self.engine.ctx.runner.subscribe(self._sink)
         # a full GC pass over every object the app has built stalls the UI 50-150 ms mid-stream;
-        # those objects live until exit anyway, so move them out of the collector's sight
+        # those objects live while the run does, so move them out of the collector's sight until then
         gc.freeze()
         self.call_after_refresh(self.launch, 0, True)  # the screen is drawn before the first step starts
 
     def on_unmount(self) -> None:
+        gc.unfreeze()  # the freeze is the run's: what the process builds later is collected as usual
         if self._unsubscribe:
             self._unsubscribe()
 

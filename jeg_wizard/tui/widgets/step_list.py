@@ -1,4 +1,5 @@
 """The steps with a status mark (readable without colour), a state word and the duration."""
+
 from __future__ import annotations
 
 from rich.text import Text
@@ -44,6 +45,3 @@ class StepList(DataTable):
         mark, word = _cells(status, seconds)
         self.update_cell(sid, "mark", mark)
         self.update_cell(sid, "state", word)
-
-    def row_step(self, row: int) -> str:
-        return self.coordinate_to_cell_key((row, 0)).row_key.value
