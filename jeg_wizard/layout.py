@@ -75,6 +75,21 @@ class Layout:
         return ""
 
     @property
+    def spark_master(self) -> tuple[str, int] | None:
+        """(host, port) of a standalone master (spark://HOST:PORT); None for local[*] and yarn."""
+        m = self.a.spark.master
+        if not m.startswith("spark://"):
+            return None
+        host, port = m[len("spark://"):].rsplit(":", 1)
+        return host, int(port)
+
+    @property
+    def spark_master_webui(self) -> str:
+        """The standalone master's web UI (its /json/ says the workers); "" without one."""
+        hp = self.spark_master
+        return f"http://{hp[0]}:{self.a.spark.master_webui_port}" if hp else ""
+
+    @property
     def java_home(self) -> Path:
         return Path(self.a.java.home or distro.java_home(self.a.java.version))
 
