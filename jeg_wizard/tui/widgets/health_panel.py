@@ -1,4 +1,4 @@
-"""One component's quick checks: URL, its findings (ok / problem / unknown), latency. It polls in a
+"""One component's quick checks: URL and its findings (ok / problem / unknown), worst first. It polls in a
 thread worker and re-arms its timer only after the previous poll came back, so slow answers never
 pile polls up."""
 from __future__ import annotations
@@ -75,10 +75,7 @@ class HealthPanel(Static):
         lines = [Text(self.probe.url, style="underline")]
         shown = sorted(self.findings or [], key=lambda f: RANK[f.mark])
         for f in shown[:2]:
-            line = Text.assemble((f"{f.mark} ", STYLE[f.mark]), (f"{f.what}: ", "bold"), f.detail)
-            if f is shown[0] and f.status == OK and self.latency_ms is not None:
-                line.append(f" · {self.latency_ms:.0f} ms")
-            lines.append(line)
+            lines.append(Text.assemble((f"{f.mark} ", STYLE[f.mark]), (f"{f.what}: ", "bold"), f.detail))
         if shown and shown[0].status != OK and shown[0].fix and len(shown) < 2:
             lines.append(Text(f"fix: {shown[0].fix}", style="dim"))
         elif self.findings is not None and not shown:
