@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .. import render
 from ..layout import Layout
+from . import finding
 
 # the template each config file of ours is rendered from
 TEMPLATES = {"hub": "jupyterhub_config.py.j2", "gateway": "jupyter_enterprise_gateway_config.py.j2"}
@@ -71,6 +72,10 @@ def _setting(target: ast.expr) -> str:
     return ""
 
 
+def path(layout: Layout, which: str) -> Path:
+    return {"hub": layout.hub_config, "gateway": layout.gateway_config}[which]
+
+
 def fresh(layout: Layout, which: str) -> str:
     """The config as the install writes it from these answers (the same render context)."""
     return render.render(TEMPLATES[which], render.context(layout))
@@ -96,3 +101,19 @@ def drift(disk: Config, want: Config) -> list[str]:
     if not out and disk.rest != want.rest:
         out.append("code other than the settings differs")
     return out
+
+
+def file_finding(site, which: str, component: str, step: str) -> list[finding.Finding]:
+    """The file on disk against a fresh render of the same answers: an edit or a stale install shows."""
+    where = path(site.L, which)
+    disk = site.config(which)
+    if disk is None:
+        return [finding.problem(component, "config file", f"{where} is missing or unreadable", f"re-run the install ({step} step)")]
+    if disk.error:
+        return [finding.problem(component, "config file", f"{where} {disk.error}", f"re-run the install ({step} step)")]
+    differs = drift(disk, site.fresh(which))
+    if differs:
+        return [finding.problem(component, "config file", f"{where} is not what the answers give: {'; '.join(differs)}",
+                                   f"re-run the install ({step} step) to write it again, then restart the {which}",
+                                   warning=True)]
+    return []

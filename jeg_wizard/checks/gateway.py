@@ -149,21 +149,6 @@ def refused(site: Install, cfg: configs.Config) -> list[Finding]:
     return out
 
 
-def config_file(site: Install, which: str, component: str, step: str) -> list[Finding]:
-    """The file on disk against a fresh render of the same answers: an edit or a stale install shows."""
-    path = {"hub": site.L.hub_config, "gateway": site.L.gateway_config}[which]
-    disk = site.config(which)
-    if disk is None:
-        return [problem(component, "config file", f"{path} is missing or unreadable", f"re-run the install ({step} step)")]
-    if disk.error:
-        return [problem(component, "config file", f"{path} {disk.error}", f"re-run the install ({step} step)")]
-    differs = configs.drift(disk, site.fresh(which))
-    if differs:
-        return [problem(component, "config file", f"{path} is not what the answers give: {'; '.join(differs)}",
-                        f"re-run the install ({step} step) to write it again, then restart the {which}", warning=True)]
-    return []
-
-
 def check(site: Install) -> list[Finding]:
     out = answers(site)
     if any(f.what in ("answers", "TLS") for f in out):
@@ -176,7 +161,7 @@ def check(site: Install) -> list[Finding]:
         if site.a.gateway.impersonation:
             out.append(impersonation(site, cfg))
         out += refused(site, cfg)
-    return out + config_file(site, "gateway", C, "gateway")
+    return out + configs.file_finding(site, "gateway", C, "gateway")
 
 
 def smoke(site: Install) -> Finding:

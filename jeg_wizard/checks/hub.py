@@ -9,7 +9,7 @@ import httpx
 
 from . import processes as proc
 from .finding import Finding, ok, problem, unknown
-from .gateway import config_file
+from .configs import file_finding
 from .install import Install
 
 C = "hub"
@@ -90,4 +90,4 @@ def check(site: Install) -> list[Finding]:
     out = [problem(C, "host name", p, "fix the name resolution, then: jeg-wizard services restart hub", log)
            for p in hostname_problems(site.a)]
     out += [public_url(site), api(site), *login(site), cookie_secret(site)]
-    return out + config_file(site, "hub", C, "hub_config")
+    return out + file_finding(site, "hub", C, "hub_config")

@@ -63,8 +63,8 @@ class Install:
 
     def config(self, which: str) -> configs.Config | None:
         """The config on disk, parsed; None when it cannot be read."""
-        path = {"hub": self.L.hub_config, "gateway": self.L.gateway_config}[which]
         if which not in self._configs:  # parsed once per run: several checks read the same file
+            path = configs.path(self.L, which)
             text = configs.read(path)
             self._configs[which] = None if text is None else configs.Config(text, str(path))
         return self._configs[which]

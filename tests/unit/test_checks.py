@@ -43,8 +43,8 @@ def layout(tmp_path):
 
 def test_a_fresh_install_config_has_no_drift(layout):
     site = checks.Install(layout)
-    assert checks.gateway.config_file(site, "hub", "hub", "hub_config") == []
-    assert checks.gateway.config_file(site, "gateway", "gateway", "gateway") == []
+    assert configs.file_finding(site, "hub", "hub", "hub_config") == []
+    assert configs.file_finding(site, "gateway", "gateway", "gateway") == []
     [f] = checks.user_servers.from_config(site)
     assert f.status == checks.OK and "KERNEL_USERNAME" in f.detail
 
@@ -65,7 +65,7 @@ def test_an_edited_hub_config_is_named_with_its_consequence(layout):
     layout.hub_config.write_text(re.sub(r'("JUPYTER_GATEWAY_REQUEST_TIMEOUT": )"[^"]*"', r'\1"30.0"', "".join(lines)))
     site = checks.Install(layout)
     found = checks.user_servers.from_config(site) + checks.hub.login(site)
-    found += checks.gateway.config_file(site, "hub", "hub", "hub_config")
+    found += configs.file_finding(site, "hub", "hub", "hub_config")
     text = "\n".join(f.line() for f in found)
     assert "the hub config does not send KERNEL_USERNAME" in text
     assert "request timeout 30s is not above the kernel launch timeout" in text
