@@ -246,6 +246,14 @@ class Layout:
         return f"http://{self._host(self.a.hub.hub_ip)}:{self.a.hub.hub_port}/hub/api"
 
     @property
+    def ports(self) -> dict[str, list[tuple[str, str, int]]]:
+        """service -> (answers key, ip, port) it listens on, its own port first (the hub's proxy is its child)."""
+        a = self.a
+        return {"gateway": [("gateway.port", a.gateway.ip, a.gateway.port)],
+                "hub": [("hub.hub_port", a.hub.hub_ip, a.hub.hub_port), ("hub.port", a.hub.ip, a.hub.port),
+                        ("proxy.api_port", a.proxy.api_ip, a.proxy.api_port)]}
+
+    @property
     def proxy_api_url(self) -> str:
         return f"http://{self._host(self.a.proxy.api_ip)}:{self.a.proxy.api_port}/api/routes"
 

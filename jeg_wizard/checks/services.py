@@ -59,6 +59,8 @@ def service(site: Install, name: str, key: str, port: int) -> Finding:
 
 
 def check(site: Install) -> list[Finding]:
-    a = site.a
-    return [service(site, "gateway", "gateway.port", a.gateway.port),
-            service(site, "hub", "hub.hub_port", a.hub.hub_port)]
+    out = []
+    for name, ports in site.L.ports.items():
+        key, _, port = ports[0]  # the service's own port; the proxy's are the proxy check's
+        out.append(service(site, name, key, port))
+    return out

@@ -79,7 +79,7 @@ class StatusApp(App):
                  clock: Callable[[float], str] = lambda secs: f"checked {time.strftime('%H:%M:%S')} in {secs:.1f}s"):
         super().__init__()
         self.layout = layout
-        self.check = check or (lambda: checks.run(layout))
+        self.run_checks = check or (lambda: checks.run(layout))
         self.interval = interval
         self.clock = clock
         self.findings: list[Finding] = []
@@ -109,7 +109,7 @@ class StatusApp(App):
     @work(thread=True, group="checks")
     def _check(self) -> None:
         t0 = time.monotonic()
-        findings = self.check()
+        findings = self.run_checks()
         self.post_message(self.Checked(findings, time.monotonic() - t0))
 
     def on_status_app_checked(self, msg: "StatusApp.Checked") -> None:

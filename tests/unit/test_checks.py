@@ -207,3 +207,16 @@ def test_checks_do_not_import_textual():
     assert r.stdout.strip() == "False"
 
 
+
+
+def test_a_stopped_service_and_the_program_on_its_port(layout):
+    import os
+
+    found = checks.services.check(checks.Install(layout))
+    assert [(f.what, f.detail) for f in found] == [("gateway", "not running"), ("hub", "not running")]
+    assert found[0].fix == "jeg-wizard services start gateway" and overall(found)[0] == "down"
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", layout.a.gateway.port))
+        squatter.listen()
+        gw = checks.services.check(checks.Install(layout))[0]
+    assert f"port {layout.a.gateway.port} (gateway.port) is held by pid {os.getpid()}" in gw.detail
