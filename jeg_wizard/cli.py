@@ -229,7 +229,7 @@ SAVED_ANSWERS = "/var/lib/jeg-wizard/answers.toml"
 
 
 def cmd_status(args) -> int:
-    from .doctor import Doctor, as_json, overall
+    from . import doctor
     from .layout import Layout
 
     path = args.answers or SAVED_ANSWERS
@@ -244,33 +244,7 @@ def cmd_status(args) -> int:
             pass
         else:
             return run_status(layout, args.timeout)
-    findings = Doctor(layout, timeout=args.timeout).run()
-    state, code = overall(findings)
-    if getattr(args, "json", False):
-        print(as_json(findings))
-        return code
-    for f in findings:
-        print(f.line())
-    if getattr(args, "smoke", False):
-        code = max(code, _smoke(layout))
-    print(f"\n{state}: {sum(f.status == 'ok' for f in findings)} ok, {sum(f.status == 'warn' for f in findings)} warnings, "
-          f"{sum(f.status == 'fail' for f in findings)} failures")
-    return code
-
-
-def _smoke(layout) -> int:
-    from . import health
-
-    try:
-        token = layout.gateway_token_file.read_text().strip()
-        s = health.gateway_spark_job(layout.gateway_url, token, layout.a.kernels.name, layout.a.users.admin,
-                                     verify=layout.gateway_verify)
-    except (health.HealthError, OSError) as e:
-        print(f"[✗] smoke: {e}")
-        return 1
-    phases = ", ".join(f"{k} {v:.1f}s" for k, v in s.phases.items())
-    print(f"[✓] smoke: spark.range(1000).count() = {s.result} on the gateway ({phases})")
-    return 0
+    return doctor.main(layout, args.timeout, as_json=getattr(args, "json", False), smoke=getattr(args, "smoke", False))
 
 
 def cmd_uninstall(args) -> int:

@@ -75,6 +75,21 @@ class Layout:
         return ""
 
     @property
+    def spark_master(self) -> tuple[str, int] | None:
+        """(host, port) of a standalone master (spark://HOST:PORT); None for local[*] and yarn."""
+        m = self.a.spark.master
+        if not m.startswith("spark://"):
+            return None
+        host, port = m[len("spark://"):].rsplit(":", 1)
+        return host, int(port)
+
+    @property
+    def spark_master_webui(self) -> str:
+        """The standalone master's web UI (its /json/ says the workers); "" without one."""
+        hp = self.spark_master
+        return f"http://{hp[0]}:{self.a.spark.master_webui_port}" if hp else ""
+
+    @property
     def java_home(self) -> Path:
         return Path(self.a.java.home or distro.java_home(self.a.java.version))
 
@@ -223,6 +238,14 @@ class Layout:
     @property
     def hub_api_url(self) -> str:
         return f"http://{self._host(self.a.hub.hub_ip)}:{self.a.hub.hub_port}/hub/api"
+
+    @property
+    def ports(self) -> dict[str, list[tuple[str, str, int]]]:
+        """service -> (answers key, ip, port) it listens on, its own port first (the hub's proxy is its child)."""
+        a = self.a
+        return {"gateway": [("gateway.port", a.gateway.ip, a.gateway.port)],
+                "hub": [("hub.hub_port", a.hub.hub_ip, a.hub.hub_port), ("hub.port", a.hub.ip, a.hub.port),
+                        ("proxy.api_port", a.proxy.api_ip, a.proxy.api_port)]}
 
     @property
     def proxy_api_url(self) -> str:

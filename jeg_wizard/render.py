@@ -79,9 +79,10 @@ def _env(package: str) -> jinja2.Environment:
     return env
 
 
-def render(template: str, context: dict, package: str = "jeg_wizard.templates") -> str:
+def render(template: str, context: dict, package: str = "jeg_wizard.templates", check: bool = True) -> str:
+    """check=False: only to compare with a file on disk (the checks), never to write one."""
     text = _env(package).get_template(template).render(**context)
-    if template.endswith(".py.j2"):
+    if check and template.endswith(".py.j2"):
         check_shape(text, template, context, package)
     return text
 

@@ -55,19 +55,22 @@ class Secrets:
         if userinfo:  # credentials in the Spark URL: masked in the plan, the log and every message
             redactor.add(f"{userinfo}@")
 
-    def _token(self, key: str, path: Path, what: str) -> str:
+    def _token(self, key: str, path: Path, what: str, generate: bool = True) -> str | None:
         if key not in self._cache:
             value = read_private_file(path, what) if path.exists() else ""
+            if not value and not generate:
+                return None  # a check asks what is there: nothing, and nothing is made up
             self._cache[key] = value or _random.token_hex(32)  # generated: written by its step
         value = self._cache[key]
         self.redactor.add(value)
         return value
 
-    def gateway_token(self) -> str:
-        return self._token("gateway", self.layout.gateway_token_file, "gateway.token_file")
+    def gateway_token(self, generate: bool = True) -> str | None:
+        """generate=False: the token in its file, or None (the checks); OSError when it cannot be read."""
+        return self._token("gateway", self.layout.gateway_token_file, "gateway.token_file", generate)
 
-    def proxy_token(self) -> str:
-        return self._token("proxy", self.layout.proxy_token_file, "proxy token")
+    def proxy_token(self, generate: bool = True) -> str | None:
+        return self._token("proxy", self.layout.proxy_token_file, "proxy token", generate)
 
     def cookie_secret(self) -> str:
         return self._token("cookie", self.layout.cookie_secret_file, "hub cookie secret")

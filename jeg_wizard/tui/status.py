@@ -1,4 +1,4 @@
-"""`jeg-wizard status`: a panel per component from the doctor's checks, refreshed without
+"""`jeg-wizard status`: a panel per component from the checks (jeg_wizard.checks), refreshed without
 overlapping polls; `l` shows the end of the log a failing check names, `s` runs the Spark smoke."""
 from __future__ import annotations
 
@@ -14,11 +14,15 @@ from textual.containers import Grid, VerticalScroll
 from textual.message import Message
 from textual.widgets import Footer, Log, Static
 
-from ..doctor import FAIL, OK, WARN, Doctor, Finding, overall
+from .. import checks
+from ..checks import COMPONENTS, OK, Finding, overall, worst
 from ..layout import Layout
 
-COMPONENTS = ["services", "gateway", "hub", "proxy", "user servers", "kernels", "spark", "network"]
-MARK = {OK: "[green]✓[/]", WARN: "[yellow]![/]", FAIL: "[red]✗[/]"}
+COLOUR = {"✓": "green", "!": "yellow", "?": "yellow", "✗": "red"}
+
+
+def marked(f: Finding) -> str:
+    return f"[{COLOUR[f.mark]}]{f.mark}[/]"
 
 
 class ComponentPanel(Static):
@@ -30,12 +34,12 @@ class ComponentPanel(Static):
 
     def show(self, findings: list[Finding]) -> None:
         self.findings = findings
-        worst = FAIL if any(f.status == FAIL for f in findings) else WARN if any(f.status == WARN for f in findings) else OK
-        self.set_classes(f"panel-{worst}")
-        self.border_subtitle = {OK: "ok", WARN: "warning", FAIL: "failing"}[worst]
+        state = worst(findings)
+        self.set_classes(f"panel-{state}")
+        self.border_subtitle = state
         lines = []
         for f in findings:
-            lines.append(f"{MARK[f.status]} [b]{escape(f.check)}[/]: {escape(f.detail)}")
+            lines.append(f"{marked(f)} [b]{escape(f.what)}[/]: {escape(f.detail)}")
             if f.status != OK and f.fix:
                 lines.append(f"   [dim]fix: [/]{escape(f.fix)}")
         self.update("\n".join(lines) or "[dim]not configured[/]")
@@ -48,8 +52,8 @@ class StatusApp(App):
     #panels { grid-size: 2; grid-gutter: 0 1; height: auto; }
     ComponentPanel { border: round $secondary; padding: 0 1; height: auto; }
     .panel-ok { border: round $success; }
-    .panel-warn { border: round $warning; }
-    .panel-fail { border: round $error; }
+    .panel-warning, .panel-unknown { border: round $warning; }
+    .panel-problem { border: round $error; }
     #tail { height: 10; border: round $secondary; display: none; }
     #tail.shown { display: block; }
     """
@@ -71,11 +75,11 @@ class StatusApp(App):
             super().__init__()
             self.text = text
 
-    def __init__(self, layout: Layout, doctor: Callable[[], Doctor] | None = None, interval: float = 5.0,
+    def __init__(self, layout: Layout, check: Callable[[], list[Finding]] | None = None, interval: float = 5.0,
                  clock: Callable[[float], str] = lambda secs: f"checked {time.strftime('%H:%M:%S')} in {secs:.1f}s"):
         super().__init__()
         self.layout = layout
-        self.make_doctor = doctor or (lambda: Doctor(layout))
+        self.run_checks = check or (lambda: checks.run(layout))
         self.interval = interval
         self.clock = clock
         self.findings: list[Finding] = []
@@ -102,10 +106,10 @@ class StatusApp(App):
         self.in_flight = True
         self._check()
 
-    @work(thread=True, group="doctor")
+    @work(thread=True, group="checks")
     def _check(self) -> None:
         t0 = time.monotonic()
-        findings = self.make_doctor().run()
+        findings = self.run_checks()
         self.post_message(self.Checked(findings, time.monotonic() - t0))
 
     def on_status_app_checked(self, msg: "StatusApp.Checked") -> None:
@@ -123,10 +127,11 @@ class StatusApp(App):
                 panel.first(ComponentPanel).show(fs)
         state, _ = overall(msg.findings)
         colour = {"healthy": "green", "degraded": "yellow", "down": "red"}[state]
-        counts = {s: sum(f.status == s for f in msg.findings) for s in (OK, WARN, FAIL)}
+        counts = checks.counts(msg.findings)
+        more = f", {counts['unknown']} unknown" if counts["unknown"] else ""
         smoke = f"  ·  {self.smoke_text}" if self.smoke_text else ""
         self.query_one("#summary", Static).update(
-            f"[b {colour}]{state} · [/]{counts[OK]} ok, {counts[WARN]} warnings, {counts[FAIL]} failures  "
+            f"[b {colour}]{state} · [/]{counts['ok']} ok, {counts['warnings']} warnings, {counts['failures']} failures{more}  "
             f"[dim]{self.clock(msg.seconds)} · {escape(self.layout.hub_url)}[/]{escape(smoke)}")
         if self.interval:
             self.set_timer(self.interval, self.action_refresh)
@@ -154,17 +159,14 @@ class StatusApp(App):
 
     @work(thread=True, exclusive=True, group="smoke")
     def _smoke(self) -> None:
-        from .. import health
-
-        L = self.layout
+        site = checks.Install(self.layout)
         try:
-            token = L.gateway_token_file.read_text().strip()
-            s = health.gateway_spark_job(L.gateway_url, token, L.a.kernels.name, L.a.users.admin,
-                                         verify=L.gateway_verify)
-            phases = ", ".join(f"{k} {v:.1f}s" for k, v in s.phases.items())
-            text = f"smoke ok: count() = {s.result} ({phases})"
+            f = checks.gateway.smoke(site)
+            text = site.secrets.redactor(f"smoke ok: {f.detail}" if f.status == OK else f"smoke FAILED: {f.detail}")
         except Exception as e:  # noqa: BLE001 - shown to the operator
-            text = f"smoke FAILED: {e}"
+            text = site.secrets.redactor(f"smoke FAILED: {e}")
+        finally:
+            site.close()
         self.post_message(self.Smoked(text))
 
     def on_status_app_smoked(self, msg: "StatusApp.Smoked") -> None:
@@ -173,6 +175,6 @@ class StatusApp(App):
 
 
 def run_status(layout: Layout, timeout: float = 3.0) -> int:
-    app = StatusApp(layout, doctor=lambda: Doctor(layout, timeout=timeout))
+    app = StatusApp(layout, check=lambda: checks.run(layout, timeout))
     app.run()
     return overall(app.findings)[1] if app.findings else 2

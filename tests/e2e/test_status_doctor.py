@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from jeg_wizard import checks
 from jeg_wizard.answers import load
-from jeg_wizard.doctor import Doctor
+from jeg_wizard.checks.processes import Sockets
 from jeg_wizard.layout import Layout
 
 from .conftest import wizard
@@ -32,7 +33,7 @@ def doctor(installed, *extra):
 
 
 def problems(out: str) -> list[str]:
-    return [line for line in out.splitlines() if line.startswith(("[!]", "[✗]"))]
+    return [line for line in out.splitlines() if line.startswith(("[!]", "[✗]", "[?]"))]
 
 
 @contextmanager
@@ -53,7 +54,13 @@ def restart(installed, *names):
 
 
 def test_healthy_install_has_no_warning(installed):
+    t0 = time.monotonic()
     code, out = doctor(installed)
+    took = time.monotonic() - t0
+    t0 = time.monotonic()
+    checks.run(installed.layout)
+    print(f"doctor on a healthy install: {took:.2f}s wall (a new process); the checks in-process: "
+          f"{time.monotonic() - t0:.2f}s")
     assert code == 0, out
     assert problems(out) == []
     assert "[✓] gateway: kernelspecs: spark_python_local" in out
@@ -65,6 +72,9 @@ def test_status_json_for_monitoring(installed):
     data = json.loads(r.stdout)
     assert r.returncode == 0 and data["state"] == "healthy"
     assert {c["component"] for c in data["checks"]} >= {"services", "gateway", "hub", "proxy", "kernels", "user servers"}
+    # the keys monitors read since the first release, and the tri-state result
+    assert all({"component", "check", "status", "detail", "fix", "log", "result"} <= set(c) for c in data["checks"])
+    assert {c["status"] for c in data["checks"]} == {"ok"} == {c["result"] for c in data["checks"]}
 
 
 def test_run_script_not_executable(installed):
@@ -172,8 +182,8 @@ def test_web_proxy_without_no_proxy(installed):
 def test_configured_ip_not_on_any_interface(installed):
     a = load(installed.answers_path)
     broken = a.model_copy(update={"gateway": a.gateway.model_copy(update={"ip": "192.0.2.123"})})
-    findings = Doctor(Layout(broken), timeout=1).network()
-    assert any("gateway.ip" == f.check and "192.0.2.123 is not an address of any interface" in f.detail for f in findings)
+    findings = checks.network.check(checks.Install(Layout(broken), timeout=1))
+    assert any("gateway.ip" == f.what and "192.0.2.123 is not an address of any interface" in f.detail for f in findings)
 
 
 def test_kernel_listing_disabled(installed):
@@ -187,14 +197,13 @@ def test_kernel_listing_disabled(installed):
 
 def test_proxy_killed(installed):
     L = installed.layout
-    from jeg_wizard.doctor import Machine
-    pid = Machine().port_owner(L.a.proxy.api_port)
+    pid = Sockets().port_owner(L.a.proxy.api_port)
     assert pid
     os.kill(pid, 9)
     try:
         # in-process and at once: the hub restarts a dead proxy within seconds by itself
-        findings = Doctor(installed.layout, timeout=2).proxy()
-        assert any(f.status == "fail" and "the proxy is down" in f.detail for f in findings), findings
+        findings = checks.proxy.check(checks.Install(installed.layout, timeout=2))
+        assert any(f.status == checks.PROBLEM and "the proxy is down" in f.detail for f in findings), findings
     finally:
         restart(installed, "hub")
     code, out = doctor(installed)
@@ -210,9 +219,9 @@ def test_hung_endpoint_does_not_hang_the_doctor(installed, tmp_path):
         port = hung.getsockname()[1]
         broken = a.model_copy(update={"gateway": a.gateway.model_copy(update={"port": port})})
         t0 = time.monotonic()
-        findings = Doctor(Layout(broken), timeout=1).run()
+        findings = checks.run(Layout(broken), timeout=1)
         took = time.monotonic() - t0
-    assert any(f.component == "gateway" and f.status == "fail" for f in findings)
+    assert any(f.component == "gateway" and f.level == "fail" for f in findings)
     print(f"doctor with a hung gateway: {took:.2f}s (probe timeout 1s)")
 
 

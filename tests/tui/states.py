@@ -15,7 +15,8 @@ from jeg_wizard.health import Smoke
 from jeg_wizard.runner import DryRunRunner
 from jeg_wizard.tui.app import WizardApp, build_app
 from jeg_wizard.tui.facts import EarlierInstall, Facts
-from jeg_wizard.tui.probes import Probe, Reading
+from jeg_wizard.checks import Finding
+from jeg_wizard.tui.probes import Probe
 
 DEBIAN12 = distro.Distro("debian", "12", "Debian GNU/Linux 12 (bookworm)")
 ROOT = "/demo"  # nothing on a real machine: every step plans "to do", every file diff is a new file
@@ -33,11 +34,13 @@ FACTS = Facts(
     earlier=EarlierInstall(f"{ROOT}/var/lib/jeg-wizard/journal.jsonl", ("system", "java", "spark")),
 )
 
-READINGS = {
-    "gateway": Reading(True, "Enterprise Gateway 3.3.0", "token required (401 without it)", 14),
-    "hub": Reading(True, "JupyterHub 6.1.0", "login: http://127.0.0.1:8000/hub/login", 23),
-    "proxy": Reading(True, "configurable-http-proxy", "2 routes: /, /user/hubadmin/", 3),
-    "spark-master": Reading(False, detail="not answering (Connection refused)"),
+READINGS = {  # what the quick checks say on a healthy install, but the Spark master
+    "gateway": [Finding("gateway", "token required", "ok", "HTTP 401 without the token"),
+                Finding("gateway", "version", "ok", "JEG 3.3.0 (jupyter_server 1.24.0)")],
+    "hub": [Finding("hub", "public URL", "ok", "JupyterHub 6.1.0 at http://127.0.0.1:8000")],
+    "proxy": [Finding("proxy", "API", "ok", "2 routes: /, /user/hubadmin/")],
+    "spark": [Finding("spark", "master", "problem", "spark://127.0.0.1:7077 is unreachable (http://127.0.0.1:8080/json/ does not answer)",
+                      "jeg-wizard services restart spark-master spark-worker")],
 }
 
 
@@ -123,7 +126,7 @@ def fake_clock() -> Callable[[], float]:
 def fixed_probes(ctx) -> list[Probe]:
     from jeg_wizard.tui.probes import default_probes
 
-    return [Probe(p.name, p.title, p.url, lambda r=READINGS[p.name]: r) for p in default_probes(ctx)]
+    return [Probe(p.name, p.title, p.url, lambda r=READINGS[p.name]: list(r)) for p in default_probes(ctx)]
 
 
 def fake_e2e(hub_url, user, password, kernel, *, timeout=0, say=lambda s: None, **kw) -> Smoke:

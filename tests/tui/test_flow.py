@@ -162,9 +162,9 @@ async def test_whole_flow_dry_run(tmp_path):
         assert set(panels) == {"gateway", "hub", "proxy"}  # no spark:// master configured
         assert panels["gateway"].probe.url == f"http://127.0.0.1:{PORTS['gateway']}"
         for p in panels.values():
-            assert p.reading is not None and not p.reading.up
-            assert "not answering" in p.reading.detail
-            assert p.has_class("down") and p.border_subtitle == "✗ down"
+            assert p.findings and p.findings[0].status == "problem"
+            assert "does not answer" in p.findings[0].detail
+            assert p.has_class("problem") and p.border_subtitle == "✗ problem"
         login = text_of(fin.query_one("#login"))
         assert f"http://127.0.0.1:{PORTS['hub']}/user/jegwnobody/lab" in login
         assert f"http://127.0.0.1:{PORTS['hub']}/user/jegwnobody/tree" in login

@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from jeg_wizard.answers import Answers
-from jeg_wizard.doctor import FAIL, OK, WARN, Finding
+from jeg_wizard.checks import OK, PROBLEM, Finding
 from jeg_wizard.layout import Layout
 from jeg_wizard.tui.status import ComponentPanel, StatusApp
 
@@ -23,31 +23,30 @@ HEALTHY = [
     Finding("network", "addresses", OK, "configured addresses exist; no web proxy in the way"),
 ]
 BROKEN = [
-    Finding("services", "gateway", FAIL, "not running, and port 8888 (gateway.port) is held by pid 999 (nc -l 8888)",
+    Finding("services", "gateway", PROBLEM, "not running, and port 8888 (gateway.port) is held by pid 999 (nc -l 8888)",
             "stop that process, then: jeg-wizard services start gateway", "/var/log/jeg-wizard/gateway.log"),
     Finding("services", "hub", OK, "running, pid 4250, up 3m, port 8081"),
-    Finding("gateway", "answers", FAIL, "http://127.0.0.1:8888 does not answer (ConnectError)", "jeg-wizard services restart gateway"),
-    Finding("hub", "cookie secret", FAIL, "/var/lib/jeg-wizard/hub/jupyterhub_cookie_secret has mode 644: others can forge login cookies",
+    Finding("gateway", "answers", PROBLEM, "http://127.0.0.1:8888 does not answer (ConnectError)", "jeg-wizard services restart gateway"),
+    Finding("hub", "cookie secret", PROBLEM, "/var/lib/jeg-wizard/hub/jupyterhub_cookie_secret has mode 644: others can forge login cookies",
             "chmod 600 /var/lib/jeg-wizard/hub/jupyterhub_cookie_secret"),
     Finding("proxy", "API", OK, "1 routes: /"),
-    Finding("user servers", "kernel user", FAIL, "the hub config does not send KERNEL_USERNAME", "add KERNEL_USERNAME to c.Spawner.environment"),
-    Finding("kernels", "spark_python_local", FAIL, "JAVA_HOME=/usr/lib/jvm/nope has no bin/java", "fix the kernelspec"),
-    Finding("network", "proxy variables", WARN, "http_proxy is set but NO_PROXY lacks 127.0.0.1", "add NO_PROXY=127.0.0.1"),
+    Finding("user servers", "kernel user", PROBLEM, "the hub config does not send KERNEL_USERNAME", "add KERNEL_USERNAME to c.Spawner.environment"),
+    Finding("kernels", "spark_python_local", PROBLEM, "JAVA_HOME=/usr/lib/jvm/nope has no bin/java", "fix the kernelspec"),
+    Finding("network", "proxy variables", PROBLEM, "http_proxy is set but NO_PROXY lacks 127.0.0.1", "add NO_PROXY=127.0.0.1",
+            warning=True),
 ]
 
 
-class FixedDoctor:
-    def __init__(self, findings, gate=None):
-        self.findings, self.gate = findings, gate
-
-    def run(self):
-        if self.gate:
-            self.gate.wait(5)
-        return list(self.findings)
+def fixed(findings, gate=None):
+    def check():
+        if gate:
+            gate.wait(5)
+        return list(findings)
+    return check
 
 
 def app_with(findings, **kw):
-    return StatusApp(Layout(Answers()), doctor=lambda: FixedDoctor(findings), interval=0,
+    return StatusApp(Layout(Answers()), check=fixed(findings), interval=0,
                      clock=lambda secs: "checked 12:00:00", **kw)
 
 
@@ -70,12 +69,12 @@ def test_status_failing_snapshot(snap_compare):
 async def test_panels_summary_and_log_key(tmp_path):
     log = tmp_path / "gateway.log"
     log.write_text("".join(f"line {i}\n" for i in range(150)) + "OSError: [Errno 98] Address already in use\n")
-    findings = [Finding("services", "gateway", FAIL, "not running", "jeg-wizard services start gateway", str(log))]
+    findings = [Finding("services", "gateway", PROBLEM, "not running", "jeg-wizard services start gateway", str(log))]
     app = app_with(findings + HEALTHY[1:])
     async with app.run_test(size=(100, 34)) as pilot:
         await settle(pilot)
         panel = app.query_one("#panel-services", ComponentPanel)
-        assert panel.has_class("panel-fail") and panel.border_subtitle == "failing"
+        assert panel.has_class("panel-problem") and panel.border_subtitle == "problem"
         assert app.query_one("#panel-gateway", ComponentPanel).has_class("panel-ok")
         summary = str(app.query_one("#summary").render())
         assert "down" in summary and "1 failures" in summary
@@ -90,11 +89,11 @@ async def test_polls_never_overlap():
     gate = threading.Event()
     calls = []
 
-    def make():
+    def check():
         calls.append(1)
-        return FixedDoctor(HEALTHY, gate)
+        return fixed(HEALTHY, gate)()
 
-    app = StatusApp(Layout(Answers()), doctor=make, interval=0.05, clock=lambda s: "")
+    app = StatusApp(Layout(Answers()), check=check, interval=0.05, clock=lambda s: "")
     async with app.run_test() as pilot:
         await pilot.pause(0.1)
         for _ in range(5):

@@ -5,7 +5,8 @@ import time
 import pytest
 from textual.app import App
 
-from jeg_wizard.tui.probes import Probe, Reading
+from jeg_wizard.checks import Finding
+from jeg_wizard.tui.probes import Probe
 from jeg_wizard.tui.widgets import HealthPanel, LogStream
 
 from .states import settle
@@ -45,7 +46,7 @@ async def test_health_panel_never_overlaps_its_polls():
     calls = {"now": 0, "max": 0, "n": 0}
     lock = threading.Lock()
 
-    def slow() -> Reading:
+    def slow() -> list[Finding]:
         with lock:
             calls["now"] += 1
             calls["max"] = max(calls["max"], calls["now"])
@@ -53,7 +54,7 @@ async def test_health_panel_never_overlaps_its_polls():
         time.sleep(0.3)  # slower than the interval
         with lock:
             calls["now"] -= 1
-        return Reading(True, "Demo 1.0", "fine", 300)
+        return [Finding("demo", "version", "ok", "Demo 1.0")]
 
     panel = HealthPanel(Probe("demo", "Demo", "http://127.0.0.1:1", slow), interval=0.05)
     async with Bare(panel).run_test(size=(80, 24)) as pilot:
@@ -62,7 +63,7 @@ async def test_health_panel_never_overlaps_its_polls():
             panel.poll()  # "refresh" pressed while a poll runs: ignored
         await settle(pilot, lambda: panel.polls >= 3, timeout=10)
         assert calls["max"] == 1 and panel.max_in_flight == 1
-        assert panel.has_class("up") and panel.border_subtitle == "● up"
+        assert panel.has_class("ok") and panel.border_subtitle == "● ok"
 
 
 async def test_no_color_is_honoured(monkeypatch):

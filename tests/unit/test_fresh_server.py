@@ -160,7 +160,7 @@ def _free_port() -> int:
 
 
 def test_crash_loop_cause_is_the_service_own_error_line():
-    from jeg_wizard.doctor import cause_lines
+    from jeg_wizard.checks.processes import cause_lines
 
     journal = """2026-11-30T06:40:14+00:00 h jupyterhub[9]: [I 06:40:14 JupyterHub app:3000] Starting JupyterHub
 2026-11-30T06:40:14+00:00 h jupyterhub[9]:     sock.bind(sockaddr)

@@ -8,7 +8,8 @@ import sys
 import pytest
 
 from jeg_wizard import render
-from jeg_wizard.doctor import WARN, Doctor
+from jeg_wizard import checks
+from jeg_wizard.checks import configs
 from jeg_wizard.engine import make_context
 from jeg_wizard.kernels import launch_as_user as launcher
 from jeg_wizard.layout import Layout
@@ -102,10 +103,12 @@ def test_launcher_ships_root_owned_executable(tmp_answers):
 def test_doctor_warns_about_the_trust(tmp_answers):
     a = tmp_answers(gateway={"impersonation": True})
     cfg = render.render("jupyter_enterprise_gateway_config.py.j2", render.context(Layout(a)))
-    d = Doctor(Layout(a))
-    f = d._impersonation(cfg)
-    assert f.status == WARN and "every user server holds it" in f.detail and "jegwnobody" in f.detail
-    assert d._impersonation(cfg.replace("impersonation_enabled = True", "impersonation_enabled = False")).status == "fail"
+    site = checks.Install(Layout(a))
+    f = checks.gateway.impersonation(site, configs.Config(cfg))
+    assert f.status == checks.PROBLEM and f.warning and f.level == "warn"
+    assert "every user server holds it" in f.detail and "jegwnobody" in f.detail
+    off = configs.Config(cfg.replace("impersonation_enabled = True", "impersonation_enabled = False"))
+    assert checks.gateway.impersonation(site, off).level == "fail"
 
 
 # ---------------------------------------------------------------- the launcher's checks

@@ -1,0 +1,180 @@
+"""Enterprise Gateway over HTTP: it answers, wants its token and takes ours, lists our kernelspec and
+its kernels; its transport; whom it refuses; its config file against a fresh render."""
+from __future__ import annotations
+
+import httpx
+
+from ..health import describe_ssl_error
+from ..secrets import SecretError
+from . import configs
+from .finding import Finding, ok, problem, unknown
+from .install import Install
+
+C = "gateway"
+
+
+def token(site: Install, component: str = C) -> tuple[str | None, Finding | None]:
+    """The gateway token through Secrets, or the finding that says why there is none."""
+    f = site.L.gateway_token_file
+    try:
+        value = site.secrets.gateway_token(generate=False)
+    except SecretError as e:
+        return None, problem(component, "token", str(e), f"chmod 600 {f} (or re-run the install)")
+    except OSError as e:
+        return None, unknown(component, "token", f"cannot read {f}: {e.strerror}", "run the doctor as root")
+    if not value:
+        return None, problem(component, "token", f"no token in {f}", "re-run the install (it generates one)")
+    return value, None
+
+
+def answers(site: Install) -> list[Finding]:
+    """The quick part (the Finish panel and the health step): it answers, refuses without the token,
+    takes ours and says its version."""
+    L, log = site.L, site.log("gateway")
+    url = L.gateway_url
+    try:
+        anon = site.get(f"{url}/api/kernelspecs")
+    except httpx.HTTPError as e:
+        why = describe_ssl_error(e)
+        if why.startswith("TLS"):
+            return [problem(C, "TLS", f"{url}: {why}",
+                            f"the gateway's certificate must be signed by the CA in {L.gateway_ca_file} and name "
+                            f"the gateway's host; re-run the install to put matching files in {L.tls_dir}", log)]
+        return [problem(C, "answers", f"{url} does not answer ({type(e).__name__})",
+                        "jeg-wizard services restart gateway", log)]
+    out = []
+    if anon.status_code == 200:
+        out.append(problem(C, "token required", "answers /api/kernelspecs without a token: anyone who reaches it runs code",
+                           "set EnterpriseGatewayApp.auth_token (re-run the install) and restart the gateway", log))
+    elif anon.status_code in (401, 403):
+        out.append(ok(C, "token required", f"HTTP {anon.status_code} without the token"))
+    else:  # a 404 or 5xx says nothing about the token
+        out.append(unknown(C, "token required", f"{url}/api/kernelspecs answers HTTP {anon.status_code} without the token: "
+                           "cannot tell whether it requires one", "is this the gateway? check gateway.ip/port", log))
+    value, missing = token(site)
+    if missing:
+        return out + [missing]
+    r = site.get(f"{url}/api", headers={"Authorization": f"token {value}"})
+    if r.status_code in (401, 403):
+        return out + [problem(C, "token accepted", f"the gateway refuses the token in {L.gateway_token_file} "
+                              f"(HTTP {r.status_code}): the running gateway uses another token",
+                              "jeg-wizard services restart gateway (it reads the token file at start)", log)]
+    try:
+        body = r.json() if r.status_code == 200 else None
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or "gateway_version" not in body:
+        return out + [unknown(C, "version", f"{url}/api answers HTTP {r.status_code} without a gateway version",
+                              "is this the gateway? check gateway.ip/port", log)]
+    return out + [ok(C, "version", f"JEG {body['gateway_version']} (jupyter_server {body.get('version', '?')})")]
+
+
+def transport(site: Install) -> Finding:
+    """HTTPS with days left on the certificate; plain HTTP is fine on loopback only."""
+    import datetime as dt
+    import ipaddress
+
+    L, a = site.L, site.a
+    if not L.gateway_tls:
+        if ipaddress.ip_address(a.gateway.ip).is_loopback:
+            return ok(C, "transport", f"plain HTTP on loopback ({a.gateway.ip})")
+        return problem(C, "transport", f"plain HTTP on {a.gateway.ip}: the token and all code cross the network in clear",
+                       "set gateway.tls = \"generate\" (or \"files\") and re-run the install", warning=True)
+    try:
+        from cryptography import x509
+
+        cert = x509.load_pem_x509_certificate(L.gateway_cert_file.read_bytes())
+    except (OSError, ValueError) as e:
+        return problem(C, "transport", f"HTTPS, but its certificate {L.gateway_cert_file} cannot be read: {e}",
+                       "re-run the install")
+    left = (cert.not_valid_after_utc - dt.datetime.now(dt.timezone.utc)).days
+    if left < 30:
+        return problem(C, "transport", f"HTTPS; the gateway certificate expires in {left} days",
+                       "re-run the install: it renews a generated certificate 30 days before it expires", warning=True)
+    return ok(C, "transport", f"HTTPS verified against {L.gateway_ca_file}; certificate good for {left} days")
+
+
+def kernel_api(site: Install, value: str) -> list[Finding]:
+    L, log, name = site.L, site.log("gateway"), site.a.kernels.name
+    auth = {"Authorization": f"token {value}"}
+    out = []
+    specs = site.get(f"{L.gateway_url}/api/kernelspecs", headers=auth)
+    if specs.status_code != 200:
+        out.append(unknown(C, "kernelspecs", f"GET /api/kernelspecs answers HTTP {specs.status_code} with the token",
+                           "jeg-wizard services restart gateway", log))
+    else:
+        names = sorted(specs.json().get("kernelspecs", {}))
+        if name in names:
+            out.append(ok(C, "kernelspecs", ", ".join(names)))
+        else:
+            out.append(problem(C, "kernelspecs", f"'{name}' is not listed (lists: {', '.join(names) or 'nothing'})",
+                               f"check {L.kernel_dir} and JUPYTER_PATH of the gateway; jeg-wizard services restart gateway", log))
+    k = site.get(f"{L.gateway_url}/api/kernels", headers=auth)
+    if k.status_code == 403:
+        out.append(problem(C, "kernel listing", "GET /api/kernels answers 403: JupyterLab's polling fails and Lab misbehaves",
+                           "set gateway.list_kernels = true (EnterpriseGatewayApp.list_kernels = True) and restart the gateway", log))
+    elif k.status_code == 200:
+        out.append(ok(C, "kernel listing", f"{len(k.json())} kernels running"))
+    else:
+        out.append(unknown(C, "kernel listing", f"GET /api/kernels answers HTTP {k.status_code}",
+                           "jeg-wizard services restart gateway", log))
+    return out
+
+
+def impersonation(site: Install, cfg: configs.Config) -> Finding:
+    """A note, not a failure: impersonation works as designed, and the operator should know what it trusts."""
+    if cfg.get("EnterpriseGatewayApp.impersonation_enabled") is not True:
+        return problem(C, "impersonation", f"gateway.impersonation is on but {site.L.gateway_config} does not enable it",
+                       "re-run the install", site.log("gateway"))
+    who = ", ".join(site.context["gateway"]["authorized_users"]) or "any non-system account"
+    return problem(C, "impersonation",
+                   f"kernels run as the hub user named in KERNEL_USERNAME; the gateway trusts that name from every holder "
+                   f"of its token, and every user server holds it: a hub user who reads it can start kernels as {who}",
+                   "accept this trust, or set gateway.impersonation = false (kernels then run as gateway.user)", warning=True)
+
+
+def refused(site: Install, cfg: configs.Config) -> list[Finding]:
+    from ..preflight import group_members
+
+    admin, out = site.a.users.admin, []
+    names = cfg.get("EnterpriseGatewayApp.unauthorized_users", {"root"})  # JEG's default
+    if isinstance(names, set) and admin in names:
+        out.append(problem(C, "users", f"the gateway refuses kernels for the hub admin '{admin}' (unauthorized_users)",
+                           f"remove {admin} from gateway.unauthorized_users and re-run the install"))
+    group = group_members(site.a.gateway.unauthorized_groups).get(admin)
+    if group:
+        out.append(problem(C, "users", f"the hub admin '{admin}' is a member of {group}: the gateway "
+                           "refuses kernels for members of gateway.unauthorized_groups",
+                           f"remove {admin} from {group}, or {group} from gateway.unauthorized_groups"))
+    return out
+
+
+def check(site: Install) -> list[Finding]:
+    out = answers(site)
+    if any(f.what in ("answers", "TLS") for f in out):
+        return out
+    out.append(transport(site))
+    if not any(f.what in ("token", "token accepted") for f in out):  # a token the gateway takes
+        out += kernel_api(site, site.secrets.gateway_token(generate=False))
+    cfg = site.config("gateway")
+    if cfg is not None and not cfg.error:
+        if site.a.gateway.impersonation:
+            out.append(impersonation(site, cfg))
+        out += refused(site, cfg)
+    return out + configs.file_finding(site, "gateway", C, "gateway")
+
+
+def smoke(site: Install) -> Finding:
+    """Start a Spark kernel on the gateway as the admin, run a job, delete it; the phases timed."""
+    from .. import health
+
+    L, a = site.L, site.a
+    value, missing = token(site, "spark")
+    if missing:
+        return missing
+    try:
+        s = health.gateway_spark_job(L.gateway_url, value, a.kernels.name, a.users.admin, verify=L.gateway_verify)
+    except (health.HealthError, OSError) as e:
+        return problem("spark", "smoke", str(e), log=site.log("gateway"))
+    phases = ", ".join(f"{k} {v:.1f}s" for k, v in s.phases.items())
+    return ok("spark", "smoke", f"spark.range(1000).count() = {s.result} on the gateway ({phases})")

@@ -1,0 +1,73 @@
+"""What the checks of one run look at: the layout, the secrets (through `Secrets` only), one HTTP
+client per trust root, one snapshot of the sockets, and the configs as rendered and as on disk."""
+from __future__ import annotations
+
+from functools import cached_property
+
+import httpx
+
+from ..health import tls_verify
+from ..layout import Layout
+from ..redact import Redactor
+from ..secrets import Secrets
+from . import configs
+from .processes import Sockets
+
+
+class Install:
+    def __init__(self, layout: Layout, timeout: float = 3.0, secrets: Secrets | None = None):
+        self.L, self.a, self.timeout = layout, layout.a, timeout
+        # its own redactor: a secret read here is masked in every finding (see checks.run)
+        self.secrets = secrets or Secrets(layout.a, layout, Redactor())
+        # one client per trust root: building one per request costs an SSL context each time
+        self.http = httpx.Client(timeout=timeout, verify=tls_verify(layout.hub_verify))
+        # the gateway under TLS: verified against its own CA, as the user servers do
+        self.gw_http = (httpx.Client(timeout=timeout, verify=tls_verify(layout.gateway_verify))
+                        if layout.gateway_tls else self.http)
+        self._configs: dict[str, configs.Config | None] = {}
+
+    def get(self, url: str, **kw) -> httpx.Response:
+        return (self.gw_http if url.startswith(self.L.gateway_url) else self.http).get(url, **kw)
+
+    def close(self) -> None:
+        self.http.close()
+        if self.gw_http is not self.http:
+            self.gw_http.close()
+
+    @cached_property
+    def sockets(self) -> Sockets:
+        return Sockets()
+
+    # -- services
+    @cached_property
+    def manager(self):
+        from ..services import manager
+
+        return manager(self.a.services.manager, self.L.services_dir)
+
+    def pid(self, name: str) -> int | None:
+        return self.manager.pid(name)
+
+    def log(self, name: str) -> str:
+        """Where to read a service's output: `journalctl -u jeg-NAME` under systemd, else its file."""
+        from ..services import log_ref
+
+        return log_ref(self.manager.kind, name, str(self.L.service_log(name)))
+
+    # -- configs: the facts from the render context, the files compared with a fresh render
+    @cached_property
+    def context(self) -> dict:
+        from .. import render
+
+        return render.context(self.L)
+
+    def config(self, which: str) -> configs.Config | None:
+        """The config on disk, parsed; None when it cannot be read."""
+        if which not in self._configs:  # parsed once per run: several checks read the same file
+            path = configs.path(self.L, which)
+            text = configs.read(path)
+            self._configs[which] = None if text is None else configs.Config(text, str(path))
+        return self._configs[which]
+
+    def fresh(self, which: str) -> configs.Config:
+        return configs.Config(configs.fresh(self.L, which), which)

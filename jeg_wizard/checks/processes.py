@@ -1,0 +1,130 @@
+"""Processes and listening sockets as /proc shows them: who holds a port, what a process runs."""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+
+def cmdline(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]
+    except OSError:
+        return []
+
+
+def environ(pid: int) -> dict[str, str]:
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
+    except OSError:
+        return {}
+    return dict(kv.split("=", 1) for kv in raw.split("\0") if "=" in kv)
+
+
+def uid(pid: int) -> int | None:
+    try:
+        return os.stat(f"/proc/{pid}").st_uid
+    except OSError:
+        return None
+
+
+def ppid(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def uptime(pid: int) -> float | None:
+    try:
+        start_ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+        boot = float(Path("/proc/uptime").read_text().split()[0])
+        return boot - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def describe(pid: int | None) -> str:
+    if not pid:
+        return "unknown process"
+    return f"pid {pid} ({' '.join(cmdline(pid))[:120]})"
+
+
+def human(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+
+
+def _listening() -> dict[int, list[int]]:
+    """port -> socket inodes in LISTEN state (tcp and tcp6)."""
+    out: dict[int, list[int]] = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if len(f) > 9 and f[3] == "0A":
+                out.setdefault(int(f[1].rsplit(":", 1)[1], 16), []).append(int(f[9]))
+    return out
+
+
+def _socket_owners() -> dict[int, int]:
+    """socket inode -> pid, for every process we can see."""
+    owners: dict[int, int] = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            for fd in (d / "fd").iterdir():
+                try:
+                    target = os.readlink(fd)
+                except OSError:
+                    continue
+                if target.startswith("socket:["):
+                    owners[int(target[8:-1])] = int(d.name)
+        except OSError:
+            continue
+    return owners
+
+
+class Sockets:
+    """One snapshot of the listening ports and their owners, shared by the checks of one run."""
+
+    def __init__(self) -> None:
+        self.listening = _listening()
+        self.owners = _socket_owners()
+
+    def port_owner(self, port: int) -> int | None:
+        for inode in self.listening.get(port, []):
+            if inode in self.owners:
+                return self.owners[inode]
+        return None
+
+    def ports_of(self, pid: int) -> list[int]:
+        inodes = {i for i, p in self.owners.items() if p == pid}
+        return sorted(port for port, ins in self.listening.items() if inodes & set(ins))
+
+
+def running(program: str) -> list[int]:
+    """Pids whose argv[0] or argv[1] (a script) contains program."""
+    return [int(d.name) for d in Path("/proc").iterdir()
+            if d.name.isdigit() and any(program in a for a in cmdline(int(d.name))[:2])]
+
+
+_ERROR = re.compile(r"Error|Exception|error:|\bERROR\b|CRITICAL|FATAL|Errno|[Ff]ailed|[Cc]annot|[Uu]nable")
+_SUPERVISOR = re.compile(r" systemd\[1\]: |^--- .*supervisor: ")  # our supervisors' own lines, not the service's
+
+
+def cause_lines(text: str, n: int = 3) -> list[str]:
+    """The service's own last error lines (else its last lines), not its supervisor's restart notices."""
+    own = [line.strip() for line in text.splitlines() if line.strip() and not _SUPERVISOR.search(line)]
+    errors = [line for line in own if _ERROR.search(line)]
+    return (errors or own)[-n:]
