@@ -6,6 +6,7 @@ the same process: the bare interpreter start (`python -c pass`) and the CLI's ow
 
 Usage: python bench/status_json.py --answers /var/lib/jeg-wizard/answers.toml [--runs 5]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,7 +40,9 @@ def main() -> None:
     healthy, rc = timed([py, "-m", "jeg_wizard", "status", "--json", "--answers", args.answers], args.runs)
     print(f"interpreter start          {base:6.3f} s   (baseline, 1.00x)")
     print(f"jeg-wizard --version       {cli:6.3f} s   {cli / base:5.2f}x baseline")
-    print(f"status --json, healthy     {healthy:6.3f} s   {healthy / base:5.2f}x baseline  exit {rc}  target <= 1.0 s: {'met' if healthy <= 1.0 else 'MISSED'}")
+    print(
+        f"status --json, healthy     {healthy:6.3f} s   {healthy / base:5.2f}x baseline  exit {rc}  target <= 1.0 s: {'met' if healthy <= 1.0 else 'MISSED'}"
+    )
 
     # the same install with the gateway port pointing at a listener that never answers
     text = Path(args.answers).read_text()
@@ -47,8 +50,9 @@ def main() -> None:
         hung.bind(("127.0.0.1", 0))
         hung.listen(16)
         port = hung.getsockname()[1]
-        import tomllib
         import tomli_w
+        import tomllib
+
         data = tomllib.loads(text)
         data.setdefault("gateway", {})["port"] = port
         data["gateway"]["ip"] = "127.0.0.1"
@@ -58,8 +62,10 @@ def main() -> None:
         hung_t, rc = timed(argv, args.runs)
         Path(f.name).unlink()
     target = args.timeout + 0.5
-    print(f"status --json, hung gateway {hung_t:5.3f} s   {hung_t / base:5.2f}x baseline  exit {rc}  "
-          f"target <= {target:.1f} s (probe timeout + 0.5): {'met' if hung_t <= target else 'MISSED'}")
+    print(
+        f"status --json, hung gateway {hung_t:5.3f} s   {hung_t / base:5.2f}x baseline  exit {rc}  "
+        f"target <= {target:.1f} s (probe timeout + 0.5): {'met' if hung_t <= target else 'MISSED'}"
+    )
 
 
 if __name__ == "__main__":

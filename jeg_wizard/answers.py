@@ -4,6 +4,7 @@ Every error names the key path and what is allowed; unknown keys get a did-you-m
 Secrets never sit here in clear: the admin password comes from an env var, a 0600 file,
 a crypt hash or a prompt; the gateway token lives in a 0600 file (generated when missing).
 """
+
 from __future__ import annotations
 
 import difflib
@@ -22,10 +23,37 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from . import distro
-
-from .values import (IP, URL, AbsPath, Bool, ConcreteIP, CryptHash, EnvFile, EnvName, GroupName, HostOrIP, Int,
-                     KernelName, OptAbsPath, OptOwnedDir, OwnedDir, Port, PortRange, Prefix, Seconds, Sha512,
-                     SparkMaster, SparkOpts, Text, UserName, SparkVersion, VERSION_RX, names, port_range, show)
+from .values import (
+    IP,
+    URL,
+    VERSION_RX,
+    AbsPath,
+    Bool,
+    ConcreteIP,
+    CryptHash,
+    EnvFile,
+    EnvName,
+    GroupName,
+    HostOrIP,
+    Int,
+    KernelName,
+    OptAbsPath,
+    OptOwnedDir,
+    OwnedDir,
+    Port,
+    PortRange,
+    Prefix,
+    Seconds,
+    Sha512,
+    SparkMaster,
+    SparkOpts,
+    SparkVersion,
+    Text,
+    UserName,
+    names,
+    port_range,
+    show,
+)
 
 D = Field  # a key's default and its description, in one place (the example answers and the docs read them)
 
@@ -49,15 +77,20 @@ class System(Section):
     apt_update: Bool = D(True, description="refresh package lists (skipped when every package is there)")
     apt_upgrade: Bool = D(False, description="apt upgrade; off by default on a production box")
     python: AbsPath = D("/usr/bin/python3", description="the distribution's python builds the venvs")
-    replace_existing_files: Bool = D(False, description=(
-        "a config file or kernelspec that exists and was not written by jeg-wizard: replace it (true; the "
-        "original is kept in <state_dir>/backups and put back by `jeg-wizard uninstall`) or stop (false)"))
+    replace_existing_files: Bool = D(
+        False,
+        description=(
+            "a config file or kernelspec that exists and was not written by jeg-wizard: replace it (true; the "
+            "original is kept in <state_dir>/backups and put back by `jeg-wizard uninstall`) or stop (false)"
+        ),
+    )
 
 
 class Java(Section):
-    version: Int(1, 99) = D(default_factory=lambda: distro.default_java(),
-                            description="the OpenJDK major version: 17, or 21 where apt has no 17 (Debian 13); "
-                                        "Spark 4.x needs 17 or 21")
+    version: Int(1, 99) = D(
+        default_factory=lambda: distro.default_java(),
+        description="the OpenJDK major version: 17, or 21 where apt has no 17 (Debian 13); Spark 4.x needs 17 or 21",
+    )
     home: OptAbsPath = D("", description="empty: /usr/lib/jvm/java-<version>-openjdk-<arch>")
 
     @field_validator("version")
@@ -70,9 +103,11 @@ class Java(Section):
 
 class Spark(Section):
     source: Literal["pypi", "apache", "url", "tarball"] = D("pypi", description="where Spark comes from")
-    version: SparkVersion = D(default_factory=lambda: distro.default_spark(sys.version_info[:2]),
-                              description="a Spark release like 4.3.0 or 3.5.3; default: 4.3.0, or 4.2.1 "
-                                          "where the distribution's Python is 3.10 (Ubuntu 22.04)")
+    version: SparkVersion = D(
+        default_factory=lambda: distro.default_spark(sys.version_info[:2]),
+        description="a Spark release like 4.3.0 or 3.5.3; default: 4.3.0, or 4.2.1 "
+        "where the distribution's Python is 3.10 (Ubuntu 22.04)",
+    )
     hadoop: Text = D("3", description="spark-<version>-bin-hadoop<suffix>.tgz: 2.7, 3 or 3.2")
     url: URL = D("", description="with source = url: an http(s):// or file:// URL of the tarball")
     tarball: OptAbsPath = D("", description="with source = tarball: absolute path of a .tgz")
@@ -91,7 +126,7 @@ class Spark(Section):
         return v
 
     @model_validator(mode="after")
-    def _source_needs(self) -> "Spark":
+    def _source_needs(self) -> Spark:
         if self.source == "url" and not self.url:
             raise ValueError("spark.url: is required when spark.source = 'url'")
         if self.source == "tarball" and not self.tarball:
@@ -123,26 +158,42 @@ class Gateway(Section):
     request_timeout: Seconds(10, 7200) = D(150.0, description="must exceed the kernel start timeout")
     list_kernels: Bool = D(True, description="JupyterLab polls /api/kernels and breaks on 403")
     unauthorized_users: names(UserName) = D(["root"], description="refused kernels (root by default)")
-    unauthorized_groups: names(GroupName) = D(["sudo", "wheel"], description=(
-        "members of these groups are refused kernels too (their kernels could become root); the gateway reads "
-        "the members each time it starts"))
+    unauthorized_groups: names(GroupName) = D(
+        ["sudo", "wheel"],
+        description=(
+            "members of these groups are refused kernels too (their kernels could become root); the gateway reads "
+            "the members each time it starts"
+        ),
+    )
     max_kernels: Int(0, 10000) = D(16, description="running kernels in all; 0: no limit")
     max_kernels_per_user: Int(0, 10000) = D(4, description="0: no limit")
     cull_idle_timeout: Int(0, 30 * 86400) = D(3600, description="seconds idle before a kernel is shut down; 0: never")
-    port_range: PortRange = D("", description=(
-        '"LOW..HIGH" (at least 1000 ports) for the kernels\' ZeroMQ ports; empty: any free port'))
-    tls: Literal["off", "generate", "files"] = D("off", description=(
-        "loopback: off is fine; two hosts: generate (a private CA, recommended) or files"))
+    port_range: PortRange = D(
+        "", description=('"LOW..HIGH" (at least 1000 ports) for the kernels\' ZeroMQ ports; empty: any free port')
+    )
+    tls: Literal["off", "generate", "files"] = D(
+        "off", description=("loopback: off is fine; two hosts: generate (a private CA, recommended) or files")
+    )
     tls_cert: OptAbsPath = D("", description="tls = files: the gateway's certificate (PEM, chain after it)")
     tls_key: OptAbsPath = D("", description="tls = files: its private key (mode 0600)")
-    tls_ca: OptAbsPath = D("", description="tls = files: the CA certificate user servers and health checks verify against")
+    tls_ca: OptAbsPath = D(
+        "", description="tls = files: the CA certificate user servers and health checks verify against"
+    )
     tls_names: names(HostOrIP) = D([], description="tls = generate: extra DNS names or IPs for the certificate")
-    user: UserName = D("jeg-gateway", description=(
-        'kernels run as this unprivileged system user (created); "root" only if you accept that every hub user '
-        "can then run code as root"))
-    impersonation: Bool = D(False, description=(
-        "true: each kernel runs as the hub user named in KERNEL_USERNAME; the gateway then runs as root and "
-        "trusts that name from every holder of its token (every user server)"))
+    user: UserName = D(
+        "jeg-gateway",
+        description=(
+            'kernels run as this unprivileged system user (created); "root" only if you accept that every hub user '
+            "can then run code as root"
+        ),
+    )
+    impersonation: Bool = D(
+        False,
+        description=(
+            "true: each kernel runs as the hub user named in KERNEL_USERNAME; the gateway then runs as root and "
+            "trusts that name from every holder of its token (every user server)"
+        ),
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -153,7 +204,7 @@ class Gateway(Section):
         return data
 
     @model_validator(mode="after")
-    def _impersonation_user(self) -> "Gateway":
+    def _impersonation_user(self) -> Gateway:
         if self.impersonation and self.user != "root":
             raise ValueError(
                 f"gateway.user: must be root (or left out, which means root) when gateway.impersonation = true: "
@@ -162,7 +213,7 @@ class Gateway(Section):
         return self
 
     @model_validator(mode="after")
-    def _timeouts(self) -> "Gateway":
+    def _timeouts(self) -> Gateway:
         if self.request_timeout <= self.kernel_launch_timeout:
             raise ValueError(
                 f"gateway.request_timeout: must be greater than gateway.kernel_launch_timeout "
@@ -172,7 +223,7 @@ class Gateway(Section):
         return self
 
     @model_validator(mode="after")
-    def _tls_files(self) -> "Gateway":
+    def _tls_files(self) -> Gateway:
         given = [k for k in ("tls_cert", "tls_key", "tls_ca") if getattr(self, k)]
         if self.tls == "files":
             for k in ("tls_cert", "tls_key", "tls_ca"):
@@ -183,7 +234,9 @@ class Gateway(Section):
         elif given:
             raise ValueError(f"gateway.{given[0]}: only used when gateway.tls = 'files' (gateway.tls is '{self.tls}')")
         if self.tls_names and self.tls != "generate":
-            raise ValueError(f"gateway.tls_names: only used when gateway.tls = 'generate' (gateway.tls is '{self.tls}')")
+            raise ValueError(
+                f"gateway.tls_names: only used when gateway.tls = 'generate' (gateway.tls is '{self.tls}')"
+            )
         return self
 
 
@@ -204,7 +257,9 @@ class Proxy(Section):
 class Hub(Section):
     ip: IP = D("0.0.0.0", description="the public address users open in a browser (0.0.0.0: all)")
     port: Port = D(8000, description="the public port")
-    hub_ip: ConcreteIP = D("127.0.0.1", description="the hub's internal API address (a concrete one user servers reach)")
+    hub_ip: ConcreteIP = D(
+        "127.0.0.1", description="the hub's internal API address (a concrete one user servers reach)"
+    )
     hub_port: Port = D(8081, description="the hub's internal API port")
     venv: OptOwnedDir = D("", description="empty: <prefix>/jeg/hub")
     config_dir: OwnedDir = D("/etc/jupyter", description="jupyterhub_config.py and the gateway config")
@@ -222,10 +277,12 @@ class Hub(Section):
         return v
 
     @model_validator(mode="after")
-    def _tls_pair(self) -> "Hub":
+    def _tls_pair(self) -> Hub:
         if bool(self.tls_cert) != bool(self.tls_key):
             missing = "hub.tls_key" if self.tls_cert else "hub.tls_cert"
-            raise ValueError(f"{missing}: is required too: HTTPS on the hub's port needs both hub.tls_cert and hub.tls_key")
+            raise ValueError(
+                f"{missing}: is required too: HTTPS on the hub's port needs both hub.tls_cert and hub.tls_key"
+            )
         if self.tls_ca and not self.tls_cert:
             raise ValueError("hub.tls_ca: only used with hub.tls_cert and hub.tls_key")
         return self
@@ -244,14 +301,18 @@ class Users(Section):
     @classmethod
     def _admin(cls, v: str) -> str:
         if v == "root":
-            raise ValueError("must not be root: the gateway refuses kernels for root and the hub should not log root in")
+            raise ValueError(
+                "must not be root: the gateway refuses kernels for root and the hub should not log root in"
+            )
         return v
 
     @model_validator(mode="after")
-    def _one_source(self) -> "Users":
+    def _one_source(self) -> Users:
         given = [k for k in ("admin_password_env", "admin_password_file", "admin_password_hash") if getattr(self, k)]
         if len(given) > 1:
-            raise ValueError(f"users: set at most one of admin_password_env, admin_password_file, admin_password_hash (got {', '.join(given)})")
+            raise ValueError(
+                f"users: set at most one of admin_password_env, admin_password_file, admin_password_hash (got {', '.join(given)})"
+            )
         return self
 
 
@@ -262,7 +323,10 @@ class Services(Section):
 
 SECRET_KEYS = {
     ("gateway", "token"): "put the token in a 0600 file and set gateway.token_file (or leave it empty to generate one)",
-    ("users", "admin_password"): "use users.admin_password_env, users.admin_password_file (0600) or users.admin_password_hash",
+    (
+        "users",
+        "admin_password",
+    ): "use users.admin_password_env, users.admin_password_file (0600) or users.admin_password_hash",
     ("hub", "cookie_secret"): "the hub's cookie secret is generated into a 0600 file in system.state_dir",
     ("proxy", "auth_token"): "the proxy token is generated into a 0600 file in system.state_dir",
 }
@@ -321,13 +385,28 @@ def _format(err: ValidationError) -> list[str]:
             continue
         msg = e["msg"]
         if msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
+            msg = msg[len("Value error, ") :]
         if e["type"] == "literal_error":
             allowed = e.get("ctx", {}).get("expected", "")
             msg = f"must be one of {allowed}, got {show(e.get('input'))}"
-        elif e["type"] in ("int_parsing", "int_type", "float_parsing", "float_type", "bool_type", "bool_parsing",
-                           "string_type", "list_type", "model_type", "greater_than_equal", "less_than_equal",
-                           "int_from_float", "finite_number", "too_long", "dict_type", "model_attributes_type"):
+        elif e["type"] in (
+            "int_parsing",
+            "int_type",
+            "float_parsing",
+            "float_type",
+            "bool_type",
+            "bool_parsing",
+            "string_type",
+            "list_type",
+            "model_type",
+            "greater_than_equal",
+            "less_than_equal",
+            "int_from_float",
+            "finite_number",
+            "too_long",
+            "dict_type",
+            "model_attributes_type",
+        ):
             msg = f"{msg[0].lower()}{msg[1:]}, got {show(e.get('input'))}"
         if items:
             msg += f" (item {items[-1] + 1})"
@@ -370,8 +449,10 @@ def cross_checks(a: Answers, dist: distro.Distro | None = None) -> list[str]:
     if rng:
         inside = [f"{k} ({p})" for k, p in ports.items() if rng[0] <= p <= rng[1]]
         if inside:
-            problems.append(f"gateway.port_range: {a.gateway.port_range} covers {', '.join(inside)}; a kernel could take "
-                            f"that port; choose a range outside our service ports")
+            problems.append(
+                f"gateway.port_range: {a.gateway.port_range} covers {', '.join(inside)}; a kernel could take "
+                f"that port; choose a range outside our service ports"
+            )
     return problems
 
 
@@ -380,19 +461,29 @@ def _account_problems(a: Answers) -> list[str]:
     who may log in is not also one the gateway refuses (machine facts, system accounts: preflight)."""
     out = []
     if a.gateway.user == a.users.admin:
-        out.append(f"gateway.user: must not be the hub admin '{a.users.admin}' (its kernels could read the gateway's token)")
+        out.append(
+            f"gateway.user: must not be the hub admin '{a.users.admin}' (its kernels could read the gateway's token)"
+        )
     if a.users.admin in a.gateway.unauthorized_users:
-        out.append(f"gateway.unauthorized_users: contains the hub admin '{a.users.admin}', who could then never start a kernel")
+        out.append(
+            f"gateway.unauthorized_users: contains the hub admin '{a.users.admin}', who could then never start a kernel"
+        )
     for i, u in enumerate(a.users.allowed):
         if u == "root":
-            out.append(f"users.allowed: must not contain root (item {i + 1}): the gateway refuses kernels for root "
-                       f"and the hub should not log root in")
+            out.append(
+                f"users.allowed: must not contain root (item {i + 1}): the gateway refuses kernels for root "
+                f"and the hub should not log root in"
+            )
         elif u == a.gateway.user and u != a.users.admin:
-            out.append(f"users.allowed: must not contain the gateway's own user '{u}' (item {i + 1}): its kernels "
-                       f"could read the gateway's token")
+            out.append(
+                f"users.allowed: must not contain the gateway's own user '{u}' (item {i + 1}): its kernels "
+                f"could read the gateway's token"
+            )
         elif u in a.gateway.unauthorized_users:
-            out.append(f"users.allowed: '{u}' (item {i + 1}) is also in gateway.unauthorized_users: it could log in "
-                       f"but never start a kernel; remove it from one of the two lists")
+            out.append(
+                f"users.allowed: '{u}' (item {i + 1}) is also in gateway.unauthorized_users: it could log in "
+                f"but never start a kernel; remove it from one of the two lists"
+            )
     return out
 
 
@@ -476,8 +567,11 @@ def load(path: str | Path, dist: distro.Distro | None = None) -> Answers:
     data, mode = load_data(path)
     p = _shown(str(path))
     held = _secrets_held(data)
-    loose = [f"{held[0]}: {p} holds a secret and is readable by group or others (mode {mode:o}); "
-             f"run: chmod 600 {p}"] if held and mode & 0o077 else []
+    loose = (
+        [f"{held[0]}: {p} holds a secret and is readable by group or others (mode {mode:o}); run: chmod 600 {p}"]
+        if held and mode & 0o077
+        else []
+    )
     try:
         a = parse(data, dist)
     except AnswersError as e:
@@ -504,5 +598,9 @@ def _toml_where(text: str, err: str) -> str:
     here = lines[n - 1].strip()
     if not here.isprintable() or len(here) > 120:  # never echo control characters (or a megabyte) to the terminal
         here = show(here, 120)
-    table = "" if here.startswith("[") else next((ln.strip() for ln in reversed(lines[:n - 1]) if re.match(r"\s*\[", ln)), "")
+    table = (
+        ""
+        if here.startswith("[")
+        else next((ln.strip() for ln in reversed(lines[: n - 1]) if re.match(r"\s*\[", ln)), "")
+    )
     return f"; line {n}{f' (in {table})' if table else ''}: {here}"

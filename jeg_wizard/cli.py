@@ -1,5 +1,6 @@
 """Command line: `jeg-wizard` (TUI), `--unattended ANSWERS`, `install`, `plan`, `answers --example`,
 `services start|stop|restart|status`."""
+
 from __future__ import annotations
 
 import argparse
@@ -68,11 +69,19 @@ def _parser() -> argparse.ArgumentParser:
 
     un = sub.add_parser("uninstall", help="undo what the install did, as its journal says (--dry-run: the list only)")
     un.add_argument("--dry-run", action="store_true", help="print what would be undone; change nothing")
-    un.add_argument("--remove-users", action="store_true", help="also remove the users the install created (userdel -r)")
-    un.add_argument("--remove-software", action="store_true", help="also remove Spark, the venvs and the proxy the install put under the prefix")
+    un.add_argument(
+        "--remove-users", action="store_true", help="also remove the users the install created (userdel -r)"
+    )
+    un.add_argument(
+        "--remove-software",
+        action="store_true",
+        help="also remove Spark, the venvs and the proxy the install put under the prefix",
+    )
     un.add_argument("--remove-packages", action="store_true", help="also apt-get remove the packages the install added")
     un.add_argument("--answers", metavar="FILE", help="answers of the install (default: the copy in the state dir)")
-    un.add_argument("--state-dir", default="/var/lib/jeg-wizard", help="system.state_dir of the install, where its answers copy is")
+    un.add_argument(
+        "--state-dir", default="/var/lib/jeg-wizard", help="system.state_dir of the install, where its answers copy is"
+    )
 
     sv = sub.add_parser("services", help="start, stop or restart what the install set up")
     sv.add_argument("action", choices=["start", "stop", "restart", "status"])
@@ -84,8 +93,11 @@ def _parser() -> argparse.ArgumentParser:
 def _empty_paths(args) -> list[str]:
     """A file option given as "" (an unset variable in a script) must not mean "the defaults"."""
     flags = {"unattended": "--unattended", "answers": "--answers", "check": "--check", "state_dir": "--state-dir"}
-    out = [f"{flag}: an empty path was given; give the path of {'a directory' if key == 'state_dir' else 'an answers file'}"
-           for key, flag in flags.items() if getattr(args, key, None) == ""]
+    out = [
+        f"{flag}: an empty path was given; give the path of {'a directory' if key == 'state_dir' else 'an answers file'}"
+        for key, flag in flags.items()
+        if getattr(args, key, None) == ""
+    ]
     if args.command == "plan" and args.answers == "":
         out = ["plan: an empty path was given; give the path of an answers file (or none for the defaults)"]
     return out
@@ -202,8 +214,10 @@ def cmd_install(path: str | None, *, unattended: bool, only: list[str] | None) -
             states = engine.install(set(only) if only else None)
     except StepFailed as e:
         _err(f"step '{e.state.step.id}' failed: {e.cause}")
-        print(f"Full log: {log}. Fix the cause and run the same command again: finished steps are skipped.",
-              file=sys.stderr)
+        print(
+            f"Full log: {log}. Fix the cause and run the same command again: finished steps are skipped.",
+            file=sys.stderr,
+        )
         return EXIT_FAIL
     finally:
         unsubscribe()
@@ -212,8 +226,10 @@ def cmd_install(path: str | None, *, unattended: bool, only: list[str] | None) -
     changed = sum(1 for s in states if s.status == "ok")
     print(f"\nInstall complete ({changed} steps did work, {len(states) - changed} were already done). Log: {log}")
     if answers.services.start and not only:
-        print(f"Log in at {L.public_hub_url}/hub/login as {answers.users.admin}: "
-              f"{L.public_hub_url}/user/{answers.users.admin}/lab (lab) or /tree (notebooks)")
+        print(
+            f"Log in at {L.public_hub_url}/hub/login as {answers.users.admin}: "
+            f"{L.public_hub_url}/user/{answers.users.admin}/lab (lab) or /tree (notebooks)"
+        )
     return EXIT_OK
 
 
@@ -272,13 +288,18 @@ def cmd_uninstall(args) -> int:
         return EXIT_USAGE
     if not args.dry_run:
         from .engine import lock_state_dir
+
         try:
             lock_state_dir(layout.state_dir)
         except RuntimeError as e:
             _err(str(e))
             return EXIT_FAIL
-    ops = uninstall.plan(layout, remove_users=args.remove_users, remove_software=args.remove_software,
-                         remove_packages=args.remove_packages)
+    ops = uninstall.plan(
+        layout,
+        remove_users=args.remove_users,
+        remove_software=args.remove_software,
+        remove_packages=args.remove_packages,
+    )
     if args.dry_run:
         print(f"Uninstall would (journal {journal}):")
         for op in ops:
@@ -301,11 +322,21 @@ def _paths_only(path: str) -> Answers:
     from .answers import load_data
 
     data, _ = load_data(path)
-    keep = {"system": ["prefix", "state_dir", "log_dir"], "hub": ["config_dir"], "environment": ["file"],
-            "kernels": ["dir", "name"], "services": ["manager"]}
+    keep = {
+        "system": ["prefix", "state_dir", "log_dir"],
+        "hub": ["config_dir"],
+        "environment": ["file"],
+        "kernels": ["dir", "name"],
+        "services": ["manager"],
+    }
     try:
-        return Answers.model_validate({s: {k: v for k, v in data.get(s, {}).items() if k in ks}
-                                       for s, ks in keep.items() if isinstance(data.get(s, {}), dict)})
+        return Answers.model_validate(
+            {
+                s: {k: v for k, v in data.get(s, {}).items() if k in ks}
+                for s, ks in keep.items()
+                if isinstance(data.get(s, {}), dict)
+            }
+        )
     except ValueError:
         return load(path)  # raises AnswersError naming the keys
 
@@ -336,6 +367,7 @@ def cmd_services(args) -> int:
             print(f"{n}: {'stopped' if mgr.stop(n, children=args.action == 'stop') else 'was not running'}")
     if args.action in ("start", "restart"):
         from .services import ServiceSpec
+
         for n in names:
             if mgr.pid(n):
                 print(f"{n}: already running (pid {mgr.pid(n)})")
@@ -346,8 +378,14 @@ def cmd_services(args) -> int:
             mgr.start(spec)
             if spec.ready_url:
                 try:
-                    secs = wait_http(spec.ready_url, timeout=90, log=log_ref(mgr.kind, n, spec.log), pid=lambda n=n: mgr.pid(n),
-                                     codes=tuple(spec.ready_codes), verify=spec.ready_verify)
+                    secs = wait_http(
+                        spec.ready_url,
+                        timeout=90,
+                        log=log_ref(mgr.kind, n, spec.log),
+                        pid=lambda n=n: mgr.pid(n),
+                        codes=tuple(spec.ready_codes),
+                        verify=spec.ready_verify,
+                    )
                     print(f"{n}: running, answers at {spec.ready_url} ({secs:.1f}s)")
                 except RuntimeError as e:
                     print(f"{n}: FAILED: {e}")
@@ -363,6 +401,7 @@ def cmd_services(args) -> int:
 
 def _is_systemd(sdir: Path) -> bool:
     from . import distro
+
     return distro.systemd_running() and any(Path("/etc/systemd/system").glob("jeg-*.service"))
 
 
@@ -370,8 +409,10 @@ def cmd_tui(answers_path: str | None) -> int:
     try:
         from .tui.app import run
     except ImportError as e:  # a broken build: say so; a terminal install in its place would hide it
-        _err(f"the wizard's screens cannot be loaded ({e}); reinstall jeg-wizard with its dependencies "
-             f"(./jeg-wizard rebuilds it, or: pip install --force-reinstall jeg-wizard), "
-             f"or install without them: jeg-wizard install --unattended ANSWERS")
+        _err(
+            f"the wizard's screens cannot be loaded ({e}); reinstall jeg-wizard with its dependencies "
+            f"(./jeg-wizard rebuilds it, or: pip install --force-reinstall jeg-wizard), "
+            f"or install without them: jeg-wizard install --unattended ANSWERS"
+        )
         return EXIT_FAIL
     return run(answers_path)

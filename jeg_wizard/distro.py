@@ -1,4 +1,5 @@
 """What this machine is: distribution, Java packages it ships, node, systemd."""
+
 from __future__ import annotations
 
 import os
@@ -145,16 +146,24 @@ def choices(a) -> list[str]:
     """What the detected distribution changed in this install, one line each (plan, welcome screen)."""
     dist, node = detect(), node_major()
     shipped = dist.apt_java
-    java = (f"Java {a.java.version} from apt ({dist.pretty} ships {', '.join(map(str, shipped))})" if shipped
-            else f"Java {a.java.version} from apt (this distribution's Java packages are not known to the wizard)")
-    proxy = a.proxy.version if a.proxy.version != "auto" else proxy_version_for(node or APT_NODE.get((dist.id, dist.version_id)))
+    java = (
+        f"Java {a.java.version} from apt ({dist.pretty} ships {', '.join(map(str, shipped))})"
+        if shipped
+        else f"Java {a.java.version} from apt (this distribution's Java packages are not known to the wizard)"
+    )
+    proxy = (
+        a.proxy.version
+        if a.proxy.version != "auto"
+        else proxy_version_for(node or APT_NODE.get((dist.id, dist.version_id)))
+    )
     node_text = f"node {node}" if node else f"node from apt ({' and '.join(node_packages())})"
     return [
         java,
         f"configurable-http-proxy {proxy} for {node_text}",
         f"Python {_python_version(a.system.python)} ({a.system.python}) builds the venvs; PEP 668: nothing is pip-installed into it",
-        "services as systemd units (journalctl -u jeg-gateway / jeg-hub)" if (a.services.manager == "systemd" or (
-            a.services.manager == "auto" and systemd_running())) else "services as supervised processes (PID 1 is not systemd)",
+        "services as systemd units (journalctl -u jeg-gateway / jeg-hub)"
+        if (a.services.manager == "systemd" or (a.services.manager == "auto" and systemd_running()))
+        else "services as supervised processes (PID 1 is not systemd)",
     ]
 
 
@@ -164,8 +173,12 @@ APT_NODE = {("debian", "12"): 18, ("debian", "13"): 20, ("ubuntu", "22.04"): 12,
 
 def _python_version(python: str) -> str:
     try:
-        out = subprocess.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                             capture_output=True, text=True, timeout=10).stdout.strip()
+        out = subprocess.run(
+            [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
         out = ""
     return out or "(not found)"

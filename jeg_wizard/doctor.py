@@ -1,5 +1,6 @@
 """`jeg-wizard doctor` and `status --json`: the checks (jeg_wizard.checks) printed one line each with
 the cause, the fix and the log to read, or as JSON for monitoring."""
+
 from __future__ import annotations
 
 from . import checks

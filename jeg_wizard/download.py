@@ -1,12 +1,13 @@
 """Downloads that resume, retry with backoff, verify sha512 and never leave a bad file in place."""
+
 from __future__ import annotations
 
 import hashlib
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 from urllib.parse import urlparse
 
 import httpx
@@ -51,9 +52,17 @@ class _Restart(DownloadError):
     """The partial file cannot be continued (the server sent another range): start again."""
 
 
-def fetch(url: str, dest: Path, sha512: str = "", *, emit: Callable[[str], None] = print,
-          attempts: int = 4, stall_seconds: float = 60, backoff: float = 2.0,
-          connect_timeout: float = 30) -> None:
+def fetch(
+    url: str,
+    dest: Path,
+    sha512: str = "",
+    *,
+    emit: Callable[[str], None] = print,
+    attempts: int = 4,
+    stall_seconds: float = 60,
+    backoff: float = 2.0,
+    connect_timeout: float = 30,
+) -> None:
     """GET url to dest via dest.part: a partial download resumes with Range (on the next attempt
     or the next run), errors are retried with backoff (not 4xx), sha512 is checked before the
     rename, so dest is only ever absent or complete and verified."""
@@ -76,7 +85,9 @@ def fetch(url: str, dest: Path, sha512: str = "", *, emit: Callable[[str], None]
                 if sha512 and resumed and fresh_retry and sha512_of(part) != sha512:
                     fresh_retry = False
                     part.unlink()
-                    emit(f"download: the resumed file fails its sha512 (an older partial?); downloading {url} again from the start")
+                    emit(
+                        f"download: the resumed file fails its sha512 (an older partial?); downloading {url} again from the start"
+                    )
                     attempt -= 1
                     continue
                 break
@@ -93,8 +104,10 @@ def fetch(url: str, dest: Path, sha512: str = "", *, emit: Callable[[str], None]
                 last = DownloadError(f"{url}: {type(e).__name__}: {e}")
             if attempt >= attempts:
                 kept = part.stat().st_size if part.exists() else 0
-                raise DownloadError(f"{last}; gave up after {attempts} attempts"
-                                    + (f" ({kept} bytes kept in {part}: the next run resumes from there)" if kept else ""))
+                raise DownloadError(
+                    f"{last}; gave up after {attempts} attempts"
+                    + (f" ({kept} bytes kept in {part}: the next run resumes from there)" if kept else "")
+                )
             wait = backoff * attempt
             emit(f"download attempt {attempt} of {attempts} failed: {last}; retrying in {wait:g}s")
             time.sleep(wait)
@@ -102,7 +115,9 @@ def fetch(url: str, dest: Path, sha512: str = "", *, emit: Callable[[str], None]
         got = sha512_of(part)
         if got != sha512:
             part.unlink()
-            raise DownloadError(f"{url}: sha512 mismatch (expected {sha512[:16]}…, got {got[:16]}…); the file was removed")
+            raise DownloadError(
+                f"{url}: sha512 mismatch (expected {sha512[:16]}…, got {got[:16]}…); the file was removed"
+            )
         emit("sha512 verified")
     os.replace(part, dest)
 
@@ -117,7 +132,9 @@ def _http(url: str, part: Path, emit, stall_seconds: float, connect_timeout: flo
             size = r.headers.get("content-range", "").rpartition("/")[2]
             if size.isdigit() and int(size) == have:
                 return
-            raise _Restart(f"{url}: the partial file ({have} bytes) is larger than the file on the server; starting again")
+            raise _Restart(
+                f"{url}: the partial file ({have} bytes) is larger than the file on the server; starting again"
+            )
         if r.status_code >= 400:
             cls = _Permanent if 400 <= r.status_code < 500 and r.status_code not in (408, 429) else DownloadError
             raise cls(f"{url}: HTTP {r.status_code} {r.reason_phrase}".rstrip())
@@ -141,7 +158,9 @@ def _http(url: str, part: Path, emit, stall_seconds: float, connect_timeout: flo
                         last_report = time.monotonic()
                         emit(f"downloaded {got >> 20} MiB" + (f" of {total >> 20} MiB" if total else ""))
             except httpx.ReadTimeout:
-                raise DownloadError(f"{url}: transfer stalled: no data for {stall_seconds:g}s (after {got} of {total or '?'} bytes)") from None
+                raise DownloadError(
+                    f"{url}: transfer stalled: no data for {stall_seconds:g}s (after {got} of {total or '?'} bytes)"
+                ) from None
             except (httpx.RemoteProtocolError, httpx.ReadError) as e:
                 raise DownloadError(f"{url}: transfer ended early ({got} of {total or '?'} bytes): {e}") from None
             finally:

@@ -2,14 +2,16 @@
 
 No textual here: the CLI, `--unattended` and the TUI all drive `Engine`.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 from .answers import Answers
 from .layout import Layout
@@ -23,9 +25,9 @@ class Action(Protocol):
     title: str
     verify_only: bool  # True: a check that changes nothing (runs every time)
 
-    def done(self, ctx: "Context") -> bool: ...
-    def preview(self, ctx: "Context") -> list[str]: ...
-    def apply(self, ctx: "Context") -> None: ...
+    def done(self, ctx: Context) -> bool: ...
+    def preview(self, ctx: Context) -> list[str]: ...
+    def apply(self, ctx: Context) -> None: ...
 
 
 @dataclass
@@ -33,7 +35,7 @@ class Step:
     id: str
     title: str
     readme: str  # the README stage this step performs
-    build: Callable[["Context"], list[Action]]
+    build: Callable[[Context], list[Action]]
     skippable: bool = True
 
 
@@ -42,7 +44,7 @@ class Context:
     answers: Answers
     runner: Runner
     secrets: Secrets
-    journal: "Journal"
+    journal: Journal
     interactive: bool = False
 
     @property
@@ -79,7 +81,9 @@ class Journal:
             from .actions import DirRecord
 
             new = [self.path.parent, *(p for p in self.path.parent.parents if not p.exists())]
-            self.path.parent.mkdir(parents=True, mode=0o711)  # as steps/system.py sets it: the gateway user reaches its home
+            self.path.parent.mkdir(
+                parents=True, mode=0o711
+            )  # as steps/system.py sets it: the gateway user reaches its home
             lines += [DirRecord(str(d), created=True).entry() for d in reversed(new)]
         lines.append(entry)
         data = "".join(json.dumps({"ts": time.time(), "step": self.step, **e}, default=str) + "\n" for e in lines)
@@ -196,6 +200,7 @@ class Engine:
                 note.write_text(f"{pid} {_start_time(pid)} {os.path.basename(argv[0])}\n")
             else:
                 note.unlink(missing_ok=True)
+
         self.ctx.runner.track = track
 
     def run_step(self, step: Step) -> StepState:
@@ -264,8 +269,10 @@ def lock_state_dir(state_dir: Path) -> None:
     except BlockingIOError:
         holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
         os.close(fd)
-        raise RuntimeError(f"another jeg-wizard run is working on {state_dir} (pid {holder or '?'}, "
-                           f"{state_dir}/install.lock); wait for it to finish or stop it, then run this again") from None
+        raise RuntimeError(
+            f"another jeg-wizard run is working on {state_dir} (pid {holder or '?'}, "
+            f"{state_dir}/install.lock); wait for it to finish or stop it, then run this again"
+        ) from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     _LOCKS[key] = fd
@@ -304,8 +311,14 @@ def _start_time(pid: int) -> str:
         return ""
 
 
-def make_context(answers: Answers, runner: Runner | None = None, *, dry_run: bool = False,
-                 interactive: bool = False, log_to_file: bool = True) -> Context:
+def make_context(
+    answers: Answers,
+    runner: Runner | None = None,
+    *,
+    dry_run: bool = False,
+    interactive: bool = False,
+    log_to_file: bool = True,
+) -> Context:
     """The wiring both front ends use: redactor shared by runner, secrets and log file."""
     from .installlog import InstallLog
     from .runner import DryRunRunner

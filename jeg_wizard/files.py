@@ -1,4 +1,5 @@
 """Atomic file edits with backups, and the managed block we own inside files we do not."""
+
 from __future__ import annotations
 
 import difflib
@@ -93,7 +94,7 @@ def with_managed_block(current: str, block_lines: list[str]) -> str:
         end = current.find(END, start)
         if end != -1:
             end += len(END)
-            if current[end:end + 1] == "\n":
+            if current[end : end + 1] == "\n":
                 end += 1
             return current[:start] + block + current[end:]
     if current and not current.endswith("\n"):
@@ -107,7 +108,7 @@ def without_managed_block(current: str) -> str:
     if start == -1 or end == -1:
         return current
     end += len(END)
-    if current[end:end + 1] == "\n":
+    if current[end : end + 1] == "\n":
         end += 1
     return current[:start] + current[end:]
 

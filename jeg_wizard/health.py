@@ -2,6 +2,7 @@
 PAM login -> the user's server spawns -> its kernelspecs come from the gateway -> a Spark kernel
 started through the hub runs a real job. (A kernel with a broken JAVA_HOME still starts: only a
 job proves Spark works.)"""
+
 from __future__ import annotations
 
 import json
@@ -95,9 +96,18 @@ class _Timer:
             self.say(f"{self.name}: {self.smoke.phases[self.name]:.1f}s")
 
 
-def login_and_spark_job(hub_url: str, user: str, password: str, kernel_name: str, *,
-                        code: str = "spark.range(1000).count()", expect: str = "1000",
-                        timeout: float = 240, say=lambda s: None, verify: str | bool = True) -> Smoke:
+def login_and_spark_job(
+    hub_url: str,
+    user: str,
+    password: str,
+    kernel_name: str,
+    *,
+    code: str = "spark.range(1000).count()",
+    expect: str = "1000",
+    timeout: float = 240,
+    say=lambda s: None,
+    verify: str | bool = True,
+) -> Smoke:
     """The whole user path over HTTP + websocket, as JupyterLab does it."""
     smoke = Smoke()
     base = hub_url.rstrip("/")
@@ -107,13 +117,20 @@ def login_and_spark_job(hub_url: str, user: str, password: str, kernel_name: str
         with _Timer(smoke, "login", say):
             c.get(f"{base}/hub/login")
             xsrf = c.cookies.get("_xsrf", path="/hub/") or c.cookies.get("_xsrf") or ""
-            r = c.post(f"{base}/hub/login?next=", data={"username": user, "password": password, "_xsrf": xsrf},
-                       follow_redirects=False)
+            r = c.post(
+                f"{base}/hub/login?next=",
+                data={"username": user, "password": password, "_xsrf": xsrf},
+                follow_redirects=False,
+            )
             if r.status_code not in (302, 303):
-                raise HealthError(f"PAM login as {user} failed (HTTP {r.status_code}): wrong password, user missing, or the hub not running as root")
+                raise HealthError(
+                    f"PAM login as {user} failed (HTTP {r.status_code}): wrong password, user missing, or the hub not running as root"
+                )
         with _Timer(smoke, "spawn", say):
-            c.post(f"{base}/hub/api/users/{quote(user)}/server",
-                   headers={"X-XSRFToken": c.cookies.get("_xsrf", path="/hub/") or xsrf, "Referer": f"{base}/hub/home"})
+            c.post(
+                f"{base}/hub/api/users/{quote(user)}/server",
+                headers={"X-XSRFToken": c.cookies.get("_xsrf", path="/hub/") or xsrf, "Referer": f"{base}/hub/home"},
+            )
             while True:
                 # an HTML page: once the server is up the hub sends us through its OAuth redirect,
                 # which sets the cookie API calls need (API URLs answer 403 instead of redirecting)
@@ -121,7 +138,9 @@ def login_and_spark_job(hub_url: str, user: str, password: str, kernel_name: str
                 if r.status_code == 200 and str(r.url).startswith(f"{user_base}/"):
                     break
                 if time.monotonic() > deadline:
-                    raise HealthError(f"{user}'s server did not come up (last HTTP {r.status_code} at {r.url}); see the hub log")
+                    raise HealthError(
+                        f"{user}'s server did not come up (last HTTP {r.status_code} at {r.url}); see the hub log"
+                    )
                 time.sleep(0.5)
         xsrf_user = c.cookies.get("_xsrf", path=f"/user/{user}/") or ""
         headers = {"X-XSRFToken": xsrf_user} if xsrf_user else {}
@@ -134,12 +153,19 @@ def login_and_spark_job(hub_url: str, user: str, password: str, kernel_name: str
                     f"{user}'s server does not list '{kernel_name}' (HTTP {r.status_code}; lists {sorted(specs) or 'nothing'}"
                     f"{'; it says: ' + said if said else ''}): the gateway settings do not reach the user server, the "
                     "gateway refused the token, or the user server could not verify the gateway's TLS certificate "
-                    "(its log is in the hub's log)")
+                    "(its log is in the hub's log)"
+                )
         with _Timer(smoke, "kernel start", say):
-            r = c.post(f"{user_base}/api/kernels", json={"name": kernel_name}, headers=headers,
-                       timeout=max(30.0, deadline - time.monotonic()))
+            r = c.post(
+                f"{user_base}/api/kernels",
+                json={"name": kernel_name},
+                headers=headers,
+                timeout=max(30.0, deadline - time.monotonic()),
+            )
             if r.status_code not in (200, 201):
-                raise HealthError(f"starting kernel '{kernel_name}' through the hub failed: HTTP {r.status_code}: {r.text[:300]}")
+                raise HealthError(
+                    f"starting kernel '{kernel_name}' through the hub failed: HTTP {r.status_code}: {r.text[:300]}"
+                )
             kid = r.json()["id"]
         try:
             cookie = "; ".join(f"{k.name}={k.value}" for k in c.cookies.jar)
@@ -155,17 +181,29 @@ def login_and_spark_job(hub_url: str, user: str, password: str, kernel_name: str
     return smoke
 
 
-def gateway_spark_job(gateway_url: str, token: str, kernel_name: str, user: str, *,
-                      code: str = "spark.range(1000).count()", expect: str = "1000", timeout: float = 240,
-                      say=lambda s: None, verify: str | bool = True) -> Smoke:
+def gateway_spark_job(
+    gateway_url: str,
+    token: str,
+    kernel_name: str,
+    user: str,
+    *,
+    code: str = "spark.range(1000).count()",
+    expect: str = "1000",
+    timeout: float = 240,
+    say=lambda s: None,
+    verify: str | bool = True,
+) -> Smoke:
     """Straight to the gateway (no hub): start a Spark kernel as `user`, run a job, delete it."""
     smoke = Smoke()
     deadline = time.monotonic() + timeout
     auth = {"Authorization": f"token {token}"}
     with httpx.Client(timeout=30, headers=auth, verify=tls_verify(verify)) as c:
         with _Timer(smoke, "kernel start", say):
-            r = c.post(f"{gateway_url}/api/kernels", json={"name": kernel_name, "env": {"KERNEL_USERNAME": user}},
-                       timeout=max(30.0, deadline - time.monotonic()))
+            r = c.post(
+                f"{gateway_url}/api/kernels",
+                json={"name": kernel_name, "env": {"KERNEL_USERNAME": user}},
+                timeout=max(30.0, deadline - time.monotonic()),
+            )
             if r.status_code not in (200, 201):
                 raise HealthError(f"the gateway did not start '{kernel_name}': HTTP {r.status_code}: {r.text[:300]}")
             kid = r.json()["id"]
@@ -205,11 +243,23 @@ class _KernelSocket:
 
     def _send(self, msg_type: str, content: dict) -> str:
         msg_id = uuid.uuid4().hex
-        self.ws.send(json.dumps({
-            "header": {"msg_id": msg_id, "username": "jeg-wizard", "session": self.session,
-                       "msg_type": msg_type, "version": "5.3"},
-            "parent_header": {}, "metadata": {}, "channel": "shell", "content": content,
-        }))
+        self.ws.send(
+            json.dumps(
+                {
+                    "header": {
+                        "msg_id": msg_id,
+                        "username": "jeg-wizard",
+                        "session": self.session,
+                        "msg_type": msg_type,
+                        "version": "5.3",
+                    },
+                    "parent_header": {},
+                    "metadata": {},
+                    "channel": "shell",
+                    "content": content,
+                }
+            )
+        )
         return msg_id
 
     def _replies(self, msg_id: str):
@@ -230,8 +280,10 @@ class _KernelSocket:
         raise AssertionError("unreachable")
 
     def execute(self, code: str) -> str:
-        msg_id = self._send("execute_request", {"code": code, "silent": False, "store_history": False,
-                                                "user_expressions": {}, "allow_stdin": False})
+        msg_id = self._send(
+            "execute_request",
+            {"code": code, "silent": False, "store_history": False, "user_expressions": {}, "allow_stdin": False},
+        )
         result, stdout, error = None, [], None
         for msg in self._replies(msg_id):
             t, content = msg["msg_type"], msg["content"]
@@ -244,7 +296,13 @@ class _KernelSocket:
             elif t == "status" and content.get("execution_state") == "idle":
                 break
         if error:
-            hint = (" (`spark` is undefined: the kernel started but Spark did not; check JAVA_HOME and "
-                    "SPARK_HOME in the kernelspec)") if "NameError" in error else ""
+            hint = (
+                (
+                    " (`spark` is undefined: the kernel started but Spark did not; check JAVA_HOME and "
+                    "SPARK_HOME in the kernelspec)"
+                )
+                if "NameError" in error
+                else ""
+            )
             raise HealthError(f"the kernel raised {error}{hint}")
         return (result if result is not None else "".join(stdout)).strip()

@@ -1,4 +1,5 @@
 """The install log on disk: every command and every line of its output, timestamped, root only."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Every path and URL the install uses, derived once from the answers."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -60,7 +61,11 @@ class Layout:
 
     @property
     def spark_download(self) -> Path:
-        return Path(self.a.system.state_dir) / "downloads" / f"spark-{self.a.spark.version}-bin-hadoop{self.a.spark.hadoop}.tgz"
+        return (
+            Path(self.a.system.state_dir)
+            / "downloads"
+            / f"spark-{self.a.spark.version}-bin-hadoop{self.a.spark.hadoop}.tgz"
+        )
 
     @property
     def spark_url(self) -> str:
@@ -80,7 +85,7 @@ class Layout:
         m = self.a.spark.master
         if not m.startswith("spark://"):
             return None
-        host, port = m[len("spark://"):].rsplit(":", 1)
+        host, port = m[len("spark://") :].rsplit(":", 1)
         return host, int(port)
 
     @property
@@ -243,9 +248,14 @@ class Layout:
     def ports(self) -> dict[str, list[tuple[str, str, int]]]:
         """service -> (answers key, ip, port) it listens on, its own port first (the hub's proxy is its child)."""
         a = self.a
-        return {"gateway": [("gateway.port", a.gateway.ip, a.gateway.port)],
-                "hub": [("hub.hub_port", a.hub.hub_ip, a.hub.hub_port), ("hub.port", a.hub.ip, a.hub.port),
-                        ("proxy.api_port", a.proxy.api_ip, a.proxy.api_port)]}
+        return {
+            "gateway": [("gateway.port", a.gateway.ip, a.gateway.port)],
+            "hub": [
+                ("hub.hub_port", a.hub.hub_ip, a.hub.hub_port),
+                ("hub.port", a.hub.ip, a.hub.port),
+                ("proxy.api_port", a.proxy.api_ip, a.proxy.api_port),
+            ],
+        }
 
     @property
     def proxy_api_url(self) -> str:

@@ -3,6 +3,7 @@ of the pre-change gate (preflight.problems), so the CLI and the TUI refuse them 
 
 Only looks: stat, getpwnam, a bind to port 0 on an address (released at once), never a change.
 """
+
 from __future__ import annotations
 
 import errno
@@ -23,8 +24,15 @@ LOGIN_DEFS = "/etc/login.defs"
 
 
 def problems(a: Answers) -> list[str]:
-    return [*owned_dirs_resolved(a), *hub_accounts(a), *addresses_here(a), *programs_exist(a),
-            *file_urls_exist(a), *service_manager_here(a), *secret_files(a)]
+    return [
+        *owned_dirs_resolved(a),
+        *hub_accounts(a),
+        *addresses_here(a),
+        *programs_exist(a),
+        *file_urls_exist(a),
+        *service_manager_here(a),
+        *secret_files(a),
+    ]
 
 
 def _resolved(path: str) -> str:
@@ -35,17 +43,26 @@ def _resolved(path: str) -> str:
 def owned_dirs_resolved(a: Answers) -> list[str]:
     """A directory of ours must not be a system place through a symlink either (/srv/x -> /etc)."""
     L = Layout(a)
-    dirs = {"system.state_dir": a.system.state_dir, "system.log_dir": a.system.log_dir,
-            "hub.config_dir": a.hub.config_dir, "kernels.dir": a.kernels.dir,
-            "kernels.name": str(L.kernel_dir), "gateway.venv": str(L.gateway_venv), "hub.venv": str(L.hub_venv),
-            "kernels.venv": str(L.kernel_venv), "proxy.prefix": str(L.proxy_prefix)}
+    dirs = {
+        "system.state_dir": a.system.state_dir,
+        "system.log_dir": a.system.log_dir,
+        "hub.config_dir": a.hub.config_dir,
+        "kernels.dir": a.kernels.dir,
+        "kernels.name": str(L.kernel_dir),
+        "gateway.venv": str(L.gateway_venv),
+        "hub.venv": str(L.hub_venv),
+        "kernels.venv": str(L.kernel_venv),
+        "proxy.prefix": str(L.proxy_prefix),
+    }
     out = []
     for key, path in dirs.items():
         real = _resolved(path)
         why = system_place(real) if real != path else None
         if why:
-            out.append(f"{key}: {path} leads through a symlink to {real}, and {why}; it must never be ours "
-                       f"(we create, chmod and on uninstall remove it)")
+            out.append(
+                f"{key}: {path} leads through a symlink to {real}, and {why}; it must never be ours "
+                f"(we create, chmod and on uninstall remove it)"
+            )
     return out
 
 
@@ -77,8 +94,10 @@ def hub_accounts(a: Answers) -> list[str]:
             if uid == 0:
                 out.append(f"{key}: '{name}' has uid 0 (it is root under another name); choose a regular user")
             elif not lo <= uid <= hi:
-                out.append(f"{key}: '{name}' is a system account here (uid {uid}, outside UID_MIN..UID_MAX "
-                           f"{lo}..{hi} in {LOGIN_DEFS}); hub users must be regular accounts")
+                out.append(
+                    f"{key}: '{name}' is a system account here (uid {uid}, outside UID_MIN..UID_MAX "
+                    f"{lo}..{hi} in {LOGIN_DEFS}); hub users must be regular accounts"
+                )
     return out
 
 
@@ -97,11 +116,17 @@ def address_here(ip: str) -> bool:
 
 def addresses_here(a: Answers) -> list[str]:
     out = []
-    for key, ip in (("gateway.ip", a.gateway.ip), ("hub.ip", a.hub.ip), ("hub.hub_ip", a.hub.hub_ip),
-                    ("proxy.api_ip", a.proxy.api_ip)):
+    for key, ip in (
+        ("gateway.ip", a.gateway.ip),
+        ("hub.ip", a.hub.ip),
+        ("hub.hub_ip", a.hub.hub_ip),
+        ("proxy.api_ip", a.proxy.api_ip),
+    ):
         if not address_here(ip):
-            out.append(f"{key}: {ip} is not an address of this machine (on no interface here), so nothing could "
-                       f"listen on it; choose one of this machine's addresses, 127.0.0.1 or 0.0.0.0")
+            out.append(
+                f"{key}: {ip} is not an address of this machine (on no interface here), so nothing could "
+                f"listen on it; choose one of this machine's addresses, 127.0.0.1 or 0.0.0.0"
+            )
     return out
 
 
@@ -121,8 +146,10 @@ def _executable(path: str) -> str | None:
 def programs_exist(a: Answers) -> list[str]:
     why = _executable(a.system.python)
     if why:
-        return [f"system.python: {a.system.python} {why}; the venvs are built with it (install python3 and "
-                f"python3-venv, or name an existing interpreter)"]
+        return [
+            f"system.python: {a.system.python} {why}; the venvs are built with it (install python3 and "
+            f"python3-venv, or name an existing interpreter)"
+        ]
     return []
 
 
@@ -141,8 +168,10 @@ def file_urls_exist(a: Answers) -> list[str]:
 
 def service_manager_here(a: Answers) -> list[str]:
     if a.services.manager == "systemd" and not distro.systemd_running():
-        return ["services.manager: 'systemd' was chosen but systemd is not running here (PID 1 is not systemd); "
-                "choose 'process' or 'auto'"]
+        return [
+            "services.manager: 'systemd' was chosen but systemd is not running here (PID 1 is not systemd); "
+            "choose 'process' or 'auto'"
+        ]
     return []
 
 
@@ -160,7 +189,9 @@ def secret_files(a: Answers) -> list[str]:
         return [f"gateway.token_file: cannot read {a.gateway.token_file}: {e.strerror}"]
     # every user server gets this token in its environment: it must be a token, not some other private file
     if token and not re.fullmatch(r"[\x21-\x7e]{16,1024}", token):
-        return [f"gateway.token_file: {a.gateway.token_file} does not hold a token (one line of 16 to 1024 printable "
-                f"ASCII characters, no spaces); every user server receives its content, so it must be a token "
-                f"made for the gateway (leave gateway.token_file empty to generate one)"]
+        return [
+            f"gateway.token_file: {a.gateway.token_file} does not hold a token (one line of 16 to 1024 printable "
+            f"ASCII characters, no spaces); every user server receives its content, so it must be a token "
+            f"made for the gateway (leave gateway.token_file empty to generate one)"
+        ]
     return []

@@ -1,4 +1,5 @@
 """Plan rendering: the ordered steps, done / to do as detected here, argv and diffs (masked)."""
+
 from __future__ import annotations
 
 from .engine import StepState
@@ -10,8 +11,12 @@ def render_plan(states: list[StepState], ctx, brief: bool = False) -> str:
     todo = sum(1 for s in states if s.status == "todo")
     from . import distro
 
-    out = [f"jeg-wizard plan: {len(states)} steps, {todo} with changes to make (dry run: nothing was changed)",
-           f"on {distro.detect().pretty}:", *(f"  - {line}" for line in distro.choices(ctx.answers)), ""]
+    out = [
+        f"jeg-wizard plan: {len(states)} steps, {todo} with changes to make (dry run: nothing was changed)",
+        f"on {distro.detect().pretty}:",
+        *(f"  - {line}" for line in distro.choices(ctx.answers)),
+        "",
+    ]
     for n, st in enumerate(states, 1):
         label = STATE_LABEL.get(st.status, st.status)
         out.append(f"{n:2d}. {st.step.id:<15} [{label}]  {st.step.title}")

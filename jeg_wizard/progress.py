@@ -1,4 +1,5 @@
 """What `--unattended` shows: a rich live display on a terminal, timestamped plain lines otherwise."""
+
 from __future__ import annotations
 
 import sys
@@ -74,6 +75,7 @@ class RichReporter:
             self.current = ""
             if st.status == "failed":
                 from rich.markup import escape
+
                 self.rows += [f"    [red]{escape(t)}[/]" for t in list(self.tail)[-10:]]
         self.live.update(self._render())
 

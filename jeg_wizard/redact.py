@@ -1,4 +1,5 @@
 """Masks every known secret in text bound for a log, a screen or a plan."""
+
 from __future__ import annotations
 
 import threading

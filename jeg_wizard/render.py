@@ -1,4 +1,5 @@
 """Renders templates/ and kernels/ with one context built from the answers, and validates output."""
+
 from __future__ import annotations
 
 import ast
@@ -121,8 +122,10 @@ def check_shape(text: str, name: str, context: dict, package: str = "jeg_wizard.
         raise RenderError(f"{name}: rendered Python does not parse: {e}") from None
     safe = _env(package).get_template(name).render(**_placeholders(context))
     if _shape(real) != _shape(ast.parse(safe, name)):
-        raise RenderError(f"{name}: rendered Python differs in structure from its template; a value escaped its "
-                          f"literal (refusing to write it)")
+        raise RenderError(
+            f"{name}: rendered Python differs in structure from its template; a value escaped its "
+            f"literal (refusing to write it)"
+        )
 
 
 def kernel_files(kernel_template: str) -> list[str]:
@@ -137,6 +140,7 @@ def kernel_files(kernel_template: str) -> list[str]:
                 walk(child, rel + "/")
             elif child.name != "README.md":
                 out.append(rel)
+
     walk(root)
     return out
 
@@ -154,7 +158,11 @@ def pythonpath(layout: Layout) -> str:
         return str(layout.spark_link)
     # the py4j zip is versioned; name the real one once Spark is on disk
     zips = sorted(glob.glob(f"{layout.spark_real_home}/python/lib/py4j-*-src.zip"))
-    py4j = zips[-1].replace(str(layout.spark_real_home), str(layout.spark_home)) if zips else f"{layout.spark_home}/python/lib/py4j-src.zip"
+    py4j = (
+        zips[-1].replace(str(layout.spark_real_home), str(layout.spark_home))
+        if zips
+        else f"{layout.spark_home}/python/lib/py4j-src.zip"
+    )
     return f"{layout.spark_home}/python:{py4j}"
 
 
@@ -179,40 +187,70 @@ def context(layout: Layout, proxy_command: list[str] | None = None) -> dict:
     master = a.spark.master
     return {
         "gateway": {
-            "ip": g.ip, "port": g.port, "url": layout.gateway_url, "venv": str(layout.gateway_venv),
-            "token_file": str(layout.gateway_token_file), "config_file": str(layout.gateway_config),
-            "kernels_dir": k.dir, "runtime_dir": str(layout.gateway_runtime_dir),
-            "log_file": str(layout.service_log("gateway")), "list_kernels": g.list_kernels,
+            "ip": g.ip,
+            "port": g.port,
+            "url": layout.gateway_url,
+            "venv": str(layout.gateway_venv),
+            "token_file": str(layout.gateway_token_file),
+            "config_file": str(layout.gateway_config),
+            "kernels_dir": k.dir,
+            "runtime_dir": str(layout.gateway_runtime_dir),
+            "log_file": str(layout.service_log("gateway")),
+            "list_kernels": g.list_kernels,
             "port_retries": 0,
             # the gateway's own user too: a kernel as that user could read the gateway's token
             "unauthorized_users": sorted({*g.unauthorized_users, g.user}),
-            "request_timeout": float(g.request_timeout), "kernel_launch_timeout": int(g.kernel_launch_timeout),
-            "unauthorized_groups": list(g.unauthorized_groups), "max_kernels": g.max_kernels,
-            "max_kernels_per_user": g.max_kernels_per_user, "cull_idle_timeout": g.cull_idle_timeout,
-            "cull_interval": min(300, max(10, g.cull_idle_timeout // 4)), "port_range": g.port_range,
-            "tls": layout.gateway_tls, "ca_file": str(layout.gateway_ca_file),
-            "cert_file": str(layout.gateway_cert_file), "key_file": str(layout.gateway_key_file),
+            "request_timeout": float(g.request_timeout),
+            "kernel_launch_timeout": int(g.kernel_launch_timeout),
+            "unauthorized_groups": list(g.unauthorized_groups),
+            "max_kernels": g.max_kernels,
+            "max_kernels_per_user": g.max_kernels_per_user,
+            "cull_idle_timeout": g.cull_idle_timeout,
+            "cull_interval": min(300, max(10, g.cull_idle_timeout // 4)),
+            "port_range": g.port_range,
+            "tls": layout.gateway_tls,
+            "ca_file": str(layout.gateway_ca_file),
+            "cert_file": str(layout.gateway_cert_file),
+            "key_file": str(layout.gateway_key_file),
             "impersonation": g.impersonation,
             # impersonating: only the hub's users may be named in KERNEL_USERNAME
             "authorized_users": sorted({a.users.admin, *a.users.allowed}) if g.impersonation else [],
         },
         "hub": {
-            "ip": h.ip, "port": h.port, "hub_ip": h.hub_ip, "hub_port": h.hub_port,
-            "proxy_api_ip": a.proxy.api_ip, "proxy_api_port": a.proxy.api_port, "venv": str(layout.hub_venv),
+            "ip": h.ip,
+            "port": h.port,
+            "hub_ip": h.hub_ip,
+            "hub_port": h.hub_port,
+            "proxy_api_ip": a.proxy.api_ip,
+            "proxy_api_port": a.proxy.api_port,
+            "venv": str(layout.hub_venv),
             # IPv6 bracketed: the one place URLs are made from addresses is Layout
             "proxy_api_url": layout.proxy_api_url.removesuffix("/api/routes"),
-            "state_dir": str(layout.hub_state_dir), "cookie_secret_file": str(layout.cookie_secret_file),
-            "db_url": f"sqlite:///{layout.hub_state_dir}/jupyterhub.sqlite", "admin_user": a.users.admin,
-            "allowed_users": sorted({a.users.admin, *a.users.allowed}), "default_url": h.default_url,
-            "proxy_command": proxy_command or [str(layout.proxy_bin)], "config_dir": str(layout.config_dir),
-            "tls_cert": h.tls_cert, "tls_key": h.tls_key,
+            "state_dir": str(layout.hub_state_dir),
+            "cookie_secret_file": str(layout.cookie_secret_file),
+            "db_url": f"sqlite:///{layout.hub_state_dir}/jupyterhub.sqlite",
+            "admin_user": a.users.admin,
+            "allowed_users": sorted({a.users.admin, *a.users.allowed}),
+            "default_url": h.default_url,
+            "proxy_command": proxy_command or [str(layout.proxy_bin)],
+            "config_dir": str(layout.config_dir),
+            "tls_cert": h.tls_cert,
+            "tls_key": h.tls_key,
         },
         "kernel": {
-            "name": k.name, "display_name": k.display_name, "python": str(layout.kernel_venv / "bin" / "python"),
-            "spark_home": str(layout.spark_home), "java_home": str(layout.java_home),
-            "pyspark_python": layout.pyspark_python, "master": master, "spark_opts": k.spark_opts,
-            "local_ip": "127.0.0.1" if g.ip in ("0.0.0.0", "::") else g.ip, "pythonpath": pythonpath(layout),
-            "cores_max": a.spark.cores_max, "argv": kernel_argv(layout), "impersonation": g.impersonation,
+            "name": k.name,
+            "display_name": k.display_name,
+            "python": str(layout.kernel_venv / "bin" / "python"),
+            "spark_home": str(layout.spark_home),
+            "java_home": str(layout.java_home),
+            "pyspark_python": layout.pyspark_python,
+            "master": master,
+            "spark_opts": k.spark_opts,
+            "local_ip": "127.0.0.1" if g.ip in ("0.0.0.0", "::") else g.ip,
+            "pythonpath": pythonpath(layout),
+            "cores_max": a.spark.cores_max,
+            "argv": kernel_argv(layout),
+            "impersonation": g.impersonation,
         },
     }
 

@@ -5,6 +5,7 @@ logged) and every change to files, directories, links and services.
 tests) and can be told to fail a command. Read-only probes (`probe`) run in both, so a plan sees
 the real machine. Actions never ask which one they have.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,9 +15,10 @@ import subprocess
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence, TypeVar
+from typing import TypeVar
 
 from . import files
 from .redact import Redactor
@@ -121,12 +123,14 @@ class Runner:
         if stream and self.track:
             self.track(proc.pid, argv, True)
         if input is not None:
+
             def feed():
                 try:
                     proc.stdin.write(input.encode())
                     proc.stdin.close()
                 except (BrokenPipeError, OSError):
                     pass
+
             threading.Thread(target=feed, daemon=True).start()
         timer = None
         if timeout:
@@ -184,6 +188,7 @@ class Runner:
 
     def symlink(self, link: Path, target: Path | str) -> None:
         """Point link at target in one step (a temp link renamed over it, as `ln -sfn` is not)."""
+
         def do() -> None:
             tmp = Path(link).with_name(f".{Path(link).name}.tmp-link")
             if tmp.is_symlink():
@@ -191,10 +196,12 @@ class Runner:
             Path(link).parent.mkdir(parents=True, exist_ok=True)
             os.symlink(target, tmp)
             os.replace(tmp, link)
+
         self.effect(f"ln -sfn {target} {link}", do)
 
     def remove(self, path: Path) -> None:
         """A file, link or whole tree; for a file also the temps an interrupted write of it left."""
+
         def do() -> None:
             p = Path(path)
             if p.is_dir() and not p.is_symlink():
@@ -202,6 +209,7 @@ class Runner:
             else:
                 p.unlink(missing_ok=True)
                 files.remove_stale_temps(p)
+
         self.effect(f"rm -rf {path}", do)
 
     def rmdir(self, path: Path) -> None:
@@ -247,8 +255,13 @@ class DryRunRunner(Runner):
 
     dry_run = True
 
-    def __init__(self, redactor: Redactor | None = None, log: OutputSink | None = None,
-                 fail: Callable[[list[str]], bool] | None = None, probe_results: dict | None = None):
+    def __init__(
+        self,
+        redactor: Redactor | None = None,
+        log: OutputSink | None = None,
+        fail: Callable[[list[str]], bool] | None = None,
+        probe_results: dict | None = None,
+    ):
         super().__init__(redactor, log)
         self.commands: list[list[str]] = []
         self.inputs: list[str | None] = []

@@ -1,4 +1,5 @@
 """Where each secret comes from, and the promise that it is masked everywhere once known."""
+
 from __future__ import annotations
 
 import getpass
@@ -28,7 +29,9 @@ def read_private_file(path: Path, what: str) -> str:
         if not stat.S_ISREG(st.st_mode):
             raise SecretError(f"{what}: {path} is not a regular file (a directory, pipe, socket or device)")
         if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise SecretError(f"{what}: {path} is readable by others (mode {stat.S_IMODE(st.st_mode):o}); run: chmod 600 {path}")
+            raise SecretError(
+                f"{what}: {path} is readable by others (mode {stat.S_IMODE(st.st_mode):o}); run: chmod 600 {path}"
+            )
         if st.st_size > SECRET_MAX:
             raise SecretError(f"{what}: {path} is too big for a secret ({st.st_size} bytes)")
         raw = os.read(fd, SECRET_MAX + 1)
@@ -84,7 +87,9 @@ class Secrets:
         if u.admin_password_env:
             value = os.environ.get(u.admin_password_env)
             if not value:
-                raise SecretError(f"users.admin_password_env: environment variable {u.admin_password_env} is not set or empty")
+                raise SecretError(
+                    f"users.admin_password_env: environment variable {u.admin_password_env} is not set or empty"
+                )
         elif u.admin_password_file:
             p = Path(u.admin_password_file)
             if not p.exists():
@@ -108,7 +113,9 @@ class Secrets:
 
     def prompt_admin_password(self) -> str | None:
         while True:
-            first = getpass.getpass(f"Password for the hub admin '{self.a.users.admin}' (empty: keep the current one): ")
+            first = getpass.getpass(
+                f"Password for the hub admin '{self.a.users.admin}' (empty: keep the current one): "
+            )
             if not first:
                 return None
             if getpass.getpass("Again: ") == first:

@@ -1,5 +1,6 @@
 """Starting and stopping the gateway and the hub: systemd units when PID 1 is systemd,
 otherwise detached supervised processes with pid and log files (see supervisor.py)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -52,10 +53,21 @@ def unit_name(spec: ServiceSpec) -> str:
 
 # Every service of ours takes these (systemd.exec(5)); what differs per service is in spec.sandbox.
 HARDENING = [
-    "NoNewPrivileges=yes", "PrivateTmp=yes", "PrivateDevices=yes", "ProtectClock=yes", "ProtectHostname=yes",
-    "ProtectKernelTunables=yes", "ProtectKernelModules=yes", "ProtectKernelLogs=yes", "ProtectControlGroups=yes",
-    "RestrictSUIDSGID=yes", "RestrictRealtime=yes", "RestrictNamespaces=yes", "LockPersonality=yes",
-    "SystemCallArchitectures=native", "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK",
+    "NoNewPrivileges=yes",
+    "PrivateTmp=yes",
+    "PrivateDevices=yes",
+    "ProtectClock=yes",
+    "ProtectHostname=yes",
+    "ProtectKernelTunables=yes",
+    "ProtectKernelModules=yes",
+    "ProtectKernelLogs=yes",
+    "ProtectControlGroups=yes",
+    "RestrictSUIDSGID=yes",
+    "RestrictRealtime=yes",
+    "RestrictNamespaces=yes",
+    "LockPersonality=yes",
+    "SystemCallArchitectures=native",
+    "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK",
 ]
 
 
@@ -64,17 +76,28 @@ def render_unit(spec: ServiceSpec) -> str:
     import shlex
 
     lines = [
-        "[Unit]", f"Description={spec.description} (jeg-wizard)",
-        "Wants=network-online.target", "After=network-online.target", "",
-        "[Service]", f"ExecStart={shlex.join(spec.argv)}", f"WorkingDirectory={spec.cwd}",
+        "[Unit]",
+        f"Description={spec.description} (jeg-wizard)",
+        "Wants=network-online.target",
+        "After=network-online.target",
+        "",
+        "[Service]",
+        f"ExecStart={shlex.join(spec.argv)}",
+        f"WorkingDirectory={spec.cwd}",
         *(f'Environment="{k}={v}"' for k, v in spec.env.items()),
         *([f"EnvironmentFile={spec.env_file}"] if spec.env_file else []),
         *([f"User={spec.user}"] if spec.user and spec.user != "root" else []),
-        "Restart=on-failure", "RestartSec=3", f"TimeoutStopSec={int(spec.stop_grace)}",
+        "Restart=on-failure",
+        "RestartSec=3",
+        f"TimeoutStopSec={int(spec.stop_grace)}",
         # its children (user servers) live on through a restart or crash of the service itself
         f"KillMode={'process' if spec.children else 'control-group'}",
-        *HARDENING, *spec.sandbox,
-        "", "[Install]", "WantedBy=multi-user.target", "",
+        *HARDENING,
+        *spec.sandbox,
+        "",
+        "[Install]",
+        "WantedBy=multi-user.target",
+        "",
     ]
     return "\n".join(lines)
 
@@ -164,8 +187,13 @@ class ProcessManager:
         with open(spec.log, "ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "jeg_wizard.supervisor", str(self.spec_path(spec.name))],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                close_fds=True, cwd="/", env={**os.environ, "PYTHONPATH": _package_root()},
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+                cwd="/",
+                env={**os.environ, "PYTHONPATH": _package_root()},
             )
         (self.dir / f"{spec.name}.pid").write_text(f"{proc.pid}\n")
 
@@ -211,6 +239,7 @@ class ProcessManager:
 
 class SystemdManager:
     """systemctl through the runner: what it changes is logged (and only said in a dry run)."""
+
     kind = "systemd"
 
     def __init__(self, services_dir: Path, unit_dir: Path = Path("/etc/systemd/system"), runner: Runner | None = None):
@@ -237,8 +266,11 @@ class SystemdManager:
     def start(self, spec: ServiceSpec) -> None:
         self.runner.mkdir(self.dir, 0o700)
         self.runner.write(self.unit_dir / unit_name(spec), render_unit(spec).encode(), 0o644)
-        self.runner.write(self.dir / f"{spec.name}.json",
-                          json.dumps({**asdict(spec), "digest": spec.digest()}, indent=1).encode(), 0o600)
+        self.runner.write(
+            self.dir / f"{spec.name}.json",
+            json.dumps({**asdict(spec), "digest": spec.digest()}, indent=1).encode(),
+            0o600,
+        )
         self.runner.systemctl("daemon-reload")
         r = self.runner.systemctl("enable", "--now", unit_name(spec))
         if r.rc:
@@ -250,7 +282,9 @@ class SystemdManager:
         self.runner.systemctl("stop", f"jeg-{name}.service")
         if children:
             program = _recorded_children(self.dir, name)
-            self.runner.effect(f"stop what {name} spawned ({program or 'nothing recorded'})", lambda: stop_children(program))
+            self.runner.effect(
+                f"stop what {name} spawned ({program or 'nothing recorded'})", lambda: stop_children(program)
+            )
         return was
 
     def names(self) -> list[str]:
@@ -281,7 +315,9 @@ def _package_root() -> str:
     return str(Path(__file__).resolve().parent.parent)
 
 
-def wait_http(url: str, timeout: float = 60, log: str | None = None, pid=None, codes=(200,), verify: str | bool = True) -> float:
+def wait_http(
+    url: str, timeout: float = 60, log: str | None = None, pid=None, codes=(200,), verify: str | bool = True
+) -> float:
     """Poll until url answers with one of codes; bounded. Returns seconds waited. Fails early, saying
     so, when the process (pid(): its current pid or None) dies or is replaced by a restart."""
     t0 = time.monotonic()
@@ -308,8 +344,10 @@ def wait_http(url: str, timeout: float = 60, log: str | None = None, pid=None, c
         time.sleep(0.3)
     tail = read_log(log) if log else ""
     if died:
-        raise RuntimeError(f"the process {died} {time.monotonic() - t0:.0f}s after start, before it answered at {url} "
-                           f"(last: {last}); end of {log}:\n{tail}")
+        raise RuntimeError(
+            f"the process {died} {time.monotonic() - t0:.0f}s after start, before it answered at {url} "
+            f"(last: {last}); end of {log}:\n{tail}"
+        )
     raise RuntimeError(f"{url} did not answer within {timeout:.0f}s (last: {last}); end of {log}:\n{tail}")
 
 
@@ -324,10 +362,14 @@ def log_ref(kind: str, name: str, log_file: str) -> str:
 def read_log(ref: str, lines: int = 25) -> str:
     """The last lines of a log_ref()."""
     if ref.startswith(JOURNAL):
-        unit = ref[len(JOURNAL):]
+        unit = ref[len(JOURNAL) :]
         try:
-            return subprocess.run(["journalctl", "-u", unit, "-n", str(lines), "--no-pager", "-o", "short-iso"],
-                                  capture_output=True, text=True, timeout=15).stdout.rstrip()
+            return subprocess.run(
+                ["journalctl", "-u", unit, "-n", str(lines), "--no-pager", "-o", "short-iso"],
+                capture_output=True,
+                text=True,
+                timeout=15,
+            ).stdout.rstrip()
         except (OSError, subprocess.TimeoutExpired):
             return ""
     try:

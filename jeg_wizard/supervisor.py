@@ -4,6 +4,7 @@
 log file, restarts it when it dies (bounded), and stops the whole group on SIGTERM. Secret
 environment comes from a 0600 env file, so nothing secret is ever on a command line.
 """
+
 from __future__ import annotations
 
 import json
@@ -75,8 +76,13 @@ def main(spec_path: str) -> int:
     while not stopping:
         log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} supervisor: starting {name}\n".encode())
         child = subprocess.Popen(
-            spec["argv"], env=env, cwd=spec.get("cwd") or "/", stdin=subprocess.DEVNULL,
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            spec["argv"],
+            env=env,
+            cwd=spec.get("cwd") or "/",
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
             user=user if user and user != "root" else None,
             group=pwd.getpwnam(user).pw_gid if user and user != "root" else None,
             extra_groups=[] if user and user != "root" else None,

@@ -12,6 +12,7 @@ pause point whose label contains it. Labels:
 JEG_WIZARD_TEST_PAUSE_FILE=<path>, when set, receives the label when the pause begins.
 Unset (always, outside tests), nothing happens.
 """
+
 from __future__ import annotations
 
 import os

@@ -4,6 +4,7 @@ gateway's certificate for the names clients use, and checks that say which part 
 Generated material is kept while it is still good (same CA, same names, > 30 days left), so a
 second run writes nothing and the gateway is not restarted for nothing.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -56,7 +57,9 @@ def cert_names(cert: x509.Certificate) -> list[str]:
 
 
 def _pem_key(key) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def _now() -> dt.datetime:
@@ -69,7 +72,9 @@ def _good_until(cert: x509.Certificate) -> bool:
 
 def _same_key(cert: x509.Certificate, key) -> bool:
     pub = serialization.PublicFormat.SubjectPublicKeyInfo
-    return cert.public_key().public_bytes(serialization.Encoding.PEM, pub) == key.public_key().public_bytes(serialization.Encoding.PEM, pub)
+    return cert.public_key().public_bytes(serialization.Encoding.PEM, pub) == key.public_key().public_bytes(
+        serialization.Encoding.PEM, pub
+    )
 
 
 def _load(cert_path: Path, key_path: Path):
@@ -96,15 +101,32 @@ def new_ca(common_name: str = "jeg-wizard private CA") -> tuple[bytes, bytes]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{common_name} ({socket.gethostname()})")])
     now = _now()
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=CA_DAYS))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
-                                         data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                         crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=CA_DAYS))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
     return cert.public_bytes(serialization.Encoding.PEM), _pem_key(key)
 
 
@@ -113,21 +135,27 @@ def new_server_cert(ca_pem: bytes, ca_key_pem: bytes, names: list[str]) -> tuple
     ca_key = serialization.load_pem_private_key(ca_key_pem, password=None)
     key = ec.generate_private_key(ec.SECP256R1())
     now = _now()
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0] if names else "gateway")]))
-            .issuer_name(ca.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=SERVER_DAYS))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(_san(names), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0] if names else "gateway")]))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=SERVER_DAYS))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(_san(names), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
     return cert.public_bytes(serialization.Encoding.PEM), _pem_key(key)
 
 
 @dataclass
 class Material:
     """The PEM texts the install writes: kept from disk while good, generated (once per run) when not."""
+
     ca_cert: bytes
     ca_key: bytes | None  # None: a CA given as a file (we never hold its key)
     cert: bytes
@@ -179,15 +207,21 @@ def check_gateway_files(cert_path: Path, key_path: Path, ca_path: Path, host: st
     if not _same_key(cert, key):
         raise TLSError(f"{key_path} is not the private key of the certificate {cert_path}")
     if not _issued_by(cert, ca):
-        raise TLSError(f"the gateway certificate {cert_path} (issuer {cert.issuer.rfc4514_string()}) was not "
-                       f"signed by the CA in {ca_path} ({ca.subject.rfc4514_string()})")
+        raise TLSError(
+            f"the gateway certificate {cert_path} (issuer {cert.issuer.rfc4514_string()}) was not "
+            f"signed by the CA in {ca_path} ({ca.subject.rfc4514_string()})"
+        )
     now = _now()
     if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
-        raise TLSError(f"the gateway certificate {cert_path} is valid only from {cert.not_valid_before_utc:%Y-%m-%d} "
-                       f"to {cert.not_valid_after_utc:%Y-%m-%d}")
+        raise TLSError(
+            f"the gateway certificate {cert_path} is valid only from {cert.not_valid_before_utc:%Y-%m-%d} "
+            f"to {cert.not_valid_after_utc:%Y-%m-%d}"
+        )
     names = cert_names(cert)
     if host not in names:
-        raise TLSError(f"the gateway certificate {cert_path} does not name '{host}', the host clients use "
-                       f"(it names: {', '.join(names) or 'nothing'}); add it to the certificate")
+        raise TLSError(
+            f"the gateway certificate {cert_path} does not name '{host}', the host clients use "
+            f"(it names: {', '.join(names) or 'nothing'}); add it to the certificate"
+        )
     days = (cert.not_valid_after_utc - now).days
     return f"gateway certificate for {', '.join(names)}, signed by {ca.subject.rfc4514_string()}, {days} days left"

@@ -7,10 +7,11 @@ ours alone: the logs, the state directory (the journal last: an interrupted unin
 and the directories we created, when empty. `plan()` only looks; every change goes through the
 runner (logged, and only said by a DryRunRunner).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .actions import Op, ServiceRecord, Undo, fold
 from .actions.files import DirRecord
@@ -20,12 +21,31 @@ from .layout import Layout
 from .runner import Runner
 from .services import ProcessManager
 
-STATE_ENTRIES = ("journal.jsonl", "answers.toml", "backups", "secrets", "services", "hub", "gateway",
-                 "downloads", "running", "apt-upgraded", "install.lock", "tls")
+STATE_ENTRIES = (
+    "journal.jsonl",
+    "answers.toml",
+    "backups",
+    "secrets",
+    "services",
+    "hub",
+    "gateway",
+    "downloads",
+    "running",
+    "apt-upgraded",
+    "install.lock",
+    "tls",
+)
 
 
-def plan(layout: Layout, *, remove_users: bool = False, remove_software: bool = False,
-         remove_packages: bool = False, emit: Callable[[str], None] = print, runner: Runner | None = None) -> list[Op]:
+def plan(
+    layout: Layout,
+    *,
+    remove_users: bool = False,
+    remove_software: bool = False,
+    remove_packages: bool = False,
+    emit: Callable[[str], None] = print,
+    runner: Runner | None = None,
+) -> list[Op]:
     """Every step of the undo, in order; nothing is changed until the ops are run."""
     runner = runner or Runner(log=lambda line: emit(f"    {line}"))
     u = Undo(layout, runner, emit, remove_users, remove_software, remove_packages)
@@ -37,8 +57,12 @@ def plan(layout: Layout, *, remove_users: bool = False, remove_software: bool = 
     ops: list[Op] = []
     running = state / "running"
     if running.is_dir() and any(running.iterdir()):
-        ops.append(Op(f"stop commands an interrupted install left running ({running})",
-                      lambda: runner.effect(f"stop what {running} lists", lambda: reap_leftovers(running, emit))))
+        ops.append(
+            Op(
+                f"stop commands an interrupted install left running ({running})",
+                lambda: runner.effect(f"stop what {running} lists", lambda: reap_leftovers(running, emit)),
+            )
+        )
     undone = [(r.phase, r.sort_key(), op) for r in records for op in r.undo(u)]
     ops += [op for _, _, op in sorted(undone, key=lambda t: t[:2])]
     ops += _logs(layout, runner)
@@ -65,6 +89,7 @@ def _state_dir(state: Path, ours: bool, runner: Runner) -> list[Op]:
             if n != "journal.jsonl" and (state / n).exists():
                 runner.remove(state / n)
         runner.remove(state / "journal.jsonl")
+
     return [Op(f"remove what the install put in {state} (it was there before: kept)", clean)]
 
 
@@ -85,6 +110,7 @@ def _sweep(u: Undo) -> list[Op]:
                 pass
             except OSError:
                 u.emit(f"kept {d}: not empty")
+
     return [Op("remove the directories the install created, when empty: " + ", ".join(map(str, dirs)), rmdirs)]
 
 

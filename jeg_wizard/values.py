@@ -6,6 +6,7 @@ in a rendered config), bounded length, patterns matched in full (re.fullmatch: `
 newline), ASCII where the consumer (shell, systemd, /etc/environment, PATH-like lists) needs it.
 Numbers and booleans are strict: no bool for an int, no "8888" for 8888.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -27,7 +28,7 @@ def show(v: object, limit: int = 60) -> str:
     if isinstance(v, str):
         v = mask_url(v)
     r = repr(v)
-    return r if len(r) <= limit else f"{r[:limit - 12]}…{r[-10:]} ({len(r)} characters)"
+    return r if len(r) <= limit else f"{r[: limit - 12]}…{r[-10:]} ({len(r)} characters)"
 
 
 def mask_url(v: str) -> str:
@@ -60,6 +61,7 @@ def _bounded(limit: int):
         if len(v.encode("utf-8")) > limit:
             raise ValueError(f"is too long ({len(v.encode('utf-8'))} bytes; at most {limit})")
         return v
+
     return check
 
 
@@ -74,6 +76,7 @@ def _pattern(rx: str, what: str, limit: int = NAME_MAX):
         if not compiled.fullmatch(v):
             raise ValueError(f"{what}, got {show(v)}")
         return v
+
     return check
 
 
@@ -95,7 +98,9 @@ def _abs_path(v: str) -> str:
         raise ValueError(f"is too long ({len(v.encode())} bytes; a path is at most {PATH_MAX})")
     if not PATH_CHARS.fullmatch(v):
         bad = next(c for c in v if not PATH_CHARS.fullmatch(c))
-        raise ValueError(f"must use only ASCII letters, digits and . _ - + @ , ~ / in a path (found {bad!r}), got {show(v)}")
+        raise ValueError(
+            f"must use only ASCII letters, digits and . _ - + @ , ~ / in a path (found {bad!r}), got {show(v)}"
+        )
     parts = [p for p in v.split("/") if p not in ("", ".")]
     if ".." in parts:
         raise ValueError(f"must not contain '..' (name the directory itself), got {show(v)}")
@@ -106,18 +111,88 @@ def _abs_path(v: str) -> str:
 
 
 # Places that must never be ours: we create, chmod and (uninstall) remove our directories.
-SYSTEM_DIRS = frozenset({
-    "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/lost+found",
-    "/media", "/mnt", "/opt", "/proc", "/root", "/run", "/sbin", "/snap", "/srv", "/sys", "/tmp", "/usr", "/var",
-    "/usr/bin", "/usr/sbin", "/usr/lib", "/usr/lib32", "/usr/lib64", "/usr/libx32", "/usr/libexec", "/usr/include",
-    "/usr/share", "/usr/src", "/usr/games", "/usr/local", "/usr/local/bin", "/usr/local/sbin", "/usr/local/lib",
-    "/usr/local/share", "/usr/local/etc", "/usr/local/include", "/usr/local/src", "/usr/lib/jvm",
-    "/var/lib", "/var/log", "/var/cache", "/var/tmp", "/var/spool", "/var/run", "/var/lock", "/var/mail",
-    "/var/opt", "/var/backups", "/var/local", "/var/www", "/var/lib/dpkg", "/var/lib/apt", "/var/lib/systemd",
-    "/etc/systemd", "/etc/systemd/system", "/etc/ssh", "/etc/ssl", "/etc/pam.d", "/etc/security", "/etc/sudoers.d",
-    "/etc/default", "/etc/cron.d", "/etc/init.d", "/etc/apt", "/etc/profile.d", "/etc/skel", "/etc/ld.so.conf.d",
-    "/etc/alternatives", "/etc/network", "/etc/sysctl.d", "/etc/modprobe.d", "/etc/logrotate.d",
-})
+SYSTEM_DIRS = frozenset(
+    {
+        "/",
+        "/bin",
+        "/boot",
+        "/dev",
+        "/etc",
+        "/home",
+        "/lib",
+        "/lib32",
+        "/lib64",
+        "/libx32",
+        "/lost+found",
+        "/media",
+        "/mnt",
+        "/opt",
+        "/proc",
+        "/root",
+        "/run",
+        "/sbin",
+        "/snap",
+        "/srv",
+        "/sys",
+        "/tmp",
+        "/usr",
+        "/var",
+        "/usr/bin",
+        "/usr/sbin",
+        "/usr/lib",
+        "/usr/lib32",
+        "/usr/lib64",
+        "/usr/libx32",
+        "/usr/libexec",
+        "/usr/include",
+        "/usr/share",
+        "/usr/src",
+        "/usr/games",
+        "/usr/local",
+        "/usr/local/bin",
+        "/usr/local/sbin",
+        "/usr/local/lib",
+        "/usr/local/share",
+        "/usr/local/etc",
+        "/usr/local/include",
+        "/usr/local/src",
+        "/usr/lib/jvm",
+        "/var/lib",
+        "/var/log",
+        "/var/cache",
+        "/var/tmp",
+        "/var/spool",
+        "/var/run",
+        "/var/lock",
+        "/var/mail",
+        "/var/opt",
+        "/var/backups",
+        "/var/local",
+        "/var/www",
+        "/var/lib/dpkg",
+        "/var/lib/apt",
+        "/var/lib/systemd",
+        "/etc/systemd",
+        "/etc/systemd/system",
+        "/etc/ssh",
+        "/etc/ssl",
+        "/etc/pam.d",
+        "/etc/security",
+        "/etc/sudoers.d",
+        "/etc/default",
+        "/etc/cron.d",
+        "/etc/init.d",
+        "/etc/apt",
+        "/etc/profile.d",
+        "/etc/skel",
+        "/etc/ld.so.conf.d",
+        "/etc/alternatives",
+        "/etc/network",
+        "/etc/sysctl.d",
+        "/etc/modprobe.d",
+        "/etc/logrotate.d",
+    }
+)
 # trees nothing of ours may be in: the kernel's, devices and volatile run time
 SYSTEM_TREES = ("/proc", "/sys", "/dev", "/run", "/boot")
 
@@ -138,8 +213,10 @@ def _owned_dir(v: str) -> str:
     v = _abs_path(v)
     why = system_place(v)
     if why:
-        raise ValueError(f"must be a directory of our own, not a system place ({why}; we create, chmod and "
-                         f"on uninstall remove it); choose e.g. a new directory below it")
+        raise ValueError(
+            f"must be a directory of our own, not a system place ({why}; we create, chmod and "
+            f"on uninstall remove it); choose e.g. a new directory below it"
+        )
     return v
 
 
@@ -150,9 +227,25 @@ def _prefix(v: str) -> str:
     return v
 
 
-_SYSTEM_FILES = frozenset({"/etc/passwd", "/etc/shadow", "/etc/group", "/etc/gshadow", "/etc/sudoers", "/etc/fstab",
-                           "/etc/hosts", "/etc/crontab", "/etc/login.defs", "/etc/profile", "/etc/bash.bashrc",
-                           "/etc/ld.so.preload", "/etc/ld.so.conf", "/etc/pam.conf", "/etc/nsswitch.conf"})
+_SYSTEM_FILES = frozenset(
+    {
+        "/etc/passwd",
+        "/etc/shadow",
+        "/etc/group",
+        "/etc/gshadow",
+        "/etc/sudoers",
+        "/etc/fstab",
+        "/etc/hosts",
+        "/etc/crontab",
+        "/etc/login.defs",
+        "/etc/profile",
+        "/etc/bash.bashrc",
+        "/etc/ld.so.preload",
+        "/etc/ld.so.conf",
+        "/etc/pam.conf",
+        "/etc/nsswitch.conf",
+    }
+)
 
 
 def _env_file(v: str) -> str:
@@ -170,6 +263,7 @@ Prefix = Annotated[str, BeforeValidator(_text), AfterValidator(_prefix)]
 EnvFile = Annotated[str, BeforeValidator(_text), AfterValidator(_env_file)]
 
 # ---------------------------------------------------------------- numbers and booleans
+
 
 def _port(v: int) -> int:
     if not 1 <= v <= 65535:
@@ -194,8 +288,9 @@ def Seconds(ge: float, le: float):  # noqa: N802 - a type
 USER_RX = r"[a-z_][a-z0-9_-]{0,31}"
 USER_WHAT = "must be a unix user name (lower-case letter or _, then up to 31 of a-z 0-9 _ -)"
 UserName = Annotated[str, BeforeValidator(_text), AfterValidator(_pattern(USER_RX, USER_WHAT))]
-GroupName = Annotated[str, BeforeValidator(_text), AfterValidator(
-    _pattern(USER_RX, "must be unix group names (like sudo or wheel)"))]
+GroupName = Annotated[
+    str, BeforeValidator(_text), AfterValidator(_pattern(USER_RX, "must be unix group names (like sudo or wheel)"))
+]
 
 
 def _kernel_name(v: str) -> str:
@@ -206,12 +301,16 @@ def _kernel_name(v: str) -> str:
 
 
 KernelName = Annotated[str, BeforeValidator(_text), AfterValidator(_kernel_name)]
-EnvName = Annotated[str, BeforeValidator(_text), AfterValidator(
-    _optional(_pattern(r"[A-Za-z_][A-Za-z0-9_]{0,127}", "must be an environment variable name")))]
+EnvName = Annotated[
+    str,
+    BeforeValidator(_text),
+    AfterValidator(_optional(_pattern(r"[A-Za-z_][A-Za-z0-9_]{0,127}", "must be an environment variable name"))),
+]
 
 VERSION_RX = r"(0|[1-9][0-9]{0,3})\.(0|[1-9][0-9]{0,3})\.(0|[1-9][0-9]{0,3})"
-SparkVersion = Annotated[str, BeforeValidator(_text), AfterValidator(
-    _pattern(VERSION_RX, "must be a Spark release like 3.5.3 or 4.3.0"))]
+SparkVersion = Annotated[
+    str, BeforeValidator(_text), AfterValidator(_pattern(VERSION_RX, "must be a Spark release like 3.5.3 or 4.3.0"))
+]
 
 HOST_RX = r"(?=.{1,253}\Z)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
 
@@ -254,7 +353,8 @@ def _url(v: str) -> str:
         _abs_path(parts.path)
     else:
         try:
-            host, port = parts.hostname, parts.port
+            host = parts.hostname
+            _ = parts.port  # urlsplit checks the port only when it is read
         except ValueError:
             raise ValueError(f"has a bad port, got {show(v)}") from None
         if not host:
@@ -276,29 +376,52 @@ def strip_credentials(url: str) -> str:
     return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
 
 
-Sha512 = Annotated[str, BeforeValidator(_text), AfterValidator(_optional(lambda v: _pattern(
-    r"[0-9a-f]{128}", "must be 128 hexadecimal characters (the .sha512 of the tarball)")(v.lower())))]
+Sha512 = Annotated[
+    str,
+    BeforeValidator(_text),
+    AfterValidator(
+        _optional(
+            lambda v: _pattern(r"[0-9a-f]{128}", "must be 128 hexadecimal characters (the .sha512 of the tarball)")(
+                v.lower()
+            )
+        )
+    ),
+]
 
 # crypt(3) formats: $id$[params$]salt$hash, each in its own alphabet
 _B64 = r"[./A-Za-z0-9]"
-CRYPT_RX = "|".join([
-    rf"\$6\$(rounds=[1-9][0-9]{{3,8}}\$)?{_B64}{{1,16}}\${_B64}{{86}}",  # sha512crypt
-    rf"\$5\$(rounds=[1-9][0-9]{{3,8}}\$)?{_B64}{{1,16}}\${_B64}{{43}}",  # sha256crypt
-    rf"\$y\${_B64}{{1,10}}\${_B64}{{1,86}}\${_B64}{{43}}",  # yescrypt
-    rf"\$gy\${_B64}{{1,10}}\${_B64}{{1,86}}\${_B64}{{43}}",  # gost-yescrypt
-    rf"\$2[abyx]\$[0-3][0-9]\${_B64}{{53}}",  # bcrypt
-    rf"\$7\${_B64}{{11,}}\${_B64}{{43}}",  # scrypt
-    rf"\$1\${_B64}{{1,8}}\${_B64}{{22}}",  # md5crypt (weak, but crypt(3) takes it)
-])
-CryptHash = Annotated[str, BeforeValidator(_text), AfterValidator(_optional(_pattern(
-    CRYPT_RX, "must be a crypt(3) hash such as the output of `openssl passwd -6` ($6$salt$ and 86 characters)", 512)))]
+CRYPT_RX = "|".join(
+    [
+        rf"\$6\$(rounds=[1-9][0-9]{{3,8}}\$)?{_B64}{{1,16}}\${_B64}{{86}}",  # sha512crypt
+        rf"\$5\$(rounds=[1-9][0-9]{{3,8}}\$)?{_B64}{{1,16}}\${_B64}{{43}}",  # sha256crypt
+        rf"\$y\${_B64}{{1,10}}\${_B64}{{1,86}}\${_B64}{{43}}",  # yescrypt
+        rf"\$gy\${_B64}{{1,10}}\${_B64}{{1,86}}\${_B64}{{43}}",  # gost-yescrypt
+        rf"\$2[abyx]\$[0-3][0-9]\${_B64}{{53}}",  # bcrypt
+        rf"\$7\${_B64}{{11,}}\${_B64}{{43}}",  # scrypt
+        rf"\$1\${_B64}{{1,8}}\${_B64}{{22}}",  # md5crypt (weak, but crypt(3) takes it)
+    ]
+)
+CryptHash = Annotated[
+    str,
+    BeforeValidator(_text),
+    AfterValidator(
+        _optional(
+            _pattern(
+                CRYPT_RX,
+                "must be a crypt(3) hash such as the output of `openssl passwd -6` ($6$salt$ and 86 characters)",
+                512,
+            )
+        )
+    ),
+]
 
 
 def _spark_master(v: str) -> str:
     m = re.fullmatch(r"local(\[(\*|[1-9][0-9]{0,3})\])?|yarn|spark://([A-Za-z0-9.-]{1,253}):([0-9]{1,5})", v)
     if not m:
-        raise ValueError(f"must be local[*], local[N], spark://HOST:PORT or yarn (HOST: a host name or IPv4 address), "
-                         f"got {show(v)}")
+        raise ValueError(
+            f"must be local[*], local[N], spark://HOST:PORT or yarn (HOST: a host name or IPv4 address), got {show(v)}"
+        )
     if m.group(3):
         _host_or_ip(m.group(3))
         if not 1 <= int(m.group(4)) <= 65535:
@@ -312,8 +435,10 @@ SparkMaster = Annotated[str, BeforeValidator(_text), AfterValidator(_spark_maste
 def _spark_opts(v: str) -> str:
     _bounded(TEXT_MAX)(v)
     if not re.fullmatch(r"[A-Za-z0-9 ._,:=/+@%-]*", v):
-        raise ValueError("must be plain spark-submit options (ASCII letters, digits, spaces and . _ , : = / + @ % -; "
-                         "no quotes, $, ;, |, & or newlines)")
+        raise ValueError(
+            "must be plain spark-submit options (ASCII letters, digits, spaces and . _ , : = / + @ % -; "
+            "no quotes, $, ;, |, & or newlines)"
+        )
     return v
 
 
@@ -324,8 +449,10 @@ def _port_range(v: str) -> str:
     m = re.fullmatch(r"([0-9]{1,5})\.\.([0-9]{1,5})", v)
     low, high = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
     if not m or not 1024 <= low < high <= 65535 or high - low < 1000:
-        raise ValueError(f"must be LOW..HIGH with 1024 <= LOW, HIGH <= 65535 and at least 1000 ports "
-                         f"(e.g. 40000..41000), got {show(v)}")
+        raise ValueError(
+            f"must be LOW..HIGH with 1024 <= LOW, HIGH <= 65535 and at least 1000 ports "
+            f"(e.g. 40000..41000), got {show(v)}"
+        )
     return v
 
 
@@ -343,7 +470,36 @@ def names(item, max_items: int = LIST_MAX):
     return Annotated[list[item], Strict(), Field(max_length=max_items)]
 
 
-__all__ = ["AbsPath", "OptAbsPath", "OwnedDir", "OptOwnedDir", "Prefix", "EnvFile", "Port", "Bool", "Int",
-           "Seconds", "UserName", "GroupName", "KernelName", "EnvName", "SparkVersion", "IP", "ConcreteIP", "HostOrIP",
-           "URL", "Sha512", "CryptHash", "SparkMaster", "SparkOpts", "PortRange", "Text", "names", "show",
-           "mask_url", "strip_credentials", "system_place", "port_range"]
+__all__ = [
+    "AbsPath",
+    "OptAbsPath",
+    "OwnedDir",
+    "OptOwnedDir",
+    "Prefix",
+    "EnvFile",
+    "Port",
+    "Bool",
+    "Int",
+    "Seconds",
+    "UserName",
+    "GroupName",
+    "KernelName",
+    "EnvName",
+    "SparkVersion",
+    "IP",
+    "ConcreteIP",
+    "HostOrIP",
+    "URL",
+    "Sha512",
+    "CryptHash",
+    "SparkMaster",
+    "SparkOpts",
+    "PortRange",
+    "Text",
+    "names",
+    "show",
+    "mask_url",
+    "strip_credentials",
+    "system_place",
+    "port_range",
+]

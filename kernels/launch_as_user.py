@@ -9,6 +9,7 @@ the gateway signals is the kernel). That copy and its directory are removed as s
 has read them: nothing with the connection key stays on disk, even if the kernel is killed.
 Refusals go to stderr (the gateway's log) and exit 1. Standard library only until ipykernel.
 """
+
 from __future__ import annotations
 
 import json
@@ -57,8 +58,10 @@ def check_user(name: str | None, lookup=pwd.getpwnam, uids: tuple[int, int] = (1
         raise Refused(f"user {name!r} is root or in group root: kernels never run with root's rights")
     lo, hi = uids
     if not lo <= pw.pw_uid <= hi:
-        raise Refused(f"user {name!r} (uid {pw.pw_uid}) is a system account, not a person's "
-                      f"(regular users have uids {lo}..{hi}, UID_MIN/UID_MAX in {LOGIN_DEFS})")
+        raise Refused(
+            f"user {name!r} (uid {pw.pw_uid}) is a system account, not a person's "
+            f"(regular users have uids {lo}..{hi}, UID_MIN/UID_MAX in {LOGIN_DEFS})"
+        )
     return pw
 
 

@@ -3,6 +3,7 @@ tests (tests/tui/states.py: real steps through a recording runner, fixed facts a
 
     /tmp/tv/bin/python screenshots/make.py            # needs rsvg-convert (apt-get install librsvg2-bin)
 """
+
 from __future__ import annotations
 
 import asyncio

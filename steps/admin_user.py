@@ -1,4 +1,5 @@
 """README: `sudo adduser hubadmin` (PAM login). The password goes to chpasswd on stdin only."""
+
 from jeg_wizard.actions import UserAccount
 from jeg_wizard.engine import Step
 

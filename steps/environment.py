@@ -3,6 +3,7 @@
 A marked block we own; every other byte of the file stays. The services do not read this file
 (no PAM session): the same values also go into their unit/spec and the kernelspec.
 """
+
 from pathlib import Path
 
 from jeg_wizard.actions import EnvBlock
@@ -29,6 +30,7 @@ def variables(ctx):
             "JUPYTER_DATA_DIR": str(L.kernels_root),
             "PATH": ":".join(parts),
         }
+
     return values
 
 

@@ -6,12 +6,21 @@ a config file rendered from templates/, started as a service and asked for its k
 It runs as gateway.user (an unprivileged system account), or as root with gateway.impersonation,
 where each kernel switches to the hub user it is for (see kernels/launch_as_user.py).
 """
+
 import functools
 from urllib.parse import urlsplit
 
 from jeg_wizard import health, render, tls
-from jeg_wizard.actions import (Check, Directory, FileContent, ServiceRunning, UserAccount, Venv, command_check,
-                                secret_file)
+from jeg_wizard.actions import (
+    Check,
+    Directory,
+    FileContent,
+    ServiceRunning,
+    UserAccount,
+    Venv,
+    command_check,
+    secret_file,
+)
 from jeg_wizard.engine import Step
 from jeg_wizard.services import ServiceSpec
 
@@ -61,7 +70,10 @@ def service_spec(ctx) -> ServiceSpec:
         ready_url=f"{L.gateway_url}/api",
         ready_codes=(200, 401),  # /api wants the token
         ready_verify=L.gateway_verify,
-        config_files=[str(L.gateway_config), *([str(L.gateway_cert_file), str(L.gateway_key_file)] if L.gateway_tls else [])],
+        config_files=[
+            str(L.gateway_config),
+            *([str(L.gateway_cert_file), str(L.gateway_key_file)] if L.gateway_tls else []),
+        ],
         sandbox=sandbox(ctx),
     )
 
@@ -71,8 +83,13 @@ def sandbox(ctx) -> list[str]:
     runs as root and kernels work in the users' homes: the system stays read-only, homes do not."""
     if ctx.answers.gateway.impersonation:
         return ["ProtectSystem=full"]
-    return ["ProtectSystem=strict", "ProtectHome=yes", f"ReadWritePaths={ctx.layout.gateway_home}",
-            "CapabilityBoundingSet=", "AmbientCapabilities="]
+    return [
+        "ProtectSystem=strict",
+        "ProtectHome=yes",
+        f"ReadWritePaths={ctx.layout.gateway_home}",
+        "CapabilityBoundingSet=",
+        "AmbientCapabilities=",
+    ]
 
 
 SENSITIVE_ENV_KEYS = "password,passwd,secret,token,credential,private,api_key,access_key"
@@ -84,15 +101,21 @@ def kernelspecs_served(ctx) -> str:
     L = ctx.layout
     name = ctx.answers.kernels.name
     try:
-        r = httpx.get(f"{L.gateway_url}/api/kernelspecs", headers={"Authorization": f"token {ctx.secrets.gateway_token()}"},
-                      timeout=10, verify=health.tls_verify(L.gateway_verify))
+        r = httpx.get(
+            f"{L.gateway_url}/api/kernelspecs",
+            headers={"Authorization": f"token {ctx.secrets.gateway_token()}"},
+            timeout=10,
+            verify=health.tls_verify(L.gateway_verify),
+        )
     except httpx.HTTPError as e:
         raise RuntimeError(f"gateway {L.gateway_url}: {health.describe_ssl_error(e)}") from None
     if r.status_code != 200:
         raise RuntimeError(f"gateway /api/kernelspecs answered HTTP {r.status_code}; see {L.service_log('gateway')}")
     names = sorted(r.json().get("kernelspecs", {}))
     if name not in names:
-        raise RuntimeError(f"gateway does not list kernel '{name}' (it lists: {', '.join(names) or 'none'}); check {L.kernel_dir}")
+        raise RuntimeError(
+            f"gateway does not list kernel '{name}' (it lists: {', '.join(names) or 'none'}); check {L.kernel_dir}"
+        )
     return f"gateway lists kernelspecs: {', '.join(names)}"
 
 
@@ -128,9 +151,12 @@ def tls_actions(ctx) -> list:
     ]
     if ctx.answers.gateway.tls == "generate":
         actions.insert(1, FileContent(L.tls_ca_key, lambda: material().ca_key.decode(), mode=0o600, secret=True))
-    actions.append(Check(
-        f"the gateway certificate names {host} and was signed by the CA clients trust",
-        lambda ctx: tls.check_gateway_files(L.gateway_cert_file, L.gateway_key_file, L.gateway_ca_file, host)))
+    actions.append(
+        Check(
+            f"the gateway certificate names {host} and was signed by the CA clients trust",
+            lambda ctx: tls.check_gateway_files(L.gateway_cert_file, L.gateway_key_file, L.gateway_ca_file, host),
+        )
+    )
     return actions
 
 
@@ -161,7 +187,8 @@ def build(ctx):
         Venv(venv, ctx.answers.system.python, GATEWAY_DEPENDENCIES, no_deps=GATEWAY_REQUIREMENTS),
         command_check(
             f"the gateway's `jupyter kernelspec list` shows {ctx.answers.kernels.name}",
-            [str(venv / "bin" / "jupyter"), "kernelspec", "list"], ctx.answers.kernels.name,
+            [str(venv / "bin" / "jupyter"), "kernelspec", "list"],
+            ctx.answers.kernels.name,
             env={"JUPYTER_PATH": str(L.kernels_root)},
         ),
         *gateway_user(ctx),
@@ -173,15 +200,28 @@ def build(ctx):
         config,
     ]
     if ctx.answers.gateway.impersonation:
-        actions.append(Check("impersonation: kernels run as the hub user, trusting KERNEL_USERNAME", impersonation_note,
-                             [f"# {line}" for line in IMPERSONATION_TRUST]))
+        actions.append(
+            Check(
+                "impersonation: kernels run as the hub user, trusting KERNEL_USERNAME",
+                impersonation_note,
+                [f"# {line}" for line in IMPERSONATION_TRUST],
+            )
+        )
     if not ctx.answers.services.start:
         return actions
     return actions + [
         ServiceRunning(lambda: service_spec(ctx), ctx.answers.services.manager, L.services_dir),
-        Check(f"gateway /api/kernelspecs lists {ctx.answers.kernels.name}", kernelspecs_served,
-              [f"# GET {L.gateway_url}/api/kernelspecs (Authorization: token ********)"]),
+        Check(
+            f"gateway /api/kernelspecs lists {ctx.answers.kernels.name}",
+            kernelspecs_served,
+            [f"# GET {L.gateway_url}/api/kernelspecs (Authorization: token ********)"],
+        ),
     ]
 
 
-STEP = Step("gateway", "Install and start Jupyter Enterprise Gateway", "pip3 install jupyter_enterprise_gateway; jupyter enterprisegateway", build)
+STEP = Step(
+    "gateway",
+    "Install and start Jupyter Enterprise Gateway",
+    "pip3 install jupyter_enterprise_gateway; jupyter enterprisegateway",
+    build,
+)

@@ -5,6 +5,7 @@ The client's URL and token reach each user server through the spawner's environm
 step); this step writes the user servers' jupyter_server_config.py, which carries the fix that
 lets JupyterLab's kernel websocket work through JEG 3.3.0 (see the template).
 """
+
 from jeg_wizard import render
 from jeg_wizard.actions import FileContent, command_check
 from jeg_wizard.engine import Step
@@ -16,11 +17,20 @@ def build(ctx):
     L = ctx.layout
     config = L.config_dir / "jupyter_server_config.py"
     return [
-        command_check("the user servers' jupyter_server has the built-in gateway client",
-                      [str(L.hub_venv / "bin" / "python"), "-c", PROBE], "GatewayClient ok"),
-        FileContent(config, lambda: render.render("jupyter_server_config.py.j2", render.context(L)), mode=0o644,
-                    validate=lambda t: render.check_python(t, str(config))),
+        command_check(
+            "the user servers' jupyter_server has the built-in gateway client",
+            [str(L.hub_venv / "bin" / "python"), "-c", PROBE],
+            "GatewayClient ok",
+        ),
+        FileContent(
+            config,
+            lambda: render.render("jupyter_server_config.py.j2", render.context(L)),
+            mode=0o644,
+            validate=lambda t: render.check_python(t, str(config)),
+        ),
     ]
 
 
-STEP = Step("gateway_client", "Point the notebook servers at the gateway", "pip3 install nb2kg; serverextension enable", build)
+STEP = Step(
+    "gateway_client", "Point the notebook servers at the gateway", "pip3 install nb2kg; serverextension enable", build
+)

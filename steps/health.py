@@ -1,6 +1,7 @@
 """README: "Open a browser and navigate to http://<server>:8000 and login with hubadmin" — done by
 the wizard: the gateway answers with its token and refuses without it, lists the Spark kernel, the
 hub answers, and (when the admin password is known) a PAM login runs a real Spark job."""
+
 from jeg_wizard import checks, health
 from jeg_wizard.actions import Check
 from jeg_wizard.engine import Step
@@ -11,7 +12,9 @@ def _passed(ctx, component: str) -> str:
     found = checks.quick(ctx.layout, component, timeout=5, secrets=ctx.secrets)
     bad = [f for f in found if f.status != checks.OK]
     if bad:
-        raise health.HealthError("; ".join(f"{f.what}: {f.detail}" + (f" (fix: {f.fix})" if f.fix else "") for f in bad))
+        raise health.HealthError(
+            "; ".join(f"{f.what}: {f.detail}" + (f" (fix: {f.fix})" if f.fix else "") for f in bad)
+        )
     return "; ".join(f"{f.what}: {f.detail}" for f in found)
 
 
@@ -29,13 +32,21 @@ def build(ctx):
     def e2e(ctx):
         password = ctx.secrets.admin_password()
         if password is None:
-            ctx.runner.emit("note: the admin password is not known to the wizard (hash or kept); "
-                            "the login -> Spark job check is skipped: run `jeg-wizard status` with it")
+            ctx.runner.emit(
+                "note: the admin password is not known to the wizard (hash or kept); "
+                "the login -> Spark job check is skipped: run `jeg-wizard status` with it"
+            )
             return None
         try:
-            smoke = health.login_and_spark_job(L.hub_url, a.users.admin, password, a.kernels.name,
-                                               timeout=a.gateway.kernel_launch_timeout + 120,
-                                               say=lambda s: ctx.runner.emit(f"  {s}"), verify=L.hub_verify)
+            smoke = health.login_and_spark_job(
+                L.hub_url,
+                a.users.admin,
+                password,
+                a.kernels.name,
+                timeout=a.gateway.kernel_launch_timeout + 120,
+                say=lambda s: ctx.runner.emit(f"  {s}"),
+                verify=L.hub_verify,
+            )
         except health.HealthError as e:
             if L.gateway_tls:  # the user server's error hides the cause: ask the gateway as it does
                 try:
@@ -48,9 +59,18 @@ def build(ctx):
     return [
         Check("gateway answers with the token and refuses without it", gateway),
         Check("hub API answers", hub),
-        Check(f"login as {a.users.admin} -> spawn -> Spark job through the gateway", e2e,
-              [f"# POST {L.hub_url}/hub/login as {a.users.admin}; start {a.kernels.name}; run spark.range(1000).count()"]),
+        Check(
+            f"login as {a.users.admin} -> spawn -> Spark job through the gateway",
+            e2e,
+            [f"# POST {L.hub_url}/hub/login as {a.users.admin}; start {a.kernels.name}; run spark.range(1000).count()"],
+        ),
     ]
 
 
-STEP = Step("health", "Check the gateway, the hub and a real Spark job", "open http://<server>:8000 and log in", build, skippable=False)
+STEP = Step(
+    "health",
+    "Check the gateway, the hub and a real Spark job",
+    "open http://<server>:8000 and log in",
+    build,
+    skippable=False,
+)

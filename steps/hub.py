@@ -1,5 +1,6 @@
 """README: `sudo -H pip3 install jupyterhub notebook jupyterlab` — in a venv of its own (PEP 668, and
 JEG's pins would downgrade JupyterLab if they shared one)."""
+
 from jeg_wizard.actions import Venv, command_check
 from jeg_wizard.engine import Step
 
@@ -14,4 +15,6 @@ def build(ctx):
     ]
 
 
-STEP = Step("hub", "Install JupyterHub, Notebook and JupyterLab", "sudo -H pip3 install jupyterhub notebook jupyterlab", build)
+STEP = Step(
+    "hub", "Install JupyterHub, Notebook and JupyterLab", "sudo -H pip3 install jupyterhub notebook jupyterlab", build
+)

@@ -4,6 +4,7 @@ Rendered from templates/ and compiled before it is written. The gateway URL and 
 user servers through c.Spawner.environment (/etc/environment does not: no PAM session).
 The cookie secret and the proxy token are generated into 0600 files.
 """
+
 from jeg_wizard import render
 from jeg_wizard.actions import Directory, FileContent, secret_file
 from jeg_wizard.engine import Step
@@ -22,7 +23,9 @@ def build(ctx):
         Directory(L.services_dir, 0o700),
         secret_file(L.cookie_secret_file, ctx.secrets.cookie_secret),
         secret_file(L.proxy_token_file, ctx.secrets.proxy_token),
-        FileContent(hub_env_file(ctx), lambda: f"CONFIGPROXY_AUTH_TOKEN={ctx.secrets.proxy_token()}\n", mode=0o600, secret=True),
+        FileContent(
+            hub_env_file(ctx), lambda: f"CONFIGPROXY_AUTH_TOKEN={ctx.secrets.proxy_token()}\n", mode=0o600, secret=True
+        ),
         FileContent(
             L.hub_config,
             lambda: render.render("jupyterhub_config.py.j2", render.context(L)),

@@ -1,4 +1,5 @@
 """README: `sudo apt install openjdk-8-jdk` (Debian 12 ships only 17; answers choose)."""
+
 from jeg_wizard import distro
 from jeg_wizard.actions import AptInstall, command_check
 from jeg_wizard.engine import Step
@@ -10,7 +11,11 @@ def build(ctx):
     actions = []
     if not ctx.answers.java.home:  # a given JAVA_HOME is the operator's own JDK: do not apt it
         actions.append(AptInstall([distro.java_package(v)]))
-    actions.append(command_check(f"Java {v} at {ctx.layout.java_home}", [java, "-version"], f'version "{v}' if v > 8 else 'version "1.8'))
+    actions.append(
+        command_check(
+            f"Java {v} at {ctx.layout.java_home}", [java, "-version"], f'version "{v}' if v > 8 else 'version "1.8'
+        )
+    )
     return actions
 
 

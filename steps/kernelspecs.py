@@ -5,6 +5,7 @@ kernel itself runs in its own venv (ipykernel only: Spark's python comes from SP
 With gateway.impersonation the kernelspec starts kernels through launch_as_user.py, which runs
 each one as the hub user named in KERNEL_USERNAME.
 """
+
 from jeg_wizard import render
 from jeg_wizard.actions import FileContent, Venv
 from jeg_wizard.engine import Step
@@ -22,12 +23,19 @@ def kernel_file_actions(ctx):
 
         def text(rel=rel):
             return render.render(f"{template}/{rel}", render.context(L), package="jeg_wizard.kernels")
+
         validate = (lambda t, n=str(target): render.check_json(t, n)) if target.suffix == ".json" else None
         actions.append(FileContent(target, text, mode=mode, validate=validate))
     # root runs it when gateway.impersonation is on (kernel.json names it then): root-owned, 0755
     launcher = L.kernel_dir / render.LAUNCHER
-    actions.append(FileContent(launcher, lambda: render.kernel_launcher(), mode=0o755,
-                               validate=lambda t: render.check_python(t, str(launcher))))
+    actions.append(
+        FileContent(
+            launcher,
+            lambda: render.kernel_launcher(),
+            mode=0o755,
+            validate=lambda t: render.check_python(t, str(launcher)),
+        )
+    )
     return actions
 
 
@@ -35,4 +43,9 @@ def build(ctx):
     return [Venv(ctx.layout.kernel_venv, ctx.answers.system.python, KERNEL_REQUIREMENTS), *kernel_file_actions(ctx)]
 
 
-STEP = Step("kernelspecs", "Install the Spark Python kernelspec", "cp -r kernels/spark_python_standalone /usr/local/share/jupyter/kernels", build)
+STEP = Step(
+    "kernelspecs",
+    "Install the Spark Python kernelspec",
+    "cp -r kernels/spark_python_standalone /usr/local/share/jupyter/kernels",
+    build,
+)

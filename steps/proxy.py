@@ -2,6 +2,7 @@
 
 Installed under the prefix (not -g), in the release that runs on the node present.
 """
+
 from jeg_wizard import distro
 from jeg_wizard.actions import AptInstall, NpmInstall, command_check
 from jeg_wizard.engine import Step

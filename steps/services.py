@@ -1,11 +1,12 @@
 """README: `sudo jupyterhub -f /etc/jupyter/jupyterhub_config.py` ("run it as a service using your
 preferred method"): a systemd unit, or a supervised process when PID 1 is not systemd. A standalone
 Spark master and worker too, when the kernel's master is spark:// on this host."""
+
 import ipaddress
 import socket
 
-from jeg_wizard.engine import Step
 from jeg_wizard.actions import ServiceRunning
+from jeg_wizard.engine import Step
 from jeg_wizard.services import ServiceSpec
 
 from .hub_config import hub_env_file
@@ -37,7 +38,7 @@ def hub_spec(ctx) -> ServiceSpec:
 def local_master(master: str) -> tuple[str, int] | None:
     if not master.startswith("spark://"):
         return None
-    host, port = master[len("spark://"):].rsplit(":", 1)
+    host, port = master[len("spark://") :].rsplit(":", 1)
     try:
         addrs = {ai[4][0] for ai in socket.getaddrinfo(host, None)}
     except socket.gaierror:
@@ -60,20 +61,51 @@ def spark_specs(ctx) -> list[ServiceSpec]:
     host, port = hp
     cls = f"{L.spark_home}/bin/spark-class"
     env = {
-        "SPARK_HOME": str(L.spark_home), "JAVA_HOME": str(L.java_home), "PATH": SYSTEM_PATH,
-        "SPARK_LOG_DIR": str(L.log_dir), "SPARK_PID_DIR": str(L.services_dir), "SPARK_LOCAL_IP": host if host[0].isdigit() else "127.0.0.1",
+        "SPARK_HOME": str(L.spark_home),
+        "JAVA_HOME": str(L.java_home),
+        "PATH": SYSTEM_PATH,
+        "SPARK_LOG_DIR": str(L.log_dir),
+        "SPARK_PID_DIR": str(L.services_dir),
+        "SPARK_LOCAL_IP": host if host[0].isdigit() else "127.0.0.1",
     }
     return [
-        ServiceSpec("spark-master", "Spark standalone master",
-                    [cls, "org.apache.spark.deploy.master.Master", "--host", host, "--port", str(port),
-                     "--webui-port", str(s.master_webui_port)],
-                    str(L.service_log("spark-master")), env=env, cwd=str(L.state_dir), sandbox=["ProtectSystem=full"],
-                    ready_url=f"http://{host}:{s.master_webui_port}/json/"),
-        ServiceSpec("spark-worker", "Spark standalone worker",
-                    [cls, "org.apache.spark.deploy.worker.Worker", "--host", host,
-                     "--webui-port", str(s.worker_webui_port), s.master],
-                    str(L.service_log("spark-worker")), env=env, cwd=str(L.state_dir), sandbox=["ProtectSystem=full"],
-                    ready_url=f"http://{host}:{s.worker_webui_port}/json/"),
+        ServiceSpec(
+            "spark-master",
+            "Spark standalone master",
+            [
+                cls,
+                "org.apache.spark.deploy.master.Master",
+                "--host",
+                host,
+                "--port",
+                str(port),
+                "--webui-port",
+                str(s.master_webui_port),
+            ],
+            str(L.service_log("spark-master")),
+            env=env,
+            cwd=str(L.state_dir),
+            sandbox=["ProtectSystem=full"],
+            ready_url=f"http://{host}:{s.master_webui_port}/json/",
+        ),
+        ServiceSpec(
+            "spark-worker",
+            "Spark standalone worker",
+            [
+                cls,
+                "org.apache.spark.deploy.worker.Worker",
+                "--host",
+                host,
+                "--webui-port",
+                str(s.worker_webui_port),
+                s.master,
+            ],
+            str(L.service_log("spark-worker")),
+            env=env,
+            cwd=str(L.state_dir),
+            sandbox=["ProtectSystem=full"],
+            ready_url=f"http://{host}:{s.worker_webui_port}/json/",
+        ),
     ]
 
 
@@ -86,4 +118,9 @@ def build(ctx):
     return actions
 
 
-STEP = Step("services", "Start the hub (and a standalone Spark cluster when configured)", "sudo jupyterhub -f /etc/jupyter/jupyterhub_config.py", build)
+STEP = Step(
+    "services",
+    "Start the hub (and a standalone Spark cluster when configured)",
+    "sudo jupyterhub -f /etc/jupyter/jupyterhub_config.py",
+    build,
+)

@@ -3,6 +3,7 @@
 Sources: Apache by version, a URL, a local tarball (sha512 verified where a checksum exists), or
 PyPI's pyspark (its package directory is a complete SPARK_HOME; Apache mirrors may be unreachable).
 """
+
 from jeg_wizard import download
 from jeg_wizard.actions import Download, Extract, PipTarget, Symlink
 from jeg_wizard.engine import Step
@@ -22,6 +23,7 @@ def checksum(ctx):
             else:
                 cache["v"] = ""
         return cache["v"]
+
     return value
 
 
@@ -37,4 +39,9 @@ def build(ctx):
     return [*fetch, Symlink(L.spark_link, L.spark_dir)]
 
 
-STEP = Step("spark", "Install Apache Spark under the prefix, with the spark symlink", "wget spark-*.tgz; tar -xvf -C /opt; ln -s", build)
+STEP = Step(
+    "spark",
+    "Install Apache Spark under the prefix, with the spark symlink",
+    "wget spark-*.tgz; tar -xvf -C /opt; ln -s",
+    build,
+)

@@ -1,13 +1,14 @@
 """README: "Test Spark to make sure we installed it right" (`pyspark`): a tiny real job."""
+
 from jeg_wizard import render
 from jeg_wizard.actions import FileContent, command_check
 from jeg_wizard.engine import Step
 
-SMOKE = '''from pyspark.sql import SparkSession
+SMOKE = """from pyspark.sql import SparkSession
 spark = SparkSession.builder.appName("jeg-wizard-smoke").getOrCreate()
 print("JEG_WIZARD_SMOKE", spark.range(100).count())
 spark.stop()
-'''
+"""
 
 
 def build(ctx):
@@ -23,7 +24,9 @@ def build(ctx):
     argv = [f"{L.spark_home}/bin/spark-submit", "--master", "local[1]", "--conf", "spark.ui.enabled=false", str(script)]
     return [
         FileContent(script, SMOKE),
-        command_check("Spark runs a job: spark.range(100).count() == 100", argv, "JEG_WIZARD_SMOKE 100", env=env, timeout=300),
+        command_check(
+            "Spark runs a job: spark.range(100).count() == 100", argv, "JEG_WIZARD_SMOKE 100", env=env, timeout=300
+        ),
     ]
 
 

@@ -1,8 +1,8 @@
 """README: `sudo apt update && sudo apt upgrade` (+ python3-venv: PEP 668 forbids `sudo pip3`)."""
+
 from jeg_wizard import distro
 from jeg_wizard.actions import AptInstall, AptUpdate, Directory
 from jeg_wizard.engine import Step
-
 
 # iproute2: the gateway finds its own address with `ip` (JEG 3.3.0 fails at start without ip or ifconfig)
 BASE_PACKAGES = ["python3-venv", "ca-certificates", "procps", "iproute2"]
@@ -24,4 +24,6 @@ def build(ctx):
     return actions
 
 
-STEP = Step("system", "Update the package lists (upgrade optional); venv support", "sudo apt update / apt upgrade", build)
+STEP = Step(
+    "system", "Update the package lists (upgrade optional); venv support", "sudo apt update / apt upgrade", build
+)

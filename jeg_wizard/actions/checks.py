@@ -1,9 +1,10 @@
 """Checks: verifications that change nothing and run every time (a dry run only says them)."""
+
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 if False:  # typing only; engine imports us
     from ..engine import Context
@@ -12,8 +13,9 @@ if False:  # typing only; engine imports us
 @dataclass
 class Check:
     """A verification that changes nothing; `run` raises with the operator's explanation."""
+
     title: str
-    run: Callable[["Context"], str | None]  # returns a line to report
+    run: Callable[[Context], str | None]  # returns a line to report
     describe: list[str] = field(default_factory=list)
     verify_only = True
 
@@ -36,4 +38,12 @@ def command_check(title: str, argv: list[str], expect: str, env: dict | None = N
             tail = "\n".join(r.output[-20:])
             raise RuntimeError(f"{title}: expected '{expect}' from {shlex.join(argv)} (exit {r.rc})\n{tail}")
         return title
-    return Check(title, run, [f"$ {shlex.join(argv)}" + (f"   # env: {' '.join(f'{k}={v}' for k, v in (env or {}).items())}" if env else "")])
+
+    return Check(
+        title,
+        run,
+        [
+            f"$ {shlex.join(argv)}"
+            + (f"   # env: {' '.join(f'{k}={v}' for k, v in (env or {}).items())}" if env else "")
+        ],
+    )

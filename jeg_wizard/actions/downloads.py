@@ -1,9 +1,10 @@
 """Downloads (checksummed, resumable) and tarballs extracted into a tree that appears whole."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from .. import download
 from .files import DirRecord, FileRecord
@@ -27,18 +28,23 @@ class Download:
 
     def preview(self, ctx) -> list[str]:
         want = self.sha512()
-        return [f"# GET {self.url} -> {self.dest}" + (f" (sha512 {want[:16]}…)" if want else " (no checksum published)")]
+        return [
+            f"# GET {self.url} -> {self.dest}" + (f" (sha512 {want[:16]}…)" if want else " (no checksum published)")
+        ]
 
     def apply(self, ctx) -> None:
         record_new_dirs(ctx, self.dest)
         ctx.record(FileRecord(str(self.dest), created=True, scratch=str(self.dest) + ".part"))
-        ctx.runner.effect(f"download {self.url} to {self.dest}",
-                          lambda: download.fetch(self.url, self.dest, self.sha512(), emit=ctx.runner.emit))
+        ctx.runner.effect(
+            f"download {self.url} to {self.dest}",
+            lambda: download.fetch(self.url, self.dest, self.sha512(), emit=ctx.runner.emit),
+        )
 
 
 @dataclass
 class Extract:
     """Extract a tarball whose single top directory becomes dest; via a temp dir + rename."""
+
     tarball: Path
     dest: Path
     sentinel: str

@@ -1,17 +1,18 @@
 """Files, managed blocks, directories and symlinks: written through the runner, journaled first."""
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 from .. import files, testhook
 from .records import Op, Phase, Record, Undo, inside, journal_of, ours, record_new_dirs
 from .users import user_ids
 
 if False:  # typing only; engine imports us
-    from ..engine import Context
+    pass
 
 
 def _mode(path: Path) -> int | None:
@@ -35,6 +36,7 @@ def _owner(path: Path) -> list[int] | None:
 @dataclass
 class FileRecord(Record):
     """A file we write: created, or replaced after a backup of the state before us."""
+
     path: str
     backup: str | None = None
     created: bool = False
@@ -59,13 +61,18 @@ class FileRecord(Record):
             return []
         mode = self.mode if self.mode is not None else (_mode(p) or 0o644)
         owner = tuple(self.owner) if self.owner else None
-        return [Op(f"restore {p} as it was before the install (from {saved})",
-                   lambda: u.runner.write(p, saved.read_bytes(), mode, owner))]
+        return [
+            Op(
+                f"restore {p} as it was before the install (from {saved})",
+                lambda: u.runner.write(p, saved.read_bytes(), mode, owner),
+            )
+        ]
 
 
 @dataclass
 class BlockRecord(Record):
     """Our managed block in a file others own."""
+
     path: str
     backup: str | None = None
     created: bool = False
@@ -84,13 +91,18 @@ class BlockRecord(Record):
         if self.created and not new:
             return [Op(f"delete {p} (created by the install, holds only our block)", lambda: u.runner.remove(p))]
         st = os.stat(p)
-        return [Op(f"remove the jeg-wizard block from {p} (every other line kept as it is)",
-                   lambda: u.runner.write(p, new.encode(), st.st_mode & 0o7777, (st.st_uid, st.st_gid)))]
+        return [
+            Op(
+                f"remove the jeg-wizard block from {p} (every other line kept as it is)",
+                lambda: u.runner.write(p, new.encode(), st.st_mode & 0o7777, (st.st_uid, st.st_gid)),
+            )
+        ]
 
 
 @dataclass
 class DirRecord(Record):
     """A directory: created by us or not; software: a tree we fill (Spark, the proxy prefix)."""
+
     path: str
     created: bool = False
     software: bool = False
@@ -197,9 +209,11 @@ class FileContent:
             return None
         if any(isinstance(r, FileRecord) and r.path == str(self.path) for r in journal_of(ctx).records()):
             return None
-        return (f"system.replace_existing_files: {self.path} exists and was not written by jeg-wizard; move it away, "
-                f"or set system.replace_existing_files = true to replace it (the original is kept with a timestamp "
-                f"in {ctx.layout.backups_dir} and put back by `jeg-wizard uninstall`)")
+        return (
+            f"system.replace_existing_files: {self.path} exists and was not written by jeg-wizard; move it away, "
+            f"or set system.replace_existing_files = true to replace it (the original is kept with a timestamp "
+            f"in {ctx.layout.backups_dir} and put back by `jeg-wizard uninstall`)"
+        )
 
     def apply(self, ctx) -> None:
         new = self.text()
@@ -212,8 +226,15 @@ class FileContent:
         ctx.journal.ensure()
         old_mode, old_owner = _mode(self.path), _owner(self.path)
         saved = ctx.runner.backup(self.path, ctx.layout.backups_dir)
-        ctx.record(FileRecord(str(self.path), backup=str(saved) if saved else None, created=old_mode is None,
-                              mode=old_mode, owner=old_owner))
+        ctx.record(
+            FileRecord(
+                str(self.path),
+                backup=str(saved) if saved else None,
+                created=old_mode is None,
+                mode=old_mode,
+                owner=old_owner,
+            )
+        )
         testhook.pause(f"mid {self.title}")
         ctx.runner.write(self.path, new.encode(), self.mode, owner=user_ids(self.owner))
 
@@ -225,6 +246,7 @@ def secret_file(path: Path, value: Callable[[], str], owner: str | None = None) 
 @dataclass
 class EnvBlock:
     """Our KEY=VALUE lines in a marked block of a file others own (/etc/environment)."""
+
     path: Path
     variables: Callable[[str], dict[str, str]]  # gets the text outside our block (for PATH)
     verify_only = False
@@ -254,9 +276,16 @@ class EnvBlock:
         record_new_dirs(ctx, self.path)
         ctx.journal.ensure()
         saved = ctx.runner.backup(self.path, ctx.layout.backups_dir)
-        ctx.record(BlockRecord(str(self.path), backup=str(saved) if saved else None, created=old is None, mode=mode,
-                               owner=_owner(self.path),
-                               added_newline=bool(old) and files.BEGIN not in old and not old.endswith("\n")))
+        ctx.record(
+            BlockRecord(
+                str(self.path),
+                backup=str(saved) if saved else None,
+                created=old is None,
+                mode=mode,
+                owner=_owner(self.path),
+                added_newline=bool(old) and files.BEGIN not in old and not old.endswith("\n"),
+            )
+        )
         testhook.pause(f"mid {self.title}")
         ctx.runner.write(self.path, new.encode(), mode)
 
@@ -316,8 +345,15 @@ class Symlink:
 
     def apply(self, ctx) -> None:
         if self.link.exists() and not self.link.is_symlink():
-            raise RuntimeError(f"{self.link} exists and is not a symlink; move it away or set spark.home to another path")
+            raise RuntimeError(
+                f"{self.link} exists and is not a symlink; move it away or set spark.home to another path"
+            )
         record_new_dirs(ctx, self.link)
-        ctx.record(LinkRecord(str(self.link), target=str(self.target),
-                              previous=os.readlink(self.link) if self.link.is_symlink() else None))
+        ctx.record(
+            LinkRecord(
+                str(self.link),
+                target=str(self.target),
+                previous=os.readlink(self.link) if self.link.is_symlink() else None,
+            )
+        )
         ctx.runner.symlink(self.link, self.target)

@@ -1,4 +1,5 @@
 """System packages (apt) and the proxy's node package (npm)."""
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,12 @@ class PackagesRecord(Record):
     def undo(self, u: Undo) -> list[Op]:
         pkgs = dpkg_installed(u.runner, self.installed)
         if pkgs and u.remove_packages:
-            return [Op(f"apt-get remove {' '.join(pkgs)} (installed by the install)",
-                       lambda: u.runner.run(["apt-get", "remove", "-y", "-q", *pkgs], env=APT_ENV))]
+            return [
+                Op(
+                    f"apt-get remove {' '.join(pkgs)} (installed by the install)",
+                    lambda: u.runner.run(["apt-get", "remove", "-y", "-q", *pkgs], env=APT_ENV),
+                )
+            ]
         if pkgs:
             return [Op(f"keep packages {' '.join(pkgs)} (installed by the install; --remove-packages removes them)")]
         return []
@@ -127,8 +132,18 @@ class NpmInstall:
             return False
 
     def argv(self) -> list[str]:
-        return ["npm", "install", "--prefix", str(self.prefix), "--no-progress", "--color=false",
-                "--no-fund", "--no-audit", "--omit=dev", f"{self.package}@{self.version}"]
+        return [
+            "npm",
+            "install",
+            "--prefix",
+            str(self.prefix),
+            "--no-progress",
+            "--color=false",
+            "--no-fund",
+            "--no-audit",
+            "--omit=dev",
+            f"{self.package}@{self.version}",
+        ]
 
     def preview(self, ctx) -> list[str]:
         return [argv_line(ctx, self.argv())]

@@ -1,4 +1,5 @@
 """Python environments: venvs for the hub, the gateway and the kernels; pip --target trees (pyspark)."""
+
 from __future__ import annotations
 
 import sys
@@ -15,14 +16,19 @@ MARKER = ".jeg-wizard-requirements"  # written last: a venv without it was never
 @dataclass
 class VenvRecord(DirRecord):
     """A venv: software (removed with --remove-software when we created it)."""
+
     software: bool = True
     kind = "venv"
 
     def undo_foreign(self, u: Undo) -> list[Op]:
         marker = Path(self.path) / MARKER
         if marker.exists():
-            return [Op(f"keep {self.path} (a venv that was there before; only our marker goes)",
-                       lambda: u.runner.remove(marker))]
+            return [
+                Op(
+                    f"keep {self.path} (a venv that was there before; only our marker goes)",
+                    lambda: u.runner.remove(marker),
+                )
+            ]
         return []
 
 
@@ -71,12 +77,16 @@ class Venv:
         mine = existed and ours(ctx, VenvRecord, self.path)
         if existed and not self.marker.exists():
             if mine:
-                ctx.runner.remove(self.path)  # a half-made venv from an interrupted run: pip may have left half a package
+                ctx.runner.remove(
+                    self.path
+                )  # a half-made venv from an interrupted run: pip may have left half a package
                 existed = False
             elif not (self.path / "bin" / "python").exists():
                 # someone else's directory that is no venv: never removed, filled or chmodded
-                raise RuntimeError(f"{self.path} exists, is not a venv and was not made by jeg-wizard; move it away "
-                                   f"or choose another venv path")
+                raise RuntimeError(
+                    f"{self.path} exists, is not a venv and was not made by jeg-wizard; move it away "
+                    f"or choose another venv path"
+                )
         record_new_dirs(ctx, self.path)
         ctx.record(VenvRecord(str(self.path), created=not existed))
         for c in self.commands():
@@ -89,6 +99,7 @@ class Venv:
 @dataclass
 class PipTarget:
     """`pip install --target` into a new directory, then rename: never a partial tree."""
+
     path: Path
     requirement: str
     sentinel: str  # relative path that exists only in a complete tree
@@ -106,8 +117,19 @@ class PipTarget:
 
     def argv(self) -> list[str]:
         # the wizard's own pip (its venv always has one): a fresh server's python has no pip module
-        return [sys.executable, "-m", "pip", "install", "--progress-bar", "off", "--disable-pip-version-check",
-                "--no-compile", "--target", str(self.tmp()), self.requirement]
+        return [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--progress-bar",
+            "off",
+            "--disable-pip-version-check",
+            "--no-compile",
+            "--target",
+            str(self.tmp()),
+            self.requirement,
+        ]
 
     def preview(self, ctx) -> list[str]:
         return [argv_line(ctx, self.argv()), f"# then rename {self.tmp()} -> {self.path}"]

@@ -4,12 +4,14 @@ One dataclass per kind of record: its fields are the journal's keys (spelled onl
 says when uninstall undoes it, `undo` what it runs then. Uninstall folds the records per thing
 (the first backup of a file, the last target of a link...) and undoes them phase by phase.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from enum import IntEnum
 from pathlib import Path
-from typing import Callable, ClassVar
+from typing import ClassVar
 
 if False:  # typing only
     from ..engine import Context
@@ -19,6 +21,7 @@ if False:  # typing only
 
 class Phase(IntEnum):
     """The order of the undo: nothing runs that could use what an earlier phase takes away."""
+
     SERVICES = 1
     FILES = 2
     BLOCKS = 3
@@ -38,8 +41,9 @@ class Op:
 @dataclass
 class Undo:
     """What every record's undo may use; `sweep` collects the directories to remove last, when empty."""
-    layout: "Layout"
-    runner: "Runner"
+
+    layout: Layout
+    runner: Runner
     emit: Callable[[str], None] = print
     remove_users: bool = False
     remove_software: bool = False
@@ -51,11 +55,12 @@ class Undo:
         return self.layout.state_dir
 
 
-KINDS: dict[str, type["Record"]] = {}
+KINDS: dict[str, type[Record]] = {}
 
 
 class Record:
     """Base of every record kind (subclasses are dataclasses)."""
+
     kind: ClassVar[str] = ""  # the journal's "kind"; empty: derived while folding, never written
     phase: ClassVar[Phase]
 
@@ -68,20 +73,20 @@ class Record:
         return {"kind": self.kind, **asdict(self)}
 
     @classmethod
-    def from_entry(cls, e: dict) -> "Record":
+    def from_entry(cls, e: dict) -> Record:
         return cls(**{f.name: e[f.name] for f in fields(cls) if f.name in e})
 
     def key(self) -> tuple:
         """What records about the same thing share (folded into one)."""
-        return (self.kind, str(getattr(self, "path")))
+        return (self.kind, str(self.path))
 
-    def merge(self, later: "Record") -> "Record":
+    def merge(self, later: Record) -> Record:
         return self  # the first says how it was before us
 
     def sort_key(self) -> tuple:
         return self.key()[1:]
 
-    def parts(self) -> list["Record"]:
+    def parts(self) -> list[Record]:
         scratch = getattr(self, "scratch", None)
         return [self, Leftover(scratch)] if scratch else [self]
 
@@ -92,6 +97,7 @@ class Record:
 @dataclass
 class Leftover(Record):
     """A temp tree or partial file an interrupted run may have left (the `scratch` of a record)."""
+
     path: str
     phase = Phase.LEFTOVERS
 
@@ -135,20 +141,21 @@ def inside(path: str | Path, root: Path) -> bool:
 # ------------------------------------------------------------------ the journal from an action's side
 
 
-def journal_of(ctx: "Context"):
+def journal_of(ctx: Context):
     """The journal earlier runs wrote: a dry run writes none, but what they did still counts."""
     if ctx.journal.path is None:
         from ..engine import Journal
+
         return Journal(ctx.layout.state_dir / "journal.jsonl")
     return ctx.journal
 
 
-def ours(ctx: "Context", cls: type[Record], path: Path) -> bool:
+def ours(ctx: Context, cls: type[Record], path: Path) -> bool:
     """The journal says an earlier run of ours created this path."""
     return any(type(r) is cls and r.path == str(path) and r.created for r in journal_of(ctx).records())
 
 
-def record_new_dirs(ctx: "Context", path: Path) -> None:
+def record_new_dirs(ctx: Context, path: Path) -> None:
     """Journal the ancestors of path that do not exist yet (what a mkdir -p is about to create)."""
     from .files import DirRecord
 
@@ -161,5 +168,5 @@ def record_new_dirs(ctx: "Context", path: Path) -> None:
         ctx.record(DirRecord(str(d), created=True))
 
 
-def argv_line(ctx: "Context", argv: list[str], stdin_note: str = "") -> str:
+def argv_line(ctx: Context, argv: list[str], stdin_note: str = "") -> str:
     return f"$ {ctx.runner.show(argv)}{stdin_note}"

@@ -1,4 +1,5 @@
 """Services: the gateway, the hub and a standalone Spark cluster, started and stopped by their manager."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -40,16 +41,22 @@ class ServiceRecord(Record):
                 u.runner.systemctl("disable", "--now", unit.name)
                 u.runner.remove(unit)
                 u.runner.systemctl("daemon-reload")
+
             return [Op(f"stop service {self.name} and remove its unit {unit}", stop_unit)]
         pm = ProcessManager(u.layout.services_dir)
         pid = pm.pid(self.name)
-        return [Op(f"stop service {self.name} ({'running, pid ' + str(pid) if pid else 'not running'})",
-                   lambda: u.runner.effect(f"stop {self.name}", lambda: pm.stop(self.name)))]
+        return [
+            Op(
+                f"stop service {self.name} ({'running, pid ' + str(pid) if pid else 'not running'})",
+                lambda: u.runner.effect(f"stop {self.name}", lambda: pm.stop(self.name)),
+            )
+        ]
 
 
 @dataclass
 class ServiceRunning:
     """The service runs with exactly this spec (restarted when the spec or its env file changed)."""
+
     spec_fn: object  # Callable[[], ServiceSpec]: rendered late, after the config files exist
     mgr_kind: str
     services_dir: Path
@@ -71,7 +78,10 @@ class ServiceRunning:
         if not spec.ready_url:
             return True
         try:
-            return httpx.get(spec.ready_url, timeout=3, verify=tls_verify(spec.ready_verify)).status_code in spec.ready_codes
+            return (
+                httpx.get(spec.ready_url, timeout=3, verify=tls_verify(spec.ready_verify)).status_code
+                in spec.ready_codes
+            )
         except httpx.HTTPError:
             return False
 
@@ -84,25 +94,38 @@ class ServiceRunning:
         spec = self.spec
         m = self.mgr(ctx.runner)
         how = f"systemctl enable --now {unit_name(spec)}" if m.kind == "systemd" else "supervised process"
-        return [f"# start {spec.name} ({how}), log: {log_ref(m.kind, spec.name, spec.log)}", f"$ {ctx.runner.show(spec.argv)}",
-                f"# wait for {spec.ready_url}" if spec.ready_url else ""]
+        return [
+            f"# start {spec.name} ({how}), log: {log_ref(m.kind, spec.name, spec.log)}",
+            f"$ {ctx.runner.show(spec.argv)}",
+            f"# wait for {spec.ready_url}" if spec.ready_url else "",
+        ]
 
     def apply(self, ctx) -> None:
         spec = self.spec
         m = self.mgr(ctx.runner)
         ctx.record(ServiceRecord(spec.name, m.kind))  # before: a kill mid-start still knows
-        ctx.runner.effect(f"start {spec.name} ({m.kind}): {ctx.runner.show(spec.argv)}", lambda: self._start(ctx, spec, m))
+        ctx.runner.effect(
+            f"start {spec.name} ({m.kind}): {ctx.runner.show(spec.argv)}", lambda: self._start(ctx, spec, m)
+        )
 
     def _wait(self, spec: ServiceSpec, m) -> float:
-        return wait_http(spec.ready_url, timeout=90, log=log_ref(m.kind, spec.name, spec.log), pid=lambda: m.pid(spec.name),
-                         codes=tuple(spec.ready_codes), verify=spec.ready_verify)
+        return wait_http(
+            spec.ready_url,
+            timeout=90,
+            log=log_ref(m.kind, spec.name, spec.log),
+            pid=lambda: m.pid(spec.name),
+            codes=tuple(spec.ready_codes),
+            verify=spec.ready_verify,
+        )
 
     def _start(self, ctx, spec: ServiceSpec, m) -> None:
         running = m.running_digest(spec.name)
         if running == spec.digest() and spec.ready_url:  # started by an interrupted run: give it its time
             try:
                 secs = self._wait(spec, m)
-                ctx.runner.emit(f"{spec.name} (started by an earlier run) answers at {spec.ready_url} after {secs:.1f}s")
+                ctx.runner.emit(
+                    f"{spec.name} (started by an earlier run) answers at {spec.ready_url} after {secs:.1f}s"
+                )
                 return
             except RuntimeError:
                 ctx.runner.emit(f"restarting {spec.name}: it runs but does not answer")

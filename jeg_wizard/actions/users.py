@@ -1,13 +1,14 @@
 """Accounts: the admin who logs in to the hub, the gateway's system user."""
+
 from __future__ import annotations
 
 import os
 import pwd
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from .. import testhook
 from ..runner import CommandFailed
@@ -87,6 +88,7 @@ class UserRecord(Record):
             except CommandFailed:
                 if user_exists(self.name):  # else only the home was missing: the user is gone all the same
                     raise
+
         return [Op(f"remove user {self.name} and its home (userdel -r)", userdel)]
 
 
@@ -126,6 +128,7 @@ class UserAccount:
             return False
         try:
             import warnings
+
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
                 import crypt
@@ -139,8 +142,22 @@ class UserAccount:
     def _commands(self) -> list[tuple[list[str], str | None]]:
         cmds: list[tuple[list[str], str | None]] = []
         if not self.exists() and self.system_home:
-            cmds.append((["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", self.system_home,
-                          "--shell", "/usr/sbin/nologin", self.name], None))
+            cmds.append(
+                (
+                    [
+                        "useradd",
+                        "--system",
+                        "--user-group",
+                        "--no-create-home",
+                        "--home-dir",
+                        self.system_home,
+                        "--shell",
+                        "/usr/sbin/nologin",
+                        self.name,
+                    ],
+                    None,
+                )
+            )
         elif not self.exists():
             cmds.append((["useradd", "--create-home", "--shell", "/bin/bash", self.name], None))
         if self.password_hash:

@@ -2,31 +2,55 @@
 `jeg-wizard doctor`, `status --json`, the status screen, the Finish panels and the health step all
 use them. Checks run concurrently with a deadline, so a hung endpoint never hangs the caller.
 No textual here."""
+
 from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from ..layout import Layout
 from . import gateway, hub, kernels, network, proxy, services, spark, user_servers
 from .finding import COMPONENTS, OK, PROBLEM, UNKNOWN, Finding, as_json, counts, overall, summary, unknown, worst
 from .install import Install
 
-__all__ = ["COMPONENTS", "OK", "PROBLEM", "UNKNOWN", "Finding", "Install", "as_json", "counts", "overall",
-           "run", "summary", "quick", "QUICK", "worst"]
+__all__ = [
+    "COMPONENTS",
+    "OK",
+    "PROBLEM",
+    "UNKNOWN",
+    "Finding",
+    "Install",
+    "as_json",
+    "counts",
+    "overall",
+    "run",
+    "summary",
+    "quick",
+    "QUICK",
+    "worst",
+]
 
 Check = Callable[[Install], list[Finding]]
 
 # component -> its whole check, in the order the doctor prints them
 CHECKS: dict[str, Check] = {
-    "services": services.check, "gateway": gateway.check, "hub": hub.check, "proxy": proxy.check,
-    "user servers": user_servers.check, "kernels": kernels.check, "spark": spark.check, "network": network.check,
+    "services": services.check,
+    "gateway": gateway.check,
+    "hub": hub.check,
+    "proxy": proxy.check,
+    "user servers": user_servers.check,
+    "kernels": kernels.check,
+    "spark": spark.check,
+    "network": network.check,
 }
 
 # the cheap subset the Finish panels poll: the same functions, HTTP only (no /proc scan, no render)
 QUICK: dict[str, Check] = {
-    "gateway": gateway.answers, "hub": lambda s: [hub.public_url(s)], "proxy": proxy.api, "spark": spark.master,
+    "gateway": gateway.answers,
+    "hub": lambda s: [hub.public_url(s)],
+    "proxy": proxy.api,
+    "spark": spark.master,
 }
 
 
@@ -36,8 +60,13 @@ def _masked(site: Install, findings: list[Finding]) -> list[Finding]:
     return [Finding(f.component, f.what, f.status, r(f.detail), r(f.fix), f.log, f.warning) for f in findings]
 
 
-def run(layout: Layout, timeout: float = 3.0, deadline: float | None = None,
-        checks: dict[str, Check] | None = None, site: Install | None = None) -> list[Finding]:
+def run(
+    layout: Layout,
+    timeout: float = 3.0,
+    deadline: float | None = None,
+    checks: dict[str, Check] | None = None,
+    site: Install | None = None,
+) -> list[Finding]:
     """Every check (or the ones given) at once; one that has not answered by the deadline is unknown."""
     checks = CHECKS if checks is None else checks
     own = site is None
@@ -60,8 +89,11 @@ def run(layout: Layout, timeout: float = 3.0, deadline: float | None = None,
         t.join(max(0.0, end - time.monotonic()))
     out: list[Finding] = []
     for name in checks:
-        out += results[name] if name in results else [
-            unknown(name, "probe", f"no answer within {budget:.1f}s (a hung endpoint?)")]
+        out += (
+            results[name]
+            if name in results
+            else [unknown(name, "probe", f"no answer within {budget:.1f}s (a hung endpoint?)")]
+        )
     if own and not any(t.is_alive() for t in threads):
         site.close()
     return _masked(site, out)

@@ -1,5 +1,6 @@
 """Our rendered Python configs, read as Python (ast), never by regex: what each `c.Section.key = …`
 sets, and where the file on disk differs from a fresh render of the same answers."""
+
 from __future__ import annotations
 
 import ast
@@ -17,6 +18,7 @@ TEMPLATES = {"hub": "jupyterhub_config.py.j2", "gateway": "jupyter_enterprise_ga
 @dataclass(frozen=True)
 class Code:
     """A value the config computes when the service starts (a lambda, a file read): its source."""
+
     source: str
 
 
@@ -34,7 +36,7 @@ def value(node: ast.expr):
         sets = [p for p in parts if isinstance(p, set)]
         return set().union(*sets) if sets else Code(ast.unparse(node))
     if isinstance(node, ast.Dict) and all(isinstance(k, ast.Constant) for k in node.keys):
-        return {k.value: value(v) for k, v in zip(node.keys, node.values)}
+        return {k.value: value(v) for k, v in zip(node.keys, node.values, strict=True)}
     return Code(ast.unparse(node))
 
 
@@ -66,8 +68,12 @@ class Config:
 
 def _setting(target: ast.expr) -> str:
     """'Section.key' for a `c.Section.key` target, else ''."""
-    if (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Attribute)
-            and isinstance(target.value.value, ast.Name) and target.value.value.id == "c"):
+    if (
+        isinstance(target, ast.Attribute)
+        and isinstance(target.value, ast.Attribute)
+        and isinstance(target.value.value, ast.Name)
+        and target.value.value.id == "c"
+    ):
         return f"{target.value.attr}.{target.attr}"
     return ""
 
@@ -108,12 +114,22 @@ def file_finding(site, which: str, component: str, step: str) -> list[finding.Fi
     where = path(site.L, which)
     disk = site.config(which)
     if disk is None:
-        return [finding.problem(component, "config file", f"{where} is missing or unreadable", f"re-run the install ({step} step)")]
+        return [
+            finding.problem(
+                component, "config file", f"{where} is missing or unreadable", f"re-run the install ({step} step)"
+            )
+        ]
     if disk.error:
         return [finding.problem(component, "config file", f"{where} {disk.error}", f"re-run the install ({step} step)")]
     differs = drift(disk, site.fresh(which))
     if differs:
-        return [finding.problem(component, "config file", f"{where} is not what the answers give: {'; '.join(differs)}",
-                                   f"re-run the install ({step} step) to write it again, then restart the {which}",
-                                   warning=True)]
+        return [
+            finding.problem(
+                component,
+                "config file",
+                f"{where} is not what the answers give: {'; '.join(differs)}",
+                f"re-run the install ({step} step) to write it again, then restart the {which}",
+                warning=True,
+            )
+        ]
     return []

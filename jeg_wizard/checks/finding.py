@@ -2,6 +2,7 @@
 
 Unknown is never green: it says what could not be read. A problem may be a warning (a risk to know
 about, not a breakage): it marks `[!]`, never makes the install "down"."""
+
 from __future__ import annotations
 
 import json
@@ -45,8 +46,15 @@ class Finding:
         return text
 
     def as_dict(self) -> dict:
-        return {"component": self.component, "check": self.what, "status": self.level, "detail": self.detail,
-                "fix": self.fix, "log": self.log, "result": self.status}
+        return {
+            "component": self.component,
+            "check": self.what,
+            "status": self.level,
+            "detail": self.detail,
+            "fix": self.fix,
+            "log": self.log,
+            "result": self.status,
+        }
 
 
 def ok(component: str, what: str, detail: str) -> Finding:
@@ -81,10 +89,12 @@ def overall(findings: list[Finding]) -> tuple[str, int]:
 
 def counts(findings: list[Finding]) -> dict[str, int]:
     """ok / warnings / failures / unknown, as the summary lines say them."""
-    return {"ok": sum(f.status == OK for f in findings),
-            "warnings": sum(f.status == PROBLEM and f.warning for f in findings),
-            "failures": sum(f.status == PROBLEM and not f.warning for f in findings),
-            "unknown": sum(f.status == UNKNOWN for f in findings)}
+    return {
+        "ok": sum(f.status == OK for f in findings),
+        "warnings": sum(f.status == PROBLEM and f.warning for f in findings),
+        "failures": sum(f.status == PROBLEM and not f.warning for f in findings),
+        "unknown": sum(f.status == UNKNOWN for f in findings),
+    }
 
 
 def summary(findings: list[Finding]) -> str:

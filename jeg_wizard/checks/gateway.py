@@ -1,5 +1,6 @@
 """Enterprise Gateway over HTTP: it answers, wants its token and takes ours, lists our kernelspec and
 its kernels; its transport; whom it refuses; its config file against a fresh render."""
+
 from __future__ import annotations
 
 import httpx
@@ -37,35 +38,74 @@ def answers(site: Install) -> list[Finding]:
     except httpx.HTTPError as e:
         why = describe_ssl_error(e)
         if why.startswith("TLS"):
-            return [problem(C, "TLS", f"{url}: {why}",
-                            f"the gateway's certificate must be signed by the CA in {L.gateway_ca_file} and name "
-                            f"the gateway's host; re-run the install to put matching files in {L.tls_dir}", log)]
-        return [problem(C, "answers", f"{url} does not answer ({type(e).__name__})",
-                        "jeg-wizard services restart gateway", log)]
+            return [
+                problem(
+                    C,
+                    "TLS",
+                    f"{url}: {why}",
+                    f"the gateway's certificate must be signed by the CA in {L.gateway_ca_file} and name "
+                    f"the gateway's host; re-run the install to put matching files in {L.tls_dir}",
+                    log,
+                )
+            ]
+        return [
+            problem(
+                C, "answers", f"{url} does not answer ({type(e).__name__})", "jeg-wizard services restart gateway", log
+            )
+        ]
     out = []
     if anon.status_code == 200:
-        out.append(problem(C, "token required", "answers /api/kernelspecs without a token: anyone who reaches it runs code",
-                           "set EnterpriseGatewayApp.auth_token (re-run the install) and restart the gateway", log))
+        out.append(
+            problem(
+                C,
+                "token required",
+                "answers /api/kernelspecs without a token: anyone who reaches it runs code",
+                "set EnterpriseGatewayApp.auth_token (re-run the install) and restart the gateway",
+                log,
+            )
+        )
     elif anon.status_code in (401, 403):
         out.append(ok(C, "token required", f"HTTP {anon.status_code} without the token"))
     else:  # a 404 or 5xx says nothing about the token
-        out.append(unknown(C, "token required", f"{url}/api/kernelspecs answers HTTP {anon.status_code} without the token: "
-                           "cannot tell whether it requires one", "is this the gateway? check gateway.ip/port", log))
+        out.append(
+            unknown(
+                C,
+                "token required",
+                f"{url}/api/kernelspecs answers HTTP {anon.status_code} without the token: "
+                "cannot tell whether it requires one",
+                "is this the gateway? check gateway.ip/port",
+                log,
+            )
+        )
     value, missing = token(site)
     if missing:
         return out + [missing]
     r = site.get(f"{url}/api", headers={"Authorization": f"token {value}"})
     if r.status_code in (401, 403):
-        return out + [problem(C, "token accepted", f"the gateway refuses the token in {L.gateway_token_file} "
-                              f"(HTTP {r.status_code}): the running gateway uses another token",
-                              "jeg-wizard services restart gateway (it reads the token file at start)", log)]
+        return out + [
+            problem(
+                C,
+                "token accepted",
+                f"the gateway refuses the token in {L.gateway_token_file} "
+                f"(HTTP {r.status_code}): the running gateway uses another token",
+                "jeg-wizard services restart gateway (it reads the token file at start)",
+                log,
+            )
+        ]
     try:
         body = r.json() if r.status_code == 200 else None
     except ValueError:
         body = None
     if not isinstance(body, dict) or "gateway_version" not in body:
-        return out + [unknown(C, "version", f"{url}/api answers HTTP {r.status_code} without a gateway version",
-                              "is this the gateway? check gateway.ip/port", log)]
+        return out + [
+            unknown(
+                C,
+                "version",
+                f"{url}/api answers HTTP {r.status_code} without a gateway version",
+                "is this the gateway? check gateway.ip/port",
+                log,
+            )
+        ]
     return out + [ok(C, "version", f"JEG {body['gateway_version']} (jupyter_server {body.get('version', '?')})")]
 
 
@@ -78,19 +118,33 @@ def transport(site: Install) -> Finding:
     if not L.gateway_tls:
         if ipaddress.ip_address(a.gateway.ip).is_loopback:
             return ok(C, "transport", f"plain HTTP on loopback ({a.gateway.ip})")
-        return problem(C, "transport", f"plain HTTP on {a.gateway.ip}: the token and all code cross the network in clear",
-                       "set gateway.tls = \"generate\" (or \"files\") and re-run the install", warning=True)
+        return problem(
+            C,
+            "transport",
+            f"plain HTTP on {a.gateway.ip}: the token and all code cross the network in clear",
+            'set gateway.tls = "generate" (or "files") and re-run the install',
+            warning=True,
+        )
     try:
         from cryptography import x509
 
         cert = x509.load_pem_x509_certificate(L.gateway_cert_file.read_bytes())
     except (OSError, ValueError) as e:
-        return problem(C, "transport", f"HTTPS, but its certificate {L.gateway_cert_file} cannot be read: {e}",
-                       "re-run the install")
+        return problem(
+            C,
+            "transport",
+            f"HTTPS, but its certificate {L.gateway_cert_file} cannot be read: {e}",
+            "re-run the install",
+        )
     left = (cert.not_valid_after_utc - dt.datetime.now(dt.timezone.utc)).days
     if left < 30:
-        return problem(C, "transport", f"HTTPS; the gateway certificate expires in {left} days",
-                       "re-run the install: it renews a generated certificate 30 days before it expires", warning=True)
+        return problem(
+            C,
+            "transport",
+            f"HTTPS; the gateway certificate expires in {left} days",
+            "re-run the install: it renews a generated certificate 30 days before it expires",
+            warning=True,
+        )
     return ok(C, "transport", f"HTTPS verified against {L.gateway_ca_file}; certificate good for {left} days")
 
 
@@ -100,37 +154,74 @@ def kernel_api(site: Install, value: str) -> list[Finding]:
     out = []
     specs = site.get(f"{L.gateway_url}/api/kernelspecs", headers=auth)
     if specs.status_code != 200:
-        out.append(unknown(C, "kernelspecs", f"GET /api/kernelspecs answers HTTP {specs.status_code} with the token",
-                           "jeg-wizard services restart gateway", log))
+        out.append(
+            unknown(
+                C,
+                "kernelspecs",
+                f"GET /api/kernelspecs answers HTTP {specs.status_code} with the token",
+                "jeg-wizard services restart gateway",
+                log,
+            )
+        )
     else:
         names = sorted(specs.json().get("kernelspecs", {}))
         if name in names:
             out.append(ok(C, "kernelspecs", ", ".join(names)))
         else:
-            out.append(problem(C, "kernelspecs", f"'{name}' is not listed (lists: {', '.join(names) or 'nothing'})",
-                               f"check {L.kernel_dir} and JUPYTER_PATH of the gateway; jeg-wizard services restart gateway", log))
+            out.append(
+                problem(
+                    C,
+                    "kernelspecs",
+                    f"'{name}' is not listed (lists: {', '.join(names) or 'nothing'})",
+                    f"check {L.kernel_dir} and JUPYTER_PATH of the gateway; jeg-wizard services restart gateway",
+                    log,
+                )
+            )
     k = site.get(f"{L.gateway_url}/api/kernels", headers=auth)
     if k.status_code == 403:
-        out.append(problem(C, "kernel listing", "GET /api/kernels answers 403: JupyterLab's polling fails and Lab misbehaves",
-                           "set gateway.list_kernels = true (EnterpriseGatewayApp.list_kernels = True) and restart the gateway", log))
+        out.append(
+            problem(
+                C,
+                "kernel listing",
+                "GET /api/kernels answers 403: JupyterLab's polling fails and Lab misbehaves",
+                "set gateway.list_kernels = true (EnterpriseGatewayApp.list_kernels = True) and restart the gateway",
+                log,
+            )
+        )
     elif k.status_code == 200:
         out.append(ok(C, "kernel listing", f"{len(k.json())} kernels running"))
     else:
-        out.append(unknown(C, "kernel listing", f"GET /api/kernels answers HTTP {k.status_code}",
-                           "jeg-wizard services restart gateway", log))
+        out.append(
+            unknown(
+                C,
+                "kernel listing",
+                f"GET /api/kernels answers HTTP {k.status_code}",
+                "jeg-wizard services restart gateway",
+                log,
+            )
+        )
     return out
 
 
 def impersonation(site: Install, cfg: configs.Config) -> Finding:
     """A note, not a failure: impersonation works as designed, and the operator should know what it trusts."""
     if cfg.get("EnterpriseGatewayApp.impersonation_enabled") is not True:
-        return problem(C, "impersonation", f"gateway.impersonation is on but {site.L.gateway_config} does not enable it",
-                       "re-run the install", site.log("gateway"))
+        return problem(
+            C,
+            "impersonation",
+            f"gateway.impersonation is on but {site.L.gateway_config} does not enable it",
+            "re-run the install",
+            site.log("gateway"),
+        )
     who = ", ".join(site.context["gateway"]["authorized_users"]) or "any non-system account"
-    return problem(C, "impersonation",
-                   f"kernels run as the hub user named in KERNEL_USERNAME; the gateway trusts that name from every holder "
-                   f"of its token, and every user server holds it: a hub user who reads it can start kernels as {who}",
-                   "accept this trust, or set gateway.impersonation = false (kernels then run as gateway.user)", warning=True)
+    return problem(
+        C,
+        "impersonation",
+        f"kernels run as the hub user named in KERNEL_USERNAME; the gateway trusts that name from every holder "
+        f"of its token, and every user server holds it: a hub user who reads it can start kernels as {who}",
+        "accept this trust, or set gateway.impersonation = false (kernels then run as gateway.user)",
+        warning=True,
+    )
 
 
 def refused(site: Install, cfg: configs.Config) -> list[Finding]:
@@ -139,13 +230,25 @@ def refused(site: Install, cfg: configs.Config) -> list[Finding]:
     admin, out = site.a.users.admin, []
     names = cfg.get("EnterpriseGatewayApp.unauthorized_users", {"root"})  # JEG's default
     if isinstance(names, set) and admin in names:
-        out.append(problem(C, "users", f"the gateway refuses kernels for the hub admin '{admin}' (unauthorized_users)",
-                           f"remove {admin} from gateway.unauthorized_users and re-run the install"))
+        out.append(
+            problem(
+                C,
+                "users",
+                f"the gateway refuses kernels for the hub admin '{admin}' (unauthorized_users)",
+                f"remove {admin} from gateway.unauthorized_users and re-run the install",
+            )
+        )
     group = group_members(site.a.gateway.unauthorized_groups).get(admin)
     if group:
-        out.append(problem(C, "users", f"the hub admin '{admin}' is a member of {group}: the gateway "
-                           "refuses kernels for members of gateway.unauthorized_groups",
-                           f"remove {admin} from {group}, or {group} from gateway.unauthorized_groups"))
+        out.append(
+            problem(
+                C,
+                "users",
+                f"the hub admin '{admin}' is a member of {group}: the gateway "
+                "refuses kernels for members of gateway.unauthorized_groups",
+                f"remove {admin} from {group}, or {group} from gateway.unauthorized_groups",
+            )
+        )
     return out
 
 

@@ -1,5 +1,6 @@
 """JupyterHub: its public URL and the API user servers report to, PAM (root, the admin account),
 who may log in, its cookie secret, and its config file against a fresh render."""
+
 from __future__ import annotations
 
 import pwd
@@ -8,14 +9,17 @@ import stat
 import httpx
 
 from . import processes as proc
-from .finding import Finding, ok, problem, unknown
 from .configs import file_finding
+from .finding import Finding, ok, problem, unknown
 from .install import Install
 
 C = "hub"
 # any of these lets someone other than the admins in (JupyterHub >= 5)
-WHO_MAY_LOG_IN = [f"{auth}.{key}" for auth in ("Authenticator", "PAMAuthenticator")
-                  for key in ("allowed_users", "allow_all", "allowed_groups", "allow_existing_users")]
+WHO_MAY_LOG_IN = [
+    f"{auth}.{key}"
+    for auth in ("Authenticator", "PAMAuthenticator")
+    for key in ("allowed_users", "allow_all", "allowed_groups", "allow_existing_users")
+]
 
 
 def public_url(site: Install) -> Finding:
@@ -24,15 +28,27 @@ def public_url(site: Install) -> Finding:
     try:
         r = site.get(f"{L.hub_url}/hub/api")
     except httpx.HTTPError as e:
-        return problem(C, "public URL", f"{L.hub_url} does not answer ({type(e).__name__})", "jeg-wizard services restart hub", log)
+        return problem(
+            C, "public URL", f"{L.hub_url} does not answer ({type(e).__name__})", "jeg-wizard services restart hub", log
+        )
     if r.status_code != 200:
-        return problem(C, "public URL", f"{L.hub_url}/hub/api answers HTTP {r.status_code} (proxy up, hub route missing?)",
-                       "jeg-wizard services restart hub", log)
+        return problem(
+            C,
+            "public URL",
+            f"{L.hub_url}/hub/api answers HTTP {r.status_code} (proxy up, hub route missing?)",
+            "jeg-wizard services restart hub",
+            log,
+        )
     try:
         version = r.json()["version"]
     except (ValueError, KeyError, TypeError):
-        return unknown(C, "public URL", f"{L.hub_url}/hub/api answers without a JupyterHub version",
-                       "is this the hub? check hub.ip/port", log)
+        return unknown(
+            C,
+            "public URL",
+            f"{L.hub_url}/hub/api answers without a JupyterHub version",
+            "is this the hub? check hub.ip/port",
+            log,
+        )
     return ok(C, "public URL", f"JupyterHub {version} at {L.hub_url}")
 
 
@@ -41,12 +57,22 @@ def api(site: Install) -> Finding:
     try:
         r = site.get(L.hub_api_url.rsplit("/api", 1)[0] + "/health")
     except httpx.HTTPError:
-        return problem(C, "API for user servers", f"{L.hub_api_url} is unreachable: user servers cannot reach the hub",
-                       "hub.hub_ip must be an address of this host that the user servers reach; jeg-wizard services restart hub", log)
+        return problem(
+            C,
+            "API for user servers",
+            f"{L.hub_api_url} is unreachable: user servers cannot reach the hub",
+            "hub.hub_ip must be an address of this host that the user servers reach; jeg-wizard services restart hub",
+            log,
+        )
     if r.status_code == 200:
         return ok(C, "API for user servers", f"{L.hub_api_url} answers")
-    return problem(C, "API for user servers", f"{L.hub_api_url} answers HTTP {r.status_code}",
-                   "user servers cannot report to the hub: check hub.hub_ip/hub_port", log)
+    return problem(
+        C,
+        "API for user servers",
+        f"{L.hub_api_url} answers HTTP {r.status_code}",
+        "user servers cannot report to the hub: check hub.hub_ip/hub_port",
+        log,
+    )
 
 
 def login(site: Install) -> list[Finding]:
@@ -54,18 +80,37 @@ def login(site: Install) -> list[Finding]:
     a, out = site.a, []
     pid = site.pid("hub")
     if pid and proc.uid(pid) != 0:
-        out.append(problem(C, "PAM login", f"the hub runs as uid {proc.uid(pid)}: PAM login and spawning as users need root",
-                           "run the hub as root (jeg-wizard services restart hub)", site.log("hub")))
+        out.append(
+            problem(
+                C,
+                "PAM login",
+                f"the hub runs as uid {proc.uid(pid)}: PAM login and spawning as users need root",
+                "run the hub as root (jeg-wizard services restart hub)",
+                site.log("hub"),
+            )
+        )
     try:
         pwd.getpwnam(a.users.admin)
         out.append(ok(C, "admin user", f"{a.users.admin} exists"))
     except KeyError:
-        out.append(problem(C, "admin user", f"user {a.users.admin} does not exist: PAM login is impossible",
-                           "re-run the install (admin_user step) or adduser " + a.users.admin))
+        out.append(
+            problem(
+                C,
+                "admin user",
+                f"user {a.users.admin} does not exist: PAM login is impossible",
+                "re-run the install (admin_user step) or adduser " + a.users.admin,
+            )
+        )
     cfg = site.config("hub")
     if cfg is not None and not cfg.error and not any(key in cfg for key in WHO_MAY_LOG_IN):
-        out.append(problem(C, "who may log in", "no allowed_users / allowed_groups / allow_all: JupyterHub >= 5 lets only admins log in",
-                           "set users.allowed (or keep the admin in c.Authenticator.allowed_users) and re-run the install"))
+        out.append(
+            problem(
+                C,
+                "who may log in",
+                "no allowed_users / allowed_groups / allow_all: JupyterHub >= 5 lets only admins log in",
+                "set users.allowed (or keep the admin in c.Authenticator.allowed_users) and re-run the install",
+            )
+        )
     return out
 
 
@@ -74,12 +119,19 @@ def cookie_secret(site: Install) -> Finding:
     try:
         mode = stat.S_IMODE(secret.stat().st_mode)
     except FileNotFoundError:
-        return problem(C, "cookie secret", f"{secret} is missing (the hub makes a new one: everyone is logged out)",
-                       "re-run the install", warning=True)
+        return problem(
+            C,
+            "cookie secret",
+            f"{secret} is missing (the hub makes a new one: everyone is logged out)",
+            "re-run the install",
+            warning=True,
+        )
     except OSError as e:
         return unknown(C, "cookie secret", f"cannot look at {secret}: {e.strerror}", "run the doctor as root")
     if mode & 0o077:
-        return problem(C, "cookie secret", f"{secret} has mode {mode:o}: others can forge login cookies", f"chmod 600 {secret}")
+        return problem(
+            C, "cookie secret", f"{secret} has mode {mode:o}: others can forge login cookies", f"chmod 600 {secret}"
+        )
     return ok(C, "cookie secret", f"mode {mode:o}")
 
 
@@ -87,7 +139,9 @@ def check(site: Install) -> list[Finding]:
     from ..preflight import hostname_problems
 
     log = site.log("hub")
-    out = [problem(C, "host name", p, "fix the name resolution, then: jeg-wizard services restart hub", log)
-           for p in hostname_problems(site.a)]
+    out = [
+        problem(C, "host name", p, "fix the name resolution, then: jeg-wizard services restart hub", log)
+        for p in hostname_problems(site.a)
+    ]
     out += [public_url(site), api(site), *login(site), cookie_secret(site)]
     return out + file_finding(site, "hub", C, "hub_config")

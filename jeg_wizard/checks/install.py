@@ -1,5 +1,6 @@
 """What the checks of one run look at: the layout, the secrets (through `Secrets` only), one HTTP
 client per trust root, one snapshot of the sockets, and the configs as rendered and as on disk."""
+
 from __future__ import annotations
 
 from functools import cached_property
@@ -22,8 +23,9 @@ class Install:
         # one client per trust root: building one per request costs an SSL context each time
         self.http = httpx.Client(timeout=timeout, verify=tls_verify(layout.hub_verify))
         # the gateway under TLS: verified against its own CA, as the user servers do
-        self.gw_http = (httpx.Client(timeout=timeout, verify=tls_verify(layout.gateway_verify))
-                        if layout.gateway_tls else self.http)
+        self.gw_http = (
+            httpx.Client(timeout=timeout, verify=tls_verify(layout.gateway_verify)) if layout.gateway_tls else self.http
+        )
         self._configs: dict[str, configs.Config | None] = {}
 
     def get(self, url: str, **kw) -> httpx.Response:

@@ -1,5 +1,6 @@
 """Kernelspecs on disk: each kernel.json loads, and what it names exists (program, launcher, Spark,
 Java, python paths)."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,10 @@ def launcher_problems(path: str) -> list[str]:
     except OSError:
         return [f"its launcher {path} is missing"]
     if st.st_uid != 0 or st.st_mode & 0o022:
-        return [f"its launcher {path} (run by root) is writable by others (owner uid {st.st_uid}, "
-                f"mode {stat.S_IMODE(st.st_mode):o})"]
+        return [
+            f"its launcher {path} (run by root) is writable by others (owner uid {st.st_uid}, "
+            f"mode {stat.S_IMODE(st.st_mode):o})"
+        ]
     return []
 
 
@@ -64,8 +67,16 @@ def check(site: Install) -> list[Finding]:
             continue
         problems = spec_problems(k) if isinstance(k, dict) else ["it is not a JSON object"]
         if problems:
-            out.append(problem(C, name, "; ".join(problems),
-                               f"fix {spec} (or re-run the install); a kernel with a broken JAVA_HOME starts but has no `spark`"))
+            out.append(
+                problem(
+                    C,
+                    name,
+                    "; ".join(problems),
+                    f"fix {spec} (or re-run the install); a kernel with a broken JAVA_HOME starts but has no `spark`",
+                )
+            )
         else:
-            out.append(ok(C, name, f"{k.get('display_name', name)}: program, SPARK_HOME, JAVA_HOME, python paths exist"))
+            out.append(
+                ok(C, name, f"{k.get('display_name', name)}: program, SPARK_HOME, JAVA_HOME, python paths exist")
+            )
     return out

@@ -1,5 +1,6 @@
 """The network around the stack: configured addresses exist here, and a web proxy does not swallow
 the calls between hub, user servers and gateway."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,10 +15,16 @@ C = "network"
 
 def addresses(site: Install) -> list[Finding]:
     a = site.a
-    return [problem(C, key, f"{ip} is not an address of any interface here: nothing can listen on it",
-                    f"set {key} to an address of this host (ip -br addr)")
-            for key, ip in (("gateway.ip", a.gateway.ip), ("hub.ip", a.hub.ip), ("hub.hub_ip", a.hub.hub_ip))
-            if not address_here(ip)]
+    return [
+        problem(
+            C,
+            key,
+            f"{ip} is not an address of any interface here: nothing can listen on it",
+            f"set {key} to an address of this host (ip -br addr)",
+        )
+        for key, ip in (("gateway.ip", a.gateway.ip), ("hub.ip", a.hub.ip), ("hub.hub_ip", a.hub.hub_ip))
+        if not address_here(ip)
+    ]
 
 
 def _assignment(text: str, names: tuple[str, ...]) -> str | None:
@@ -39,19 +46,26 @@ def web_proxy(site: Install) -> list[Finding]:
         env_file = ""
     if not (env.get("http_proxy") or env.get("HTTP_PROXY") or _assignment(env_file, ("http_proxy", "HTTP_PROXY"))):
         return []
-    no_proxy = (env.get("no_proxy") or env.get("NO_PROXY") or "") + "," + (_assignment(env_file, ("no_proxy", "NO_PROXY")) or "")
+    no_proxy = (
+        (env.get("no_proxy") or env.get("NO_PROXY") or "")
+        + ","
+        + (_assignment(env_file, ("no_proxy", "NO_PROXY")) or "")
+    )
     hosts = {a.gateway.ip, a.hub.hub_ip, "127.0.0.1", "localhost"}
     missing = sorted(h for h in hosts if h not in no_proxy and h != "0.0.0.0")
     if not missing:
         return []
-    return [problem(C, "proxy variables",
-                    f"http_proxy is set but NO_PROXY lacks {', '.join(missing)}: hub and gateway calls may go through the web proxy",
-                    f"add NO_PROXY={','.join(missing)} next to http_proxy (in {a.environment.file} and the services' environment)",
-                    warning=True)]
+    return [
+        problem(
+            C,
+            "proxy variables",
+            f"http_proxy is set but NO_PROXY lacks {', '.join(missing)}: hub and gateway calls may go through the web proxy",
+            f"add NO_PROXY={','.join(missing)} next to http_proxy (in {a.environment.file} and the services' environment)",
+            warning=True,
+        )
+    ]
 
 
 def check(site: Install) -> list[Finding]:
     out = addresses(site) + web_proxy(site)
     return out or [ok(C, "addresses", "configured addresses exist; no web proxy in the way")]
-
-

@@ -1,4 +1,5 @@
 """Processes and listening sockets as /proc shows them: who holds a port, what a process runs."""
+
 from __future__ import annotations
 
 import os
@@ -115,8 +116,11 @@ class Sockets:
 
 def running(program: str) -> list[int]:
     """Pids whose argv[0] or argv[1] (a script) contains program."""
-    return [int(d.name) for d in Path("/proc").iterdir()
-            if d.name.isdigit() and any(program in a for a in cmdline(int(d.name))[:2])]
+    return [
+        int(d.name)
+        for d in Path("/proc").iterdir()
+        if d.name.isdigit() and any(program in a for a in cmdline(int(d.name))[:2])
+    ]
 
 
 _ERROR = re.compile(r"Error|Exception|error:|\bERROR\b|CRITICAL|FATAL|Errno|[Ff]ailed|[Cc]annot|[Uu]nable")

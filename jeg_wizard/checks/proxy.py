@@ -1,4 +1,5 @@
 """configurable-http-proxy: its API answers the hub's token, and it is the running hub's child."""
+
 from __future__ import annotations
 
 import httpx
@@ -23,20 +24,43 @@ def api(site: Install) -> list[Finding]:
     try:
         r = site.get(L.proxy_api_url, headers={"Authorization": f"token {token}"})
     except httpx.HTTPError:
-        return [problem(C, "API", f"{L.proxy_api_url} does not answer: the proxy is down",
-                        "jeg-wizard services restart hub (the hub starts the proxy)", log)]
+        return [
+            problem(
+                C,
+                "API",
+                f"{L.proxy_api_url} does not answer: the proxy is down",
+                "jeg-wizard services restart hub (the hub starts the proxy)",
+                log,
+            )
+        ]
     if r.status_code in (401, 403):
         owner = orphan(site)
         why = f" and it is not the hub's child: an orphaned proxy ({proc.describe(owner)})" if owner else ""
-        return [problem(C, "API", f"the proxy refuses the hub's token (HTTP {r.status_code}){why}",
-                        f"kill {owner} and run: jeg-wizard services restart hub" if owner else "jeg-wizard services restart hub", log)]
+        return [
+            problem(
+                C,
+                "API",
+                f"the proxy refuses the hub's token (HTTP {r.status_code}){why}",
+                f"kill {owner} and run: jeg-wizard services restart hub"
+                if owner
+                else "jeg-wizard services restart hub",
+                log,
+            )
+        ]
     try:
         routes = r.json() if r.status_code == 200 else None
     except ValueError:
         routes = None
     if not isinstance(routes, dict):
-        return [unknown(C, "API", f"{L.proxy_api_url} answers HTTP {r.status_code} without a route table",
-                        "is this the proxy? check proxy.api_ip/api_port", log)]
+        return [
+            unknown(
+                C,
+                "API",
+                f"{L.proxy_api_url} answers HTTP {r.status_code} without a route table",
+                "is this the proxy? check proxy.api_ip/api_port",
+                log,
+            )
+        ]
     return [ok(C, "API", f"{len(routes)} routes: {', '.join(sorted(routes))[:100]}")]
 
 
@@ -52,6 +76,14 @@ def check(site: Install) -> list[Finding]:
     if out[0].status == "ok":
         owner = orphan(site)
         if owner:
-            out.append(problem(C, "owner", f"the proxy is not the running hub's child: {proc.describe(owner)}",
-                               f"kill {owner} and run: jeg-wizard services restart hub", site.log("hub"), warning=True))
+            out.append(
+                problem(
+                    C,
+                    "owner",
+                    f"the proxy is not the running hub's child: {proc.describe(owner)}",
+                    f"kill {owner} and run: jeg-wizard services restart hub",
+                    site.log("hub"),
+                    warning=True,
+                )
+            )
     return out

@@ -1,4 +1,5 @@
 """A standalone Spark master (spark://) and its workers, through the master's web UI."""
+
 from __future__ import annotations
 
 import httpx
@@ -19,19 +20,40 @@ def master(site: Install) -> list[Finding]:
     try:
         r = site.get(f"{url}/json/")
     except httpx.HTTPError:
-        return [problem(C, "master", f"{where} is unreachable ({url}/json/ does not answer)",
-                        "jeg-wizard services restart spark-master spark-worker", site.log("spark-master"))]
+        return [
+            problem(
+                C,
+                "master",
+                f"{where} is unreachable ({url}/json/ does not answer)",
+                "jeg-wizard services restart spark-master spark-worker",
+                site.log("spark-master"),
+            )
+        ]
     try:
         info = r.json()
     except ValueError:
         info = None
     if r.status_code != 200 or not isinstance(info, dict):
-        return [unknown(C, "master", f"{url}/json/ answers HTTP {r.status_code} without the master's state",
-                        "jeg-wizard services restart spark-master spark-worker", site.log("spark-master"))]
+        return [
+            unknown(
+                C,
+                "master",
+                f"{url}/json/ answers HTTP {r.status_code} without the master's state",
+                "jeg-wizard services restart spark-master spark-worker",
+                site.log("spark-master"),
+            )
+        ]
     alive = [w for w in info.get("workers", []) if w.get("state") == "ALIVE"]
     if not alive:
-        return [problem(C, "workers", f"{where} has no live worker: jobs wait forever ('Initial job has not accepted any resources')",
-                        "jeg-wizard services restart spark-worker", site.log("spark-worker"))]
+        return [
+            problem(
+                C,
+                "workers",
+                f"{where} has no live worker: jobs wait forever ('Initial job has not accepted any resources')",
+                "jeg-wizard services restart spark-worker",
+                site.log("spark-worker"),
+            )
+        ]
     return [ok(C, "master", f"{where}: {len(alive)} worker(s), {info.get('cores', '?')} cores")]
 
 

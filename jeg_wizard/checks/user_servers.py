@@ -1,5 +1,6 @@
 """What reaches the user servers: the environment the hub config hands to the next one (read from the
 file as Python, expected from the render context), and what the running ones really have."""
+
 from __future__ import annotations
 
 import pwd
@@ -15,8 +16,15 @@ C = "user servers"
 def from_config(site: Install) -> list[Finding]:
     cfg = site.config("hub")
     if cfg is None or cfg.error:
-        return [problem(C, "gateway settings", f"{site.L.hub_config} is missing or unreadable{': ' + cfg.error if cfg else ''}: "
-                        "user servers get no gateway settings", "re-run the install (hub_config step)")]
+        return [
+            problem(
+                C,
+                "gateway settings",
+                f"{site.L.hub_config} is missing or unreadable{': ' + cfg.error if cfg else ''}: "
+                "user servers get no gateway settings",
+                "re-run the install (hub_config step)",
+            )
+        ]
     env = cfg.get("Spawner.environment", {})
     env = {k: "(computed)" if isinstance(v, Code) else str(v) for k, v in env.items()} if isinstance(env, dict) else {}
     return gateway_env(site, env, "the hub config", from_config=True)
@@ -39,39 +47,74 @@ def gateway_env(site: Install, env: dict, where: str, from_config: bool = False)
     out = []
     url = env.get("JUPYTER_GATEWAY_URL") or env.get("KG_URL")
     if not url:
-        return [problem(C, "gateway settings", f"{where} has no JUPYTER_GATEWAY_URL: kernels run locally, not on the gateway",
-                        "pass the gateway settings through c.Spawner.environment (/etc/environment does not reach "
-                        "spawned servers); re-run the install")]
+        return [
+            problem(
+                C,
+                "gateway settings",
+                f"{where} has no JUPYTER_GATEWAY_URL: kernels run locally, not on the gateway",
+                "pass the gateway settings through c.Spawner.environment (/etc/environment does not reach "
+                "spawned servers); re-run the install",
+            )
+        ]
     if url.rstrip("/") != want["url"]:
-        out.append(problem(C, "gateway URL", f"{where} uses {url}, the gateway is at {want['url']}",
-                           "re-run the install (hub_config step) and restart the hub"))
+        out.append(
+            problem(
+                C,
+                "gateway URL",
+                f"{where} uses {url}, the gateway is at {want['url']}",
+                "re-run the install (hub_config step) and restart the hub",
+            )
+        )
     if not from_config:
         sent = env.get("JUPYTER_GATEWAY_AUTH_TOKEN", "")
         if not sent:
-            out.append(problem(C, "gateway token", f"{where} sends no gateway token: the gateway answers 401",
-                               "re-run the install (hub_config step); restart the hub and the user's server"))
+            out.append(
+                problem(
+                    C,
+                    "gateway token",
+                    f"{where} sends no gateway token: the gateway answers 401",
+                    "re-run the install (hub_config step); restart the hub and the user's server",
+                )
+            )
         else:
             try:
                 current = site.secrets.gateway_token(generate=False)
             except OSError:  # SecretError too: the gateway check names it
                 current = None
             if current is not None and sent != current:
-                out.append(problem(C, "gateway token", f"{where} sends a token other than {site.L.gateway_token_file}: "
-                                   "the gateway answers 401",
-                                   "restart the user's server from the hub's control panel (it takes the current token)"))
+                out.append(
+                    problem(
+                        C,
+                        "gateway token",
+                        f"{where} sends a token other than {site.L.gateway_token_file}: the gateway answers 401",
+                        "restart the user's server from the hub's control panel (it takes the current token)",
+                    )
+                )
     if "KERNEL_USERNAME" not in env:
-        out.append(problem(C, "kernel user", f"{where} does not send KERNEL_USERNAME: the gateway takes its own user "
-                           "(root) and refuses the kernel (403)",
-                           "add KERNEL_USERNAME to c.Spawner.environment (re-run the install) and restart the hub"))
+        out.append(
+            problem(
+                C,
+                "kernel user",
+                f"{where} does not send KERNEL_USERNAME: the gateway takes its own user "
+                "(root) and refuses the kernel (403)",
+                "add KERNEL_USERNAME to c.Spawner.environment (re-run the install) and restart the hub",
+            )
+        )
     try:
         req = float(env.get("JUPYTER_GATEWAY_REQUEST_TIMEOUT", want["request_timeout"]))
         launch = float(env.get("KERNEL_LAUNCH_TIMEOUT", want["kernel_launch_timeout"]))
     except ValueError:
         req = launch = None
     if req is not None and req <= launch:
-        out.append(problem(C, "timeouts", f"request timeout {req:g}s is not above the kernel launch timeout {launch:g}s: "
-                           "Spark kernels time out while starting",
-                           "set gateway.request_timeout above gateway.kernel_launch_timeout and re-run the install"))
+        out.append(
+            problem(
+                C,
+                "timeouts",
+                f"request timeout {req:g}s is not above the kernel launch timeout {launch:g}s: "
+                "Spark kernels time out while starting",
+                "set gateway.request_timeout above gateway.kernel_launch_timeout and re-run the install",
+            )
+        )
     if not out:
         out.append(ok(C, "gateway settings", f"{where}: gateway URL, token, KERNEL_USERNAME and timeouts in place"))
     return out

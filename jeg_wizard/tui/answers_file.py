@@ -1,5 +1,6 @@
 """The replayable answers file the wizard saves when the run starts: every section as the operator
 answered it, no secret in it, and a note on how `--unattended` gets the admin password."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,7 +30,9 @@ def render(a: Answers, *, password_typed: bool) -> str:
             "# or use users.admin_password_file (a 0600 file) or users.admin_password_hash instead.",
         ]
     elif not password_typed:
-        note.append("# No admin password was typed: the replay keeps the existing one (or uses users.admin_password_*).")
+        note.append(
+            "# No admin password was typed: the replay keeps the existing one (or uses users.admin_password_*)."
+        )
     return "\n".join(note) + "\n\n" + tomli_w.dumps(data)
 
 

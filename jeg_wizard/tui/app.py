@@ -4,6 +4,7 @@ Everything that touches the machine comes in through `Wiring` (engine factory, f
 health probes, the end-to-end check, the clock), so tests and screenshots inject a dry-run engine
 and fixed facts, and `run()` wires the real ones.
 """
+
 from __future__ import annotations
 
 import os
@@ -60,8 +61,7 @@ class WizardApp(App[int]):
         Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
     ]
 
-    def __init__(self, answers: Answers | None = None, wiring: Wiring | None = None,
-                 answers_source: str | None = None):
+    def __init__(self, answers: Answers | None = None, wiring: Wiring | None = None, answers_source: str | None = None):
         super().__init__()
         self.answers = answers or Answers()
         self.wiring = wiring or Wiring()
@@ -121,8 +121,9 @@ class WizardApp(App[int]):
         try:
             self.answers_saved = answers_file.save(self.answers, path, password_typed=bool(self.password))
         except OSError as e:
-            self.call_from_thread(self.notify, f"could not save the answers to {path}: {e.strerror}",
-                                  severity="warning")
+            self.call_from_thread(
+                self.notify, f"could not save the answers to {path}: {e.strerror}", severity="warning"
+            )
             return None
         return self.answers_saved
 
@@ -141,8 +142,10 @@ class WizardApp(App[int]):
             if sid:
                 code = 1
                 log = self.engine.ctx.layout.install_log
-                self.farewell = (f"jeg-wizard: stopped at step '{sid}'. Run jeg-wizard again to resume: "
-                                 f"finished steps are skipped. Full log: {log}")
+                self.farewell = (
+                    f"jeg-wizard: stopped at step '{sid}'. Run jeg-wizard again to resume: "
+                    f"finished steps are skipped. Full log: {log}"
+                )
         self.exit(code)
 
 

@@ -1,5 +1,6 @@
 """What this machine has now, as the Welcome screen shows it. No textual here: plain probes,
 run by the app in a thread worker (tests inject a fixed `Facts`)."""
+
 from __future__ import annotations
 
 import json
@@ -57,8 +58,12 @@ def java_summary(a: Answers) -> str:
 
 
 def ports_in_use(a: Answers) -> tuple[str, ...]:
-    ports = [("gateway.port", a.gateway.ip, a.gateway.port), ("hub.port", a.hub.ip, a.hub.port),
-             ("hub.hub_port", a.hub.hub_ip, a.hub.hub_port), ("proxy.api_port", a.proxy.api_ip, a.proxy.api_port)]
+    ports = [
+        ("gateway.port", a.gateway.ip, a.gateway.port),
+        ("hub.port", a.hub.ip, a.hub.port),
+        ("hub.hub_port", a.hub.hub_ip, a.hub.hub_port),
+        ("proxy.api_port", a.proxy.api_ip, a.proxy.api_port),
+    ]
     return tuple(f"{key} {port}" for key, ip, port in ports if preflight.port_in_use(ip, port))
 
 

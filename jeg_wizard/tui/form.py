@@ -1,6 +1,7 @@
 """The Questions form as data: which answer keys it asks, grouped like the README's sections, and
 the round trip form values -> dict -> `answers.parse` -> problems routed back to their fields.
 No textual here, so the rules are the answers file's own and testable without a screen."""
+
 from __future__ import annotations
 
 import pwd
@@ -49,116 +50,272 @@ WIZARD_ONLY = {PASSWORD, CONFIRM}  # never written to the answers file
 
 F = Field
 GROUPS: tuple[Group, ...] = (
-    Group("system", "System: apt update / upgrade", (
-        F("system.prefix", "Install prefix", help="Spark and the venvs (<prefix>/jeg/...) go here"),
-        F("system.apt_update", "apt update", "bool", "refresh package lists (skipped when every package is there)"),
-        F("system.apt_upgrade", "apt upgrade", "bool", "README: sudo apt upgrade; off by default on a production box"),
-        F("system.state_dir", "State directory", help="root-only: secrets, journal, backups", advanced=True),
-        F("system.log_dir", "Log directory", help="install.log, gateway.log, hub.log", advanced=True),
-        F("system.python", "Python for venvs", help="the distribution's python builds the venvs", advanced=True),
-    )),
-    Group("java", "Java", (
-        F("java.version", "Java version", "choice", "Spark 4.x needs 17 or 21; Debian 12 ships 17",
-          tuple(map(str, distro.JAVA_VERSIONS))),
-        F("java.home", "JAVA_HOME", help="empty: /usr/lib/jvm/java-<version>-openjdk-<arch>", advanced=True),
-    )),
-    Group("spark", "Spark to /opt + symlink", (
-        F("spark.source", "Spark from", "choice", "pypi | apache | url | tarball", ("pypi", "apache", "url", "tarball")),
-        F("spark.version", "Spark version", help="a release like 4.3.0 or 3.5.3"),
-        F("spark.master", "Spark master", help="local[*] | local[N] | spark://HOST:PORT (started here) | yarn"),
-        F("spark.url", "Tarball URL", help="with source = url: http(s):// or file:// URL", advanced=True),
-        F("spark.tarball", "Local tarball", help="with source = tarball: absolute path of a .tgz", advanced=True),
-        F("spark.sha512", "sha512", help="checksum of the tarball; fetched for apache when empty", advanced=True),
-        F("spark.hadoop", "Hadoop suffix", "choice", "spark-<version>-bin-hadoop<suffix>.tgz", ("2.7", "3", "3.2"),
-          advanced=True),
-        F("spark.home", "Spark symlink", help="empty: <prefix>/spark", advanced=True),
-        F("spark.cores_max", "cores.max", "int", "spark.cores.max per kernel on a standalone cluster", advanced=True),
-        F("spark.master_webui_port", "Master UI port", "int", "standalone master web UI", advanced=True),
-        F("spark.worker_webui_port", "Worker UI port", "int", "standalone worker web UI (not 8081: the hub's)",
-          advanced=True),
-    )),
-    Group("environment", "/etc/environment", (
-        F("environment.file", "Environment file", help="we own only a marked block in it"),
-        F("environment.pyspark_python", "PYSPARK_PYTHON", help="empty: the kernel venv's python", advanced=True),
-    )),
-    Group("kernels", "Kernelspecs", (
-        F("kernels.name", "Kernel name", help="letters, digits, . _ -"),
-        F("kernels.display_name", "Display name", help="what JupyterLab's launcher shows"),
-        F("kernels.spark_opts", "spark-submit options", help='extra options, e.g. "--driver-memory 2g"'),
-        F("kernels.dir", "Kernelspec dir", help="a kernels/ directory on the JUPYTER_PATH", advanced=True),
-        F("kernels.venv", "Kernel venv", help="empty: <prefix>/jeg/kernel", advanced=True),
-    )),
-    Group("gateway", "Jupyter Enterprise Gateway", (
-        F("gateway.ip", "Gateway IP", help="all-in-one: loopback; two hosts: an address the hub host reaches"),
-        F("gateway.port", "Gateway port", "int", "1-65535"),
-        F("gateway.kernel_launch_timeout", "Kernel start timeout", "int", "seconds a Spark kernel may take (10-3600)"),
-        F("gateway.request_timeout", "Request timeout", "float", "must exceed the kernel start timeout",
-          advanced=True),
-        F("gateway.list_kernels", "List kernels", "bool", "JupyterLab polls /api/kernels and breaks on 403",
-          advanced=True),
-        F("gateway.unauthorized_users", "Refused users", "list", "comma-separated; root is refused by default",
-          advanced=True),
-        F("gateway.user", "Kernel user", help="kernels run as this unprivileged user (created); not the admin",
-          advanced=True),
-        F("gateway.token_file", "Token file", help="empty: <state_dir>/secrets/gateway-token, generated (0600)",
-          advanced=True),
-        F("gateway.impersonation", "Kernels as hub user", "bool",
-          "the gateway runs as root and trusts KERNEL_USERNAME from its token holders", advanced=True),
-        F("gateway.tls", "TLS to the gateway", "choice",
-          "loopback: off is fine; two hosts: generate (a private CA, recommended) or files", ("off", "generate", "files"),
-          advanced=True),
-        F("gateway.tls_names", "Certificate names", "list", "generate: more DNS names/IPs clients use", advanced=True),
-        F("gateway.tls_cert", "Gateway certificate", help="files: PEM certificate (chain after it)", advanced=True),
-        F("gateway.tls_key", "Gateway key", help="files: its private key, mode 0600", advanced=True),
-        F("gateway.tls_ca", "Gateway CA", help="files: the CA user servers verify against", advanced=True),
-        F("gateway.unauthorized_groups", "Refused groups", "list", "members are refused kernels (sudo, wheel)",
-          advanced=True),
-        F("gateway.max_kernels", "Max kernels", "int", "running kernels in all; 0: no limit", advanced=True),
-        F("gateway.max_kernels_per_user", "Max per user", "int", "0: no limit", advanced=True),
-        F("gateway.cull_idle_timeout", "Idle kernel cull", "int", "seconds idle before shutdown; 0: never",
-          advanced=True),
-        F("gateway.port_range", "Kernel port range", help='"40000..41000" (>= 1000 ports); empty: any', advanced=True),
-        F("gateway.venv", "Gateway venv", help="empty: <prefix>/jeg/gateway", advanced=True),
-    )),
-    Group("proxy", "node + configurable-http-proxy", (
-        F("proxy.version", "Proxy version", help="auto: 5.3.0 on node >= 20, else 4.6.3"),
-        F("proxy.api_port", "Proxy API port", "int", "1-65535"),
-        F("proxy.api_ip", "Proxy API IP", help="the proxy's REST API", advanced=True),
-        F("proxy.prefix", "Proxy prefix", help="empty: <prefix>/jeg/proxy", advanced=True),
-    )),
-    Group("hub", "JupyterHub + Notebook + JupyterLab", (
-        F("hub.ip", "Hub IP", help="the public address users open in a browser (0.0.0.0: all)"),
-        F("hub.port", "Hub port", "int", "1-65535"),
-        F("hub.default_url", "Opens on", "choice", "JupyterLab or the classic tree", ("/lab", "/tree")),
-        F("hub.hub_port", "Hub API port", "int", "the hub's internal API (user servers call it)", advanced=True),
-        F("hub.hub_ip", "Hub API IP", help="a concrete address user servers reach", advanced=True),
-        F("hub.config_dir", "Config dir", help="jupyterhub_config.py and the gateway config", advanced=True),
-        F("hub.gateway_client", "Gateway client", "choice", "builtin: jupyter_server's GatewayClient",
-          ("builtin", "nb2kg"), advanced=True),
-        F("hub.venv", "Hub venv", help="empty: <prefix>/jeg/hub", advanced=True),
-        F("hub.tls_cert", "HTTPS certificate", help="HTTPS on the public port (with the key)", advanced=True),
-        F("hub.tls_key", "HTTPS key", help="its private key, mode 0600", advanced=True),
-        F("hub.tls_ca", "HTTPS CA", help="a private CA for the health checks; empty: system CAs", advanced=True),
-    )),
-    Group("users", "Admin user (adduser hubadmin)", (
-        F("users.admin", "Admin user", help="PAM user and hub admin (not root)"),
-        F(PASSWORD, "Admin password", "password", "typed here, never saved; empty: keep the current one"),
-        F(CONFIRM, "Password again", "password", "the same password once more"),
-        F("users.allowed", "Other users", "list", "comma-separated PAM users allowed to log in"),
-        F("users.admin_password_env", "Password env var", help="for unattended runs: a variable holding it",
-          advanced=True),
-        F("users.admin_password_file", "Password file", help="for unattended runs: a 0600 file holding it",
-          advanced=True),
-        F("users.admin_password_hash", "Password hash", help="a crypt hash ($6$...) instead of a password",
-          advanced=True),
-    )),
-    Group("services", "Start the services", (
-        F("services.manager", "Service manager", "choice", "auto: systemd when PID 1 is systemd",
-          ("auto", "systemd", "process")),
-        F("services.start", "Start services", "bool", "start the gateway and the hub, then check them"),
-    )),
+    Group(
+        "system",
+        "System: apt update / upgrade",
+        (
+            F("system.prefix", "Install prefix", help="Spark and the venvs (<prefix>/jeg/...) go here"),
+            F("system.apt_update", "apt update", "bool", "refresh package lists (skipped when every package is there)"),
+            F(
+                "system.apt_upgrade",
+                "apt upgrade",
+                "bool",
+                "README: sudo apt upgrade; off by default on a production box",
+            ),
+            F("system.state_dir", "State directory", help="root-only: secrets, journal, backups", advanced=True),
+            F("system.log_dir", "Log directory", help="install.log, gateway.log, hub.log", advanced=True),
+            F("system.python", "Python for venvs", help="the distribution's python builds the venvs", advanced=True),
+        ),
+    ),
+    Group(
+        "java",
+        "Java",
+        (
+            F(
+                "java.version",
+                "Java version",
+                "choice",
+                "Spark 4.x needs 17 or 21; Debian 12 ships 17",
+                tuple(map(str, distro.JAVA_VERSIONS)),
+            ),
+            F("java.home", "JAVA_HOME", help="empty: /usr/lib/jvm/java-<version>-openjdk-<arch>", advanced=True),
+        ),
+    ),
+    Group(
+        "spark",
+        "Spark to /opt + symlink",
+        (
+            F(
+                "spark.source",
+                "Spark from",
+                "choice",
+                "pypi | apache | url | tarball",
+                ("pypi", "apache", "url", "tarball"),
+            ),
+            F("spark.version", "Spark version", help="a release like 4.3.0 or 3.5.3"),
+            F("spark.master", "Spark master", help="local[*] | local[N] | spark://HOST:PORT (started here) | yarn"),
+            F("spark.url", "Tarball URL", help="with source = url: http(s):// or file:// URL", advanced=True),
+            F("spark.tarball", "Local tarball", help="with source = tarball: absolute path of a .tgz", advanced=True),
+            F("spark.sha512", "sha512", help="checksum of the tarball; fetched for apache when empty", advanced=True),
+            F(
+                "spark.hadoop",
+                "Hadoop suffix",
+                "choice",
+                "spark-<version>-bin-hadoop<suffix>.tgz",
+                ("2.7", "3", "3.2"),
+                advanced=True,
+            ),
+            F("spark.home", "Spark symlink", help="empty: <prefix>/spark", advanced=True),
+            F(
+                "spark.cores_max",
+                "cores.max",
+                "int",
+                "spark.cores.max per kernel on a standalone cluster",
+                advanced=True,
+            ),
+            F("spark.master_webui_port", "Master UI port", "int", "standalone master web UI", advanced=True),
+            F(
+                "spark.worker_webui_port",
+                "Worker UI port",
+                "int",
+                "standalone worker web UI (not 8081: the hub's)",
+                advanced=True,
+            ),
+        ),
+    ),
+    Group(
+        "environment",
+        "/etc/environment",
+        (
+            F("environment.file", "Environment file", help="we own only a marked block in it"),
+            F("environment.pyspark_python", "PYSPARK_PYTHON", help="empty: the kernel venv's python", advanced=True),
+        ),
+    ),
+    Group(
+        "kernels",
+        "Kernelspecs",
+        (
+            F("kernels.name", "Kernel name", help="letters, digits, . _ -"),
+            F("kernels.display_name", "Display name", help="what JupyterLab's launcher shows"),
+            F("kernels.spark_opts", "spark-submit options", help='extra options, e.g. "--driver-memory 2g"'),
+            F("kernels.dir", "Kernelspec dir", help="a kernels/ directory on the JUPYTER_PATH", advanced=True),
+            F("kernels.venv", "Kernel venv", help="empty: <prefix>/jeg/kernel", advanced=True),
+        ),
+    ),
+    Group(
+        "gateway",
+        "Jupyter Enterprise Gateway",
+        (
+            F("gateway.ip", "Gateway IP", help="all-in-one: loopback; two hosts: an address the hub host reaches"),
+            F("gateway.port", "Gateway port", "int", "1-65535"),
+            F(
+                "gateway.kernel_launch_timeout",
+                "Kernel start timeout",
+                "int",
+                "seconds a Spark kernel may take (10-3600)",
+            ),
+            F(
+                "gateway.request_timeout",
+                "Request timeout",
+                "float",
+                "must exceed the kernel start timeout",
+                advanced=True,
+            ),
+            F(
+                "gateway.list_kernels",
+                "List kernels",
+                "bool",
+                "JupyterLab polls /api/kernels and breaks on 403",
+                advanced=True,
+            ),
+            F(
+                "gateway.unauthorized_users",
+                "Refused users",
+                "list",
+                "comma-separated; root is refused by default",
+                advanced=True,
+            ),
+            F(
+                "gateway.user",
+                "Kernel user",
+                help="kernels run as this unprivileged user (created); not the admin",
+                advanced=True,
+            ),
+            F(
+                "gateway.token_file",
+                "Token file",
+                help="empty: <state_dir>/secrets/gateway-token, generated (0600)",
+                advanced=True,
+            ),
+            F(
+                "gateway.impersonation",
+                "Kernels as hub user",
+                "bool",
+                "the gateway runs as root and trusts KERNEL_USERNAME from its token holders",
+                advanced=True,
+            ),
+            F(
+                "gateway.tls",
+                "TLS to the gateway",
+                "choice",
+                "loopback: off is fine; two hosts: generate (a private CA, recommended) or files",
+                ("off", "generate", "files"),
+                advanced=True,
+            ),
+            F(
+                "gateway.tls_names",
+                "Certificate names",
+                "list",
+                "generate: more DNS names/IPs clients use",
+                advanced=True,
+            ),
+            F("gateway.tls_cert", "Gateway certificate", help="files: PEM certificate (chain after it)", advanced=True),
+            F("gateway.tls_key", "Gateway key", help="files: its private key, mode 0600", advanced=True),
+            F("gateway.tls_ca", "Gateway CA", help="files: the CA user servers verify against", advanced=True),
+            F(
+                "gateway.unauthorized_groups",
+                "Refused groups",
+                "list",
+                "members are refused kernels (sudo, wheel)",
+                advanced=True,
+            ),
+            F("gateway.max_kernels", "Max kernels", "int", "running kernels in all; 0: no limit", advanced=True),
+            F("gateway.max_kernels_per_user", "Max per user", "int", "0: no limit", advanced=True),
+            F(
+                "gateway.cull_idle_timeout",
+                "Idle kernel cull",
+                "int",
+                "seconds idle before shutdown; 0: never",
+                advanced=True,
+            ),
+            F(
+                "gateway.port_range",
+                "Kernel port range",
+                help='"40000..41000" (>= 1000 ports); empty: any',
+                advanced=True,
+            ),
+            F("gateway.venv", "Gateway venv", help="empty: <prefix>/jeg/gateway", advanced=True),
+        ),
+    ),
+    Group(
+        "proxy",
+        "node + configurable-http-proxy",
+        (
+            F("proxy.version", "Proxy version", help="auto: 5.3.0 on node >= 20, else 4.6.3"),
+            F("proxy.api_port", "Proxy API port", "int", "1-65535"),
+            F("proxy.api_ip", "Proxy API IP", help="the proxy's REST API", advanced=True),
+            F("proxy.prefix", "Proxy prefix", help="empty: <prefix>/jeg/proxy", advanced=True),
+        ),
+    ),
+    Group(
+        "hub",
+        "JupyterHub + Notebook + JupyterLab",
+        (
+            F("hub.ip", "Hub IP", help="the public address users open in a browser (0.0.0.0: all)"),
+            F("hub.port", "Hub port", "int", "1-65535"),
+            F("hub.default_url", "Opens on", "choice", "JupyterLab or the classic tree", ("/lab", "/tree")),
+            F("hub.hub_port", "Hub API port", "int", "the hub's internal API (user servers call it)", advanced=True),
+            F("hub.hub_ip", "Hub API IP", help="a concrete address user servers reach", advanced=True),
+            F("hub.config_dir", "Config dir", help="jupyterhub_config.py and the gateway config", advanced=True),
+            F(
+                "hub.gateway_client",
+                "Gateway client",
+                "choice",
+                "builtin: jupyter_server's GatewayClient",
+                ("builtin", "nb2kg"),
+                advanced=True,
+            ),
+            F("hub.venv", "Hub venv", help="empty: <prefix>/jeg/hub", advanced=True),
+            F("hub.tls_cert", "HTTPS certificate", help="HTTPS on the public port (with the key)", advanced=True),
+            F("hub.tls_key", "HTTPS key", help="its private key, mode 0600", advanced=True),
+            F("hub.tls_ca", "HTTPS CA", help="a private CA for the health checks; empty: system CAs", advanced=True),
+        ),
+    ),
+    Group(
+        "users",
+        "Admin user (adduser hubadmin)",
+        (
+            F("users.admin", "Admin user", help="PAM user and hub admin (not root)"),
+            F(PASSWORD, "Admin password", "password", "typed here, never saved; empty: keep the current one"),
+            F(CONFIRM, "Password again", "password", "the same password once more"),
+            F("users.allowed", "Other users", "list", "comma-separated PAM users allowed to log in"),
+            F(
+                "users.admin_password_env",
+                "Password env var",
+                help="for unattended runs: a variable holding it",
+                advanced=True,
+            ),
+            F(
+                "users.admin_password_file",
+                "Password file",
+                help="for unattended runs: a 0600 file holding it",
+                advanced=True,
+            ),
+            F(
+                "users.admin_password_hash",
+                "Password hash",
+                help="a crypt hash ($6$...) instead of a password",
+                advanced=True,
+            ),
+        ),
+    ),
+    Group(
+        "services",
+        "Start the services",
+        (
+            F(
+                "services.manager",
+                "Service manager",
+                "choice",
+                "auto: systemd when PID 1 is systemd",
+                ("auto", "systemd", "process"),
+            ),
+            F("services.start", "Start services", "bool", "start the gateway and the hub, then check them"),
+        ),
+    ),
 )
 del F
+
 
 def _known(f: Field) -> bool:
     """Only keys the answers model has (the wizard-only password fields aside)."""
@@ -228,8 +385,10 @@ def password_problems(values: dict[str, Any], admin_exists: bool | None = None) 
     if not pw and not other:
         exists = admin_exists if admin_exists is not None else user_exists(str(values.get("users.admin", "")))
         if not exists:
-            problems.append(f"{PASSWORD}: {values.get('users.admin')} does not exist here yet: give a password "
-                            "so the admin can log in")
+            problems.append(
+                f"{PASSWORD}: {values.get('users.admin')} does not exist here yet: give a password "
+                "so the admin can log in"
+            )
     return problems
 
 
@@ -241,8 +400,12 @@ def user_exists(name: str) -> bool:
         return False
 
 
-def validate(values: dict[str, Any], base: Answers | None = None, dist: distro.Distro | None = None,
-             admin_exists: bool | None = None) -> tuple[Answers | None, list[str]]:
+def validate(
+    values: dict[str, Any],
+    base: Answers | None = None,
+    dist: distro.Distro | None = None,
+    admin_exists: bool | None = None,
+) -> tuple[Answers | None, list[str]]:
     """Answers when valid, else every problem (each starts with its key path)."""
     problems: list[str] = []
     answers = None
@@ -271,9 +434,9 @@ def route(problems: list[str]) -> tuple[dict[str, list[str]], dict[str, list[str
         head = p.split(":", 1)[0]
         target = next((path for path in paths if head == path or head.startswith(path + " ")), None)
         if target:
-            by_field.setdefault(target, []).append(p[len(head) + 1:].strip() or p)
+            by_field.setdefault(target, []).append(p[len(head) + 1 :].strip() or p)
         elif head in sections:
-            by_section.setdefault(head, []).append(p[len(head) + 1:].strip())
+            by_section.setdefault(head, []).append(p[len(head) + 1 :].strip())
         else:
             rest.append(p)
     return by_field, by_section, rest

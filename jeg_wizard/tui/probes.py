@@ -1,10 +1,11 @@
 """What the Finish screen's health panels poll: per component, the cheap subset of the checks
 (jeg_wizard.checks.QUICK), in the checks' own vocabulary. No textual here; tests inject probes
 with fixed findings."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .. import checks
 from ..checks import Finding

@@ -1,10 +1,11 @@
 """`jeg-wizard status`: a panel per component from the checks (jeg_wizard.checks), refreshed without
 overlapping polls; `l` shows the end of the log a failing check names, `s` runs the Spark smoke."""
+
 from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import Callable
+from collections.abc import Callable
 
 from rich.markup import escape
 from textual import work
@@ -75,8 +76,13 @@ class StatusApp(App):
             super().__init__()
             self.text = text
 
-    def __init__(self, layout: Layout, check: Callable[[], list[Finding]] | None = None, interval: float = 5.0,
-                 clock: Callable[[float], str] = lambda secs: f"checked {time.strftime('%H:%M:%S')} in {secs:.1f}s"):
+    def __init__(
+        self,
+        layout: Layout,
+        check: Callable[[], list[Finding]] | None = None,
+        interval: float = 5.0,
+        clock: Callable[[float], str] = lambda secs: f"checked {time.strftime('%H:%M:%S')} in {secs:.1f}s",
+    ):
         super().__init__()
         self.layout = layout
         self.run_checks = check or (lambda: checks.run(layout))
@@ -112,7 +118,7 @@ class StatusApp(App):
         findings = self.run_checks()
         self.post_message(self.Checked(findings, time.monotonic() - t0))
 
-    def on_status_app_checked(self, msg: "StatusApp.Checked") -> None:
+    def on_status_app_checked(self, msg: StatusApp.Checked) -> None:
         self.in_flight = False
         if not self.query("#summary"):
             return  # the app is closing: a late answer has nowhere to go
@@ -132,7 +138,8 @@ class StatusApp(App):
         smoke = f"  ·  {self.smoke_text}" if self.smoke_text else ""
         self.query_one("#summary", Static).update(
             f"[b {colour}]{state} · [/]{counts['ok']} ok, {counts['warnings']} warnings, {counts['failures']} failures{more}  "
-            f"[dim]{self.clock(msg.seconds)} · {escape(self.layout.hub_url)}[/]{escape(smoke)}")
+            f"[dim]{self.clock(msg.seconds)} · {escape(self.layout.hub_url)}[/]{escape(smoke)}"
+        )
         if self.interval:
             self.set_timer(self.interval, self.action_refresh)
 
@@ -169,7 +176,7 @@ class StatusApp(App):
             site.close()
         self.post_message(self.Smoked(text))
 
-    def on_status_app_smoked(self, msg: "StatusApp.Smoked") -> None:
+    def on_status_app_smoked(self, msg: StatusApp.Smoked) -> None:
         self.smoke_text = msg.text
         self.notify(msg.text, severity="information" if msg.text.startswith("smoke ok") else "error", timeout=15)
 

@@ -83,9 +83,7 @@ def run_spark_cell_in_lab(
         ws.on("socketerror", lambda err: ws_events.append(f"error {tail}: {err}"))
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, timeout=60_000
-        )
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, timeout=60_000)
         page = None
         try:
             context = browser.new_context(viewport={"width": 1400, "height": 900})
@@ -107,9 +105,7 @@ def run_spark_cell_in_lab(
             # A saved workspace may reopen an old notebook (and its "Select Kernel" dialog) over the
             # launcher: start from a reset workspace.
             page.goto(f"{hub_url}/user/{user}/lab?reset", timeout=remaining_ms())
-            card = page.locator(
-                '.jp-LauncherCard[data-category="Notebook"]', has_text=kernel_display_name
-            ).first
+            card = page.locator('.jp-LauncherCard[data-category="Notebook"]', has_text=kernel_display_name).first
             card.wait_for(state="visible", timeout=remaining_ms())
             done("spawn_and_lab_loaded", t0)
 
@@ -181,9 +177,7 @@ def _kernel_status(page, kernel_display_name: str) -> str:
 
 def _cleanup(context, page, hub_url: str, user: str, ws_events: list[str]) -> None:
     """Shut down the kernels this run connected to and delete the notebook it created."""
-    xsrf = next(
-        (ck["value"] for ck in context.cookies(f"{hub_url}/user/{user}/") if ck["name"] == "_xsrf"), ""
-    )
+    xsrf = next((ck["value"] for ck in context.cookies(f"{hub_url}/user/{user}/") if ck["name"] == "_xsrf"), "")
     headers = {"X-XSRFToken": xsrf}
     api = f"{hub_url}/user/{user}/api"
     for kernel_id in {e.split()[1].split("/", 1)[0] for e in ws_events if e.startswith("open ")}:

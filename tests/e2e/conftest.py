@@ -1,4 +1,5 @@
 """One real install for the whole e2e session: temp prefix, free loopback ports, real apt/users/processes."""
+
 from __future__ import annotations
 
 import os
@@ -37,8 +38,14 @@ def free_ports(n: int) -> list[int]:
 
 
 def wizard(*args: str, env: dict | None = None, timeout: float = 2400) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "jeg_wizard", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "jeg_wizard", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 @dataclass
@@ -73,7 +80,9 @@ def make_answers(root: Path, **over) -> dict:
     return data
 
 
-FOREIGN_ENV = b'PATH="/usr/local/bin:/usr/bin:/bin"\n#  a comment  with odd   spacing\n\tLANG=C.UTF-8 \nLAST_LINE_NO_NEWLINE=1'
+FOREIGN_ENV = (
+    b'PATH="/usr/local/bin:/usr/bin:/bin"\n#  a comment  with odd   spacing\n\tLANG=C.UTF-8 \nLAST_LINE_NO_NEWLINE=1'
+)
 
 
 # package: torn down when tests/e2e ends, before the TUI and systemd tiers of the same pytest run

@@ -1,5 +1,6 @@
 """The README's first command on a checkout the wizard may not write to: `./jeg-wizard` builds the
 wizard from a copy, links it on PATH, and the installed wizard outlives the checkout."""
+
 from __future__ import annotations
 
 import os
@@ -30,7 +31,8 @@ def test_read_only_checkout_moved_then_deleted():
     link.parent.mkdir()
     for name in PACKAGE_FILES:
         (shutil.copytree if (REPO / name).is_dir() and not (REPO / name).is_symlink() else shutil.copy2)(
-            REPO / name, src / name, **({"symlinks": True} if (REPO / name).is_dir() else {}))
+            REPO / name, src / name, **({"symlinks": True} if (REPO / name).is_dir() else {})
+        )
     env = {**os.environ, "JEG_WIZARD_VENV": str(venv), "JEG_WIZARD_LINK": str(link)}
     env.pop("JEG_WIZARD_EXTRAS", None)
     subprocess.run(["mount", "--bind", str(src), str(ro)], check=True)
@@ -43,11 +45,21 @@ def test_read_only_checkout_moved_then_deleted():
         assert sorted(p.relative_to(src) for p in src.rglob("*")) == before, "the checkout was written to"
         assert os.readlink(link) == str(venv / "bin" / "jeg-wizard")
         # the installed copy carries every package of the checkout, the TUI and its stylesheet too
-        packages = sorted(str(p.parent.relative_to(REPO)).replace("/", ".") for p in (REPO / "jeg_wizard").rglob("__init__.py"))
-        probe = ("import importlib, importlib.resources as r, sys; [importlib.import_module(m) for m in sys.argv[1:]]; "
-                 "assert (r.files('jeg_wizard.tui') / 'wizard.tcss').is_file(); import jeg_wizard.tui.app")
-        carried = subprocess.run([str(venv / "bin" / "python"), "-c", probe, *packages], capture_output=True, text=True,
-                                 cwd="/", env=env, timeout=120)
+        packages = sorted(
+            str(p.parent.relative_to(REPO)).replace("/", ".") for p in (REPO / "jeg_wizard").rglob("__init__.py")
+        )
+        probe = (
+            "import importlib, importlib.resources as r, sys; [importlib.import_module(m) for m in sys.argv[1:]]; "
+            "assert (r.files('jeg_wizard.tui') / 'wizard.tcss').is_file(); import jeg_wizard.tui.app"
+        )
+        carried = subprocess.run(
+            [str(venv / "bin" / "python"), "-c", probe, *packages],
+            capture_output=True,
+            text=True,
+            cwd="/",
+            env=env,
+            timeout=120,
+        )
         assert carried.returncode == 0, carried.stderr[-2000:]
         again = run([str(ro / "jeg-wizard"), "--version"], env)
         assert again.returncode == 0 and "preparing" not in again.stderr, "an unchanged checkout rebuilt the venv"

@@ -1,17 +1,18 @@
 """gateway.impersonation on the real install: kernels run as the hub user (uid, groups, home), the
 connection key is on no disk once the kernel has started nor after it is gone, root and system
 accounts are refused; then the install switches back so later tests see the default setup."""
+
 from __future__ import annotations
 
 import os
 import pwd
 import time
-import tomllib
 from pathlib import Path
 
 import httpx
 import pytest
 import tomli_w
+import tomllib
 
 from jeg_wizard import health
 
@@ -20,9 +21,11 @@ from .conftest import ADMIN, wizard
 pytestmark = pytest.mark.e2e
 
 # runs in the kernel: its real/effective/saved uids, cwd, any handover dir of its own still there, its key
-PROBE = ("import os, glob; (os.getresuid(), os.getcwd(), "
-         "sorted(p for p in glob.glob('/tmp/jeg-kernel-*') if os.stat(p).st_uid == os.getuid()), "
-         "get_ipython().kernel.session.key.decode())")
+PROBE = (
+    "import os, glob; (os.getresuid(), os.getcwd(), "
+    "sorted(p for p in glob.glob('/tmp/jeg-kernel-*') if os.stat(p).st_uid == os.getuid()), "
+    "get_ipython().kernel.session.key.decode())"
+)
 
 
 def _files_of(uid: int, home: Path, runtime: Path) -> list[Path]:
@@ -68,8 +71,15 @@ def test_kernels_run_as_the_hub_user_with_impersonation(installed, tmp_path):
 
         # files of kernels an earlier test left running when the gateway was restarted are not ours to judge
         before = set(L.gateway_runtime_dir.glob("kernel-*.json"))
-        smoke = health.login_and_spark_job(L.hub_url, ADMIN, installed.password, "spark_python_local", code=PROBE,
-                                           expect=str(admin.pw_uid), timeout=300)
+        smoke = health.login_and_spark_job(
+            L.hub_url,
+            ADMIN,
+            installed.password,
+            "spark_python_local",
+            code=PROBE,
+            expect=str(admin.pw_uid),
+            timeout=300,
+        )
         ids, cwd, handover_left, key = eval(smoke.result)  # a tuple literal printed by the kernel
         print(f"kernel as {ADMIN}: resuid {ids}, cwd {cwd}, handover dirs left {handover_left}")
         assert ids == (admin.pw_uid,) * 3
@@ -94,12 +104,18 @@ def test_kernels_run_as_the_hub_user_with_impersonation(installed, tmp_path):
 
         auth = {"Authorization": f"token {installed.token}"}
         for user in ("root", "daemon", "jegw-nobody-here"):
-            k = httpx.post(f"{L.gateway_url}/api/kernels", headers=auth, timeout=60,
-                           json={"name": "spark_python_local", "env": {"KERNEL_USERNAME": user}})
+            k = httpx.post(
+                f"{L.gateway_url}/api/kernels",
+                headers=auth,
+                timeout=60,
+                json={"name": "spark_python_local", "env": {"KERNEL_USERNAME": user}},
+            )
             assert k.status_code == 403 and user in k.text, (user, k.status_code, k.text[:300])
 
         doc = wizard("doctor", "--answers", str(answers))
-        assert "[!] gateway: impersonation: kernels run as the hub user named in KERNEL_USERNAME" in doc.stdout, doc.stdout
+        assert "[!] gateway: impersonation: kernels run as the hub user named in KERNEL_USERNAME" in doc.stdout, (
+            doc.stdout
+        )
         assert "[✓] services: gateway: running" in doc.stdout, doc.stdout
     finally:
         back = wizard("install", "--unattended", str(installed.answers_path), env=installed.env)

@@ -1,4 +1,5 @@
 """The real thing: install the whole stack from an answers file, then use it as a user would."""
+
 from __future__ import annotations
 
 import hashlib
@@ -35,8 +36,12 @@ def test_gateway_demands_its_token(installed):
 
 def test_gateway_refuses_a_kernel_for_root(installed):
     url = installed.layout.gateway_url
-    r = httpx.post(f"{url}/api/kernels", headers={"Authorization": f"token {installed.token}"},
-                   json={"name": "spark_python_local", "env": {"KERNEL_USERNAME": "root"}}, timeout=60)
+    r = httpx.post(
+        f"{url}/api/kernels",
+        headers={"Authorization": f"token {installed.token}"},
+        json={"name": "spark_python_local", "env": {"KERNEL_USERNAME": "root"}},
+        timeout=60,
+    )
     assert r.status_code == 403 and "root" in r.text
 
 
@@ -51,14 +56,17 @@ def test_kernels_run_as_the_unprivileged_gateway_user(installed):
     """Not root: what a hub user runs in a kernel runs as the gateway's system account."""
     L = installed.layout
     code = "import os, pwd; (pwd.getpwuid(os.getuid()).pw_name, os.getcwd())"
-    smoke = health.login_and_spark_job(L.hub_url, ADMIN, installed.password, "spark_python_local", code=code,
-                                       expect=L.a.gateway.user, timeout=300)
+    smoke = health.login_and_spark_job(
+        L.hub_url, ADMIN, installed.password, "spark_python_local", code=code, expect=L.a.gateway.user, timeout=300
+    )
     assert smoke.result == f"('{L.a.gateway.user}', '{L.gateway_home}')"
 
 
 def test_wrong_password_is_refused(installed):
     with pytest.raises(health.HealthError, match="PAM login"):
-        health.login_and_spark_job(installed.layout.hub_url, ADMIN, "not-the-password", "spark_python_local", timeout=30)
+        health.login_and_spark_job(
+            installed.layout.hub_url, ADMIN, "not-the-password", "spark_python_local", timeout=30
+        )
 
 
 def test_jupyterlab_in_a_real_browser_runs_a_spark_cell(installed, tmp_path):
@@ -66,8 +74,9 @@ def test_jupyterlab_in_a_real_browser_runs_a_spark_cell(installed, tmp_path):
         pytest.skip("Debian's chromium is not installed (tests/run installs it)")
     from .browser import run_spark_cell_in_lab
 
-    out = run_spark_cell_in_lab(installed.layout.hub_url, ADMIN, installed.password, "Spark - Python (local)",
-                                timeout=240)
+    out = run_spark_cell_in_lab(
+        installed.layout.hub_url, ADMIN, installed.password, "Spark - Python (local)", timeout=240
+    )
     assert out.strip() == "1000"
 
 
@@ -79,9 +88,12 @@ def test_foreign_lines_of_the_environment_file_are_kept(installed):
 
 def test_secrets_never_leak(installed):
     L = installed.layout
-    named = {"admin password": installed.password.encode(), "gateway token": installed.token.encode(),
-             "proxy token": L.proxy_token_file.read_text().strip().encode(),
-             "cookie secret": L.cookie_secret_file.read_text().strip().encode()}
+    named = {
+        "admin password": installed.password.encode(),
+        "gateway token": installed.token.encode(),
+        "proxy token": L.proxy_token_file.read_text().strip().encode(),
+        "cookie secret": L.cookie_secret_file.read_text().strip().encode(),
+    }
     canaries = list(named.values())
     secret_files = {L.gateway_token_file, L.proxy_token_file, L.cookie_secret_file, L.services_dir / "hub.env"}
     for f in secret_files:
@@ -107,10 +119,20 @@ def test_secrets_never_leak(installed):
 
 
 def _managed_hashes(L) -> dict[str, str]:
-    paths = [Path(L.a.environment.file), L.hub_config, L.gateway_config, L.gateway_token_file, L.proxy_token_file,
-             L.cookie_secret_file, L.services_dir / "hub.env", L.services_dir / "gateway.json",
-             L.services_dir / "hub.json", L.gateway_venv / ".jeg-wizard-requirements",
-             L.hub_venv / ".jeg-wizard-requirements", L.kernel_venv / ".jeg-wizard-requirements"]
+    paths = [
+        Path(L.a.environment.file),
+        L.hub_config,
+        L.gateway_config,
+        L.gateway_token_file,
+        L.proxy_token_file,
+        L.cookie_secret_file,
+        L.services_dir / "hub.env",
+        L.services_dir / "gateway.json",
+        L.services_dir / "hub.json",
+        L.gateway_venv / ".jeg-wizard-requirements",
+        L.hub_venv / ".jeg-wizard-requirements",
+        L.kernel_venv / ".jeg-wizard-requirements",
+    ]
     paths += sorted(Path(L.a.kernels.dir).rglob("*"))
     paths += sorted(p for p in L.config_dir.rglob("*"))
     out = {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in paths if p.is_file()}
@@ -146,8 +168,11 @@ def _user_servers(user: str) -> set[int]:
     import pwd
 
     uid = pwd.getpwnam(user).pw_uid
-    return {pid for pid, cmd in cmdlines().items()
-            if b"jupyterhub-singleuser" in cmd and os.stat(f"/proc/{pid}").st_uid == uid}
+    return {
+        pid
+        for pid, cmd in cmdlines().items()
+        if b"jupyterhub-singleuser" in cmd and os.stat(f"/proc/{pid}").st_uid == uid
+    }
 
 
 def test_a_hub_restart_keeps_user_servers_and_kernels(installed):
@@ -160,8 +185,10 @@ def test_a_hub_restart_keeps_user_servers_and_kernels(installed):
     base = f"{L.hub_url}/user/{ADMIN}"
     with httpx.Client(follow_redirects=True, timeout=60) as c:
         c.get(f"{L.hub_url}/hub/login")
-        c.post(f"{L.hub_url}/hub/login?next=", data={"username": ADMIN, "password": installed.password,
-                                                     "_xsrf": c.cookies.get("_xsrf") or ""})
+        c.post(
+            f"{L.hub_url}/hub/login?next=",
+            data={"username": ADMIN, "password": installed.password, "_xsrf": c.cookies.get("_xsrf") or ""},
+        )
         assert c.get(f"{base}/lab").status_code == 200
         xsrf = {"X-XSRFToken": c.cookies.get("_xsrf", path=f"/user/{ADMIN}/") or ""}
         kid = c.post(f"{base}/api/kernels", json={"name": "spark_python_local"}, headers=xsrf).json()["id"]
@@ -188,10 +215,14 @@ def _spawn(hub_url: str, password: str, timeout: float = 120) -> None:
 
     with httpx.Client(follow_redirects=True, timeout=30) as c:
         c.get(f"{hub_url}/hub/login")
-        c.post(f"{hub_url}/hub/login?next=", data={"username": ADMIN, "password": password,
-                                                   "_xsrf": c.cookies.get("_xsrf") or ""})
-        c.post(f"{hub_url}/hub/api/users/{ADMIN}/server",
-               headers={"X-XSRFToken": c.cookies.get("_xsrf", path="/hub/") or "", "Referer": f"{hub_url}/hub/home"})
+        c.post(
+            f"{hub_url}/hub/login?next=",
+            data={"username": ADMIN, "password": password, "_xsrf": c.cookies.get("_xsrf") or ""},
+        )
+        c.post(
+            f"{hub_url}/hub/api/users/{ADMIN}/server",
+            headers={"X-XSRFToken": c.cookies.get("_xsrf", path="/hub/") or "", "Referer": f"{hub_url}/hub/home"},
+        )
         deadline = time.monotonic() + timeout
         while c.get(f"{hub_url}/user/{ADMIN}/lab").status_code != 200:
             assert time.monotonic() < deadline, "the admin's server did not come back"

@@ -10,6 +10,7 @@ loopback HTTP, throttled so a kill lands mid-transfer), environment, kernelspecs
 mid-pip case) the kernel venv are shared by all runs, built once by the uninterrupted install.
 Pause points: JEG_WIZARD_TEST_PAUSE_AT (jeg_wizard/testhook.py).
 """
+
 from __future__ import annotations
 
 import functools
@@ -49,7 +50,9 @@ GW_USER = f"jegwg{_SUFFIX}"
 PW_ENV = "JEGW_RESUME_PASSWORD"
 STEPS = ["system", "java", "spark", "environment", "kernelspecs", "gateway", "admin_user", "hub_config"]
 ONLY = [a for s in STEPS for a in ("--only", s)]
-FOREIGN_ENV = b'PATH="/usr/local/bin:/usr/bin:/bin"\n#  a comment  with odd   spacing\n\tLANG=C.UTF-8 \nLAST_LINE_NO_NEWLINE=1'
+FOREIGN_ENV = (
+    b'PATH="/usr/local/bin:/usr/bin:/bin"\n#  a comment  with odd   spacing\n\tLANG=C.UTF-8 \nLAST_LINE_NO_NEWLINE=1'
+)
 FOREIGN_HUB_CONFIG = b"# the operator's own config, from before the wizard\nc.JupyterHub.port = 9999\n"
 SPARK_NAME = "spark-4.3.0-bin-hadoop3"
 
@@ -86,7 +89,7 @@ class _Throttled(http.server.SimpleHTTPRequestHandler):
         self.end_headers()
         try:
             for i in range(start, len(data), 256 * 1024):
-                self.wfile.write(data[i:i + 256 * 1024])
+                self.wfile.write(data[i : i + 256 * 1024])
                 time.sleep(0.02)
         except (BrokenPipeError, ConnectionResetError):
             pass
@@ -130,8 +133,15 @@ def shared():
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     env = {PW_ENV: "Canary-" + secrets.token_hex(8)}
-    yield Shared(base, f"http://127.0.0.1:{server.server_address[1]}/{tgz.name}", sha,
-                 base / "shared" / "gateway", base / "shared" / "kernel", free_ports(4), env)
+    yield Shared(
+        base,
+        f"http://127.0.0.1:{server.server_address[1]}/{tgz.name}",
+        sha,
+        base / "shared" / "gateway",
+        base / "shared" / "kernel",
+        free_ports(4),
+        env,
+    )
     server.shutdown()
     server.server_close()
     remove_users()
@@ -150,12 +160,18 @@ def new_root(sh: Shared, name: str, *, own_kernel_venv: bool = False, steps_answ
     (root / "etc" / "jupyter" / "jupyterhub_config.py").write_bytes(FOREIGN_HUB_CONFIG)
     gw, hub, hubint, api = sh.ports
     data = {
-        "system": {"prefix": f"{root}/opt", "state_dir": f"{root}/state", "log_dir": f"{root}/log",
-                   "replace_existing_files": True},  # the operator's jupyterhub_config.py: replaced, backed up
+        "system": {
+            "prefix": f"{root}/opt",
+            "state_dir": f"{root}/state",
+            "log_dir": f"{root}/log",
+            "replace_existing_files": True,
+        },  # the operator's jupyterhub_config.py: replaced, backed up
         "spark": {"source": "url", "url": sh.url, "sha512": sh.sha},
         "environment": {"file": f"{root}/etc/environment"},
-        "kernels": {"dir": f"{root}/share/jupyter/kernels",
-                    "venv": str(root / "kernel-venv" if own_kernel_venv else sh.kernel_venv)},
+        "kernels": {
+            "dir": f"{root}/share/jupyter/kernels",
+            "venv": str(root / "kernel-venv" if own_kernel_venv else sh.kernel_venv),
+        },
         "gateway": {"port": gw, "venv": str(sh.gateway_venv), "user": GW_USER},
         "proxy": {"api_port": api},
         "hub": {"ip": "127.0.0.1", "port": hub, "hub_port": hubint, "config_dir": f"{root}/etc/jupyter"},
@@ -184,17 +200,24 @@ def install_until_killed(sh: Shared, root: Path, *, pause: str = "", when=None, 
     if pause:
         env.update(JEG_WIZARD_TEST_PAUSE_AT=pause, JEG_WIZARD_TEST_PAUSE_FILE=str(note))
     log = open(root / "killed-run.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "jeg_wizard", "install", "--unattended", str(root / "answers.toml"), *ONLY],
-                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jeg_wizard", "install", "--unattended", str(root / "answers.toml"), *ONLY],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+    )
     t0 = time.monotonic()
     try:
         while True:
             if (pause and note.exists()) or (when and when()):
                 break
             if proc.poll() is not None:
-                pytest.fail(f"the install ended (rc {proc.returncode}) before the kill point:\n"
-                            + (root / "killed-run.log").read_text()[-4000:])
+                pytest.fail(
+                    f"the install ended (rc {proc.returncode}) before the kill point:\n"
+                    + (root / "killed-run.log").read_text()[-4000:]
+                )
             if time.monotonic() - t0 > timeout:
                 pytest.fail(f"kill point not reached in {timeout}s:\n" + (root / "killed-run.log").read_text()[-4000:])
             time.sleep(0.02)
@@ -213,8 +236,16 @@ def install_until_killed(sh: Shared, root: Path, *, pause: str = "", when=None, 
 # ------------------------------------------------------------------ the end state
 
 
-SKIP = ("log", "state/journal.jsonl", "state/backups", "state/running", "state/gateway/runtime", "state/install.lock",
-        "killed-run.log", "kernel-venv")
+SKIP = (
+    "log",
+    "state/journal.jsonl",
+    "state/backups",
+    "state/running",
+    "state/gateway/runtime",
+    "state/install.lock",
+    "killed-run.log",
+    "kernel-venv",
+)
 
 
 def end_state(root: Path, replace: dict[str, str]) -> dict[str, str]:
@@ -261,16 +292,20 @@ def facts(sh: Shared, root: Path) -> dict:
     user = UserAccount(ADMIN, lambda: sh.env[PW_ENV])
     pm = ProcessManager(L.services_dir)
     import httpx
+
     gw = httpx.get(f"{L.gateway_url}/api", timeout=10).status_code
     procs = processes_under(root)
     import pwd
+
     return {
         "user": (user.exists(), user.password_matches()),
         "gateway user": pwd.getpwnam(GW_USER).pw_shell,
         "services": {n: bool(pm.pid(n)) for n in pm.names()},
         "gateway /api": gw,
-        "processes": sorted(("supervisor" if "jeg_wizard.supervisor" in c else os.path.basename(c.split("\0")[1] if "\0" in c else c))
-                            for c in procs.values()),
+        "processes": sorted(
+            ("supervisor" if "jeg_wizard.supervisor" in c else os.path.basename(c.split("\0")[1] if "\0" in c else c))
+            for c in procs.values()
+        ),
     }
 
 
@@ -346,6 +381,7 @@ def _pip_running(root):
         if running:
             seen.setdefault("t", time.monotonic())
         return running and time.monotonic() - seen["t"] > 1.5
+
     return when
 
 
@@ -371,8 +407,9 @@ def test_kill_then_rerun_ends_like_an_uninterrupted_install(point, shared, basel
     remove_users()
     root = new_root(shared, point, own_kernel_venv=own_venv)
     try:
-        killed = install_until_killed(shared, root, pause=pause.replace("@ROOT@", str(root)),
-                                      when=cond(root) if cond else None)
+        killed = install_until_killed(
+            shared, root, pause=pause.replace("@ROOT@", str(root)), when=cond(root) if cond else None
+        )
         assert "Install complete" not in killed
         if point.endswith("cut-journal-line"):
             with open(root / "state" / "journal.jsonl", "ab") as j:
@@ -381,8 +418,14 @@ def test_kill_then_rerun_ends_like_an_uninterrupted_install(point, shared, basel
         if point == "mid-download":
             assert "resuming the download at byte" in r.stdout
         if point == "gateway-half-started":
-            print("  the re-run " + ("waited for the gateway the killed run had started"
-                                     if "(started by an earlier run) answers" in r.stdout else "found the gateway answering"))
+            print(
+                "  the re-run "
+                + (
+                    "waited for the gateway the killed run had started"
+                    if "(started by an earlier run) answers" in r.stdout
+                    else "found the gateway answering"
+                )
+            )
         if point == "mid-pip-kernel-venv":
             assert "stopped a command left running by an interrupted run" in r.stdout + r.stderr
         replace = {str(root / "kernel-venv"): str(shared.kernel_venv)} if own_venv else {}

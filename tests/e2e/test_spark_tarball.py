@@ -1,5 +1,6 @@
 """Spark from a tarball over HTTP on loopback, sha512-verified, extracted, linked and smoke-tested;
 and the download faults an operator meets: wrong checksum, 404."""
+
 from __future__ import annotations
 
 import functools
@@ -19,7 +20,18 @@ import tomli_w
 from .conftest import make_answers, wizard
 
 pytestmark = pytest.mark.e2e
-SPARK_STEPS = ["--only", "system", "--only", "java", "--only", "spark", "--only", "environment", "--only", "spark_smoke"]
+SPARK_STEPS = [
+    "--only",
+    "system",
+    "--only",
+    "java",
+    "--only",
+    "spark",
+    "--only",
+    "environment",
+    "--only",
+    "spark_smoke",
+]
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +42,9 @@ def served_tarball(installed):
     top = work / "spark-4.3.0-bin-hadoop3"
     for d in ("bin", "jars"):
         shutil.copytree(pyspark / d, top / d, symlinks=True)
-    shutil.copytree(pyspark, top / "python" / "pyspark", ignore=shutil.ignore_patterns("jars", "bin", "sbin", "__pycache__"))
+    shutil.copytree(
+        pyspark, top / "python" / "pyspark", ignore=shutil.ignore_patterns("jars", "bin", "sbin", "__pycache__")
+    )
     (top / "python" / "lib").mkdir()
     py4j = pyspark.parent / "py4j"
     with zipfile.ZipFile(top / "python" / "lib" / "py4j-0.10.9.9-src.zip", "w") as z:
@@ -46,6 +60,7 @@ def served_tarball(installed):
     subprocess.run(["tar", "-C", str(work), "-I", "gzip -1", "-cf", str(tgz), top.name], check=True)
     shutil.rmtree(top)
     sha = hashlib.sha512(tgz.read_bytes()).hexdigest()
+
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args):
             pass
@@ -90,5 +105,11 @@ def test_wrong_checksum_fails_clearly_and_leaves_nothing(served_tarball, tmp_pat
 
 def test_missing_tarball_404(served_tarball, tmp_path, installed):
     url, sha = served_tarball
-    r = wizard("install", "--unattended", str(_answers(tmp_path, url.replace(".tgz", "-nope.tgz"), sha)), *SPARK_STEPS, env=installed.env)
+    r = wizard(
+        "install",
+        "--unattended",
+        str(_answers(tmp_path, url.replace(".tgz", "-nope.tgz"), sha)),
+        *SPARK_STEPS,
+        env=installed.env,
+    )
     assert r.returncode == 1 and "HTTP 404" in r.stderr

@@ -2,6 +2,7 @@
 
 Every test puts back what it broke, so the next one starts from a healthy install.
 """
+
 from __future__ import annotations
 
 import json
@@ -59,8 +60,10 @@ def test_healthy_install_has_no_warning(installed):
     took = time.monotonic() - t0
     t0 = time.monotonic()
     checks.run(installed.layout)
-    print(f"doctor on a healthy install: {took:.2f}s wall (a new process); the checks in-process: "
-          f"{time.monotonic() - t0:.2f}s")
+    print(
+        f"doctor on a healthy install: {took:.2f}s wall (a new process); the checks in-process: "
+        f"{time.monotonic() - t0:.2f}s"
+    )
     assert code == 0, out
     assert problems(out) == []
     assert "[✓] gateway: kernelspecs: spark_python_local" in out
@@ -71,7 +74,14 @@ def test_status_json_for_monitoring(installed):
     r = wizard("status", "--json", "--answers", str(installed.answers_path))
     data = json.loads(r.stdout)
     assert r.returncode == 0 and data["state"] == "healthy"
-    assert {c["component"] for c in data["checks"]} >= {"services", "gateway", "hub", "proxy", "kernels", "user servers"}
+    assert {c["component"] for c in data["checks"]} >= {
+        "services",
+        "gateway",
+        "hub",
+        "proxy",
+        "kernels",
+        "user servers",
+    }
     # the keys monitors read since the first release, and the tri-state result
     assert all({"component", "check", "status", "detail", "fix", "log", "result"} <= set(c) for c in data["checks"])
     assert {c["status"] for c in data["checks"]} == {"ok"} == {c["result"] for c in data["checks"]}
@@ -83,8 +93,11 @@ def test_run_script_not_executable(installed):
     (spec / "bin").mkdir(parents=True)
     (spec / "bin" / "run.sh").write_text("#!/bin/sh\nexec true\n")
     (spec / "bin" / "run.sh").chmod(0o644)
-    (spec / "kernel.json").write_text(json.dumps({"display_name": "x", "language": "python",
-                                                   "argv": [str(spec / "bin" / "run.sh"), "{connection_file}"]}))
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {"display_name": "x", "language": "python", "argv": [str(spec / "bin" / "run.sh"), "{connection_file}"]}
+        )
+    )
     try:
         code, out = doctor(installed)
         assert code == 1
@@ -136,7 +149,10 @@ def test_kernel_username_dropped(installed):
     with edited(cfg, lambda t: re.sub(r'^\s*"KERNEL_USERNAME".*\n', "", t, flags=re.M)):
         code, out = doctor(installed)
     assert code == 1
-    assert "the hub config does not send KERNEL_USERNAME: the gateway takes its own user (root) and refuses the kernel (403)" in out
+    assert (
+        "the hub config does not send KERNEL_USERNAME: the gateway takes its own user (root) and refuses the kernel (403)"
+        in out
+    )
 
 
 def test_request_timeout_not_above_launch_timeout(installed):
@@ -183,7 +199,9 @@ def test_configured_ip_not_on_any_interface(installed):
     a = load(installed.answers_path)
     broken = a.model_copy(update={"gateway": a.gateway.model_copy(update={"ip": "192.0.2.123"})})
     findings = checks.network.check(checks.Install(Layout(broken), timeout=1))
-    assert any("gateway.ip" == f.what and "192.0.2.123 is not an address of any interface" in f.detail for f in findings)
+    assert any(
+        "gateway.ip" == f.what and "192.0.2.123 is not an address of any interface" in f.detail for f in findings
+    )
 
 
 def test_kernel_listing_disabled(installed):

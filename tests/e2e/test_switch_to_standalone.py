@@ -1,11 +1,11 @@
 """Reconfigure the real install for a standalone Spark cluster on this host (master + worker started
 as services, the standalone kernelspec), prove a Spark job runs on it through the hub, then switch back."""
-from __future__ import annotations
 
-import tomllib
+from __future__ import annotations
 
 import pytest
 import tomli_w
+import tomllib
 
 from .conftest import free_ports, wizard
 
@@ -15,9 +15,17 @@ pytestmark = pytest.mark.e2e
 def test_standalone_cluster_then_back_to_local(installed, tmp_path):
     data = tomllib.loads(installed.answers_path.read_text())
     master_port, master_ui, worker_ui = free_ports(3)
-    data["spark"] = {**data.get("spark", {}), "master": f"spark://127.0.0.1:{master_port}",
-                     "master_webui_port": master_ui, "worker_webui_port": worker_ui}
-    data["kernels"] = {**data["kernels"], "name": "spark_python_standalone", "display_name": "Spark - Python (standalone)"}
+    data["spark"] = {
+        **data.get("spark", {}),
+        "master": f"spark://127.0.0.1:{master_port}",
+        "master_webui_port": master_ui,
+        "worker_webui_port": worker_ui,
+    }
+    data["kernels"] = {
+        **data["kernels"],
+        "name": "spark_python_standalone",
+        "display_name": "Spark - Python (standalone)",
+    }
     standalone = tmp_path / "standalone.toml"
     standalone.write_text(tomli_w.dumps(data))
     r = wizard("install", "--unattended", str(standalone), env=installed.env)

@@ -1,17 +1,18 @@
 """HTTPS between the user servers and the gateway with a generated private CA (and HTTPS on the hub's
 public port with a given certificate), proven by a login -> Spark job; then the same with a wrong CA
 fails and the operator is told it is the certificate. Ends back on the plain install."""
+
 from __future__ import annotations
 
 import os
 import pwd
 import ssl
 import stat
-import tomllib
 
 import httpx
 import pytest
 import tomli_w
+import tomllib
 
 from jeg_wizard import health, tls
 from jeg_wizard.answers import load
@@ -29,8 +30,10 @@ def _write(path, data: bytes, mode: int) -> str:
 
 
 def _tails(L) -> str:
-    return "".join(f"\n--- end of {n}.log:\n" + "\n".join(L.service_log(n).read_text(errors="replace").splitlines()[-40:])
-                   for n in ("hub", "gateway"))
+    return "".join(
+        f"\n--- end of {n}.log:\n" + "\n".join(L.service_log(n).read_text(errors="replace").splitlines()[-40:])
+        for n in ("hub", "gateway")
+    )
 
 
 @pytest.fixture
@@ -67,8 +70,9 @@ def test_https_between_user_servers_and_gateway(tls_install, installed):
         httpx.get(f"{L.gateway_url}/api", timeout=10)  # the system's CAs
     ca = ssl.create_default_context(cafile=str(L.gateway_ca_file))
     assert httpx.get(f"{L.gateway_url}/api/kernelspecs", verify=ca, timeout=10).status_code == 401
-    ok = httpx.get(f"{L.gateway_url}/api/kernelspecs", verify=ca, timeout=10,
-                   headers={"Authorization": f"token {installed.token}"})
+    ok = httpx.get(
+        f"{L.gateway_url}/api/kernelspecs", verify=ca, timeout=10, headers={"Authorization": f"token {installed.token}"}
+    )
     assert ok.status_code == 200 and L.a.kernels.name in ok.json()["kernelspecs"]
 
     # keys: root-only CA key, gateway key readable by the gateway's user alone
@@ -125,14 +129,22 @@ def test_https_between_user_servers_and_gateway(tls_install, installed):
     gw_pid = (L.services_dir / "gateway.child.pid").read_text()
     other_ca, other_key = tls.new_ca("other CA")
     cert, key = tls.new_server_cert(other_ca, other_key, ["127.0.0.1"])
-    files = {**data, "gateway": {**data["gateway"], "tls": "files",
-                                 "tls_cert": _write(tmp_path / "gw.pem", cert, 0o644),
-                                 "tls_key": _write(tmp_path / "gw-key.pem", key, 0o600),
-                                 "tls_ca": _write(tmp_path / "ca.pem", wrong, 0o644)}}
+    files = {
+        **data,
+        "gateway": {
+            **data["gateway"],
+            "tls": "files",
+            "tls_cert": _write(tmp_path / "gw.pem", cert, 0o644),
+            "tls_key": _write(tmp_path / "gw-key.pem", key, 0o600),
+            "tls_ca": _write(tmp_path / "ca.pem", wrong, 0o644),
+        },
+    }
     (tmp_path / "files.toml").write_text(tomli_w.dumps(files))
     bad = wizard("install", "--unattended", str(tmp_path / "files.toml"), env=installed.env)
     assert bad.returncode != 0
-    assert f"gateway.tls_cert: the gateway certificate {tmp_path / 'gw.pem'} (issuer CN=other CA" in bad.stderr, bad.stderr
+    assert f"gateway.tls_cert: the gateway certificate {tmp_path / 'gw.pem'} (issuer CN=other CA" in bad.stderr, (
+        bad.stderr
+    )
     assert f"was not signed by the CA in {tmp_path / 'ca.pem'}" in bad.stderr
     assert (L.services_dir / "gateway.child.pid").read_text() == gw_pid
 
@@ -140,9 +152,15 @@ def test_https_between_user_servers_and_gateway(tls_install, installed):
     # job goes through it (verified against the given CA)
     hub_ca, hub_ca_key = tls.new_ca("test hub CA")
     hub_cert, hub_key = tls.new_server_cert(hub_ca, hub_ca_key, ["127.0.0.1", "localhost"])
-    both = {**data, "hub": {**data["hub"], "tls_cert": _write(tmp_path / "hub.pem", hub_cert, 0o644),
-                            "tls_key": _write(tmp_path / "hub-key.pem", hub_key, 0o600),
-                            "tls_ca": _write(tmp_path / "hub-ca.pem", hub_ca, 0o644)}}
+    both = {
+        **data,
+        "hub": {
+            **data["hub"],
+            "tls_cert": _write(tmp_path / "hub.pem", hub_cert, 0o644),
+            "tls_key": _write(tmp_path / "hub-key.pem", hub_key, 0o600),
+            "tls_ca": _write(tmp_path / "hub-ca.pem", hub_ca, 0o644),
+        },
+    }
     (tmp_path / "both.toml").write_text(tomli_w.dumps(both))
     r = wizard("install", "--unattended", str(tmp_path / "both.toml"), env=installed.env)
     out = r.stdout + r.stderr
@@ -158,12 +176,18 @@ def test_given_key_readable_by_others_is_refused(installed, tmp_path):
     ca, ca_key = tls.new_ca()
     cert, key = tls.new_server_cert(ca, ca_key, ["127.0.0.1"])
     data = tomllib.loads(installed.answers_path.read_text())
-    data["gateway"] = {**data["gateway"], "tls": "files", "tls_cert": _write(tmp_path / "gw.pem", cert, 0o644),
-                       "tls_key": _write(tmp_path / "gw-key.pem", key, 0o644),
-                       "tls_ca": _write(tmp_path / "ca.pem", ca, 0o644)}
+    data["gateway"] = {
+        **data["gateway"],
+        "tls": "files",
+        "tls_cert": _write(tmp_path / "gw.pem", cert, 0o644),
+        "tls_key": _write(tmp_path / "gw-key.pem", key, 0o644),
+        "tls_ca": _write(tmp_path / "ca.pem", ca, 0o644),
+    }
     (tmp_path / "a.toml").write_text(tomli_w.dumps(data))
     before = installed.layout.gateway_config.read_bytes()
     r = wizard("install", "--unattended", str(tmp_path / "a.toml"), env=installed.env)
     assert r.returncode != 0
-    assert f"gateway.tls_key: {tmp_path / 'gw-key.pem'} is readable by others (mode 644); run: chmod 600" in r.stderr, r.stderr
+    assert f"gateway.tls_key: {tmp_path / 'gw-key.pem'} is readable by others (mode 644); run: chmod 600" in r.stderr, (
+        r.stderr
+    )
     assert installed.layout.gateway_config.read_bytes() == before

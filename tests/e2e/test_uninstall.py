@@ -1,6 +1,7 @@
 """Install -> uninstall -> install again, on a temp root with a foreign environment file and a
 foreign hub config: uninstall stops what runs, puts back every byte that was there, and leaves
 no file, user or process of ours behind; the second install works like the first."""
+
 from __future__ import annotations
 
 import hashlib
@@ -13,8 +14,21 @@ import pytest
 from jeg_wizard.actions import UserAccount
 
 from .conftest import wizard
-from .test_resume import (ADMIN, FOREIGN_ENV, FOREIGN_HUB_CONFIG, GW_USER, PW_ENV, _pip_running, install,  # noqa: F401
-                          install_until_killed, new_root, processes_under, remove_users, shared, stop)
+from .test_resume import (  # noqa: F401
+    ADMIN,
+    FOREIGN_ENV,
+    FOREIGN_HUB_CONFIG,
+    GW_USER,
+    PW_ENV,
+    _pip_running,
+    install,
+    install_until_killed,
+    new_root,
+    processes_under,
+    remove_users,
+    shared,
+    stop,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -58,7 +72,13 @@ def test_install_uninstall_install_again(shared):
     try:
         remove_users()
         before = snapshot(root)
-        assert set(before) == {"etc", "etc/environment", "etc/jupyter", "etc/jupyter/jupyterhub_config.py", "answers.toml"}
+        assert set(before) == {
+            "etc",
+            "etc/environment",
+            "etc/jupyter",
+            "etc/jupyter/jupyterhub_config.py",
+            "answers.toml",
+        }
         for round_ in (1, 2):
             install(shared, root)
             assert port_open(gw_port) and user.exists() and user.password_matches()

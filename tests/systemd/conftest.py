@@ -5,6 +5,7 @@ Distributions: JEGW_SYSTEMD_DISTROS (space separated; default "bookworm noble"; 
 --all-distros` sets "bookworm noble trixie jammy"). The container shares this machine's network, so
 the default ports must be free here, and distributions run one after the other.
 """
+
 from __future__ import annotations
 
 import os
@@ -32,7 +33,9 @@ TIMINGS: dict[str, dict[str, str]] = {}
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "systemd: boots containers with systemd as PID 1 and installs in them (slow, root)")
+    config.addinivalue_line(
+        "markers", "systemd: boots containers with systemd as PID 1 and installs in them (slow, root)"
+    )
 
 
 def selected() -> list[str]:
@@ -85,9 +88,16 @@ class Server:
         if self.distro.refused:
             pytest.skip(f"{self.distro.title} is refused before any change by design: {self.distro.refused}…")
         if not self.installed_ok:
-            tail = ((self.install.stdout + self.install.stderr)[-1500:] if self.install else
-                    (self.example.stdout + self.example.stderr)[-1500:] if self.example else "")
-            pytest.fail(f"the install on {self.distro.title} did not succeed (see test_install_as_the_readme_says):\n{tail}")
+            tail = (
+                (self.install.stdout + self.install.stderr)[-1500:]
+                if self.install
+                else (self.example.stdout + self.example.stderr)[-1500:]
+                if self.example
+                else ""
+            )
+            pytest.fail(
+                f"the install on {self.distro.title} did not succeed (see test_install_as_the_readme_says):\n{tail}"
+            )
 
     def secret(self, inside: str) -> str:
         return self.m.path(inside).read_text().strip()
@@ -114,7 +124,7 @@ class Server:
 
     def run_install(self, label: str) -> subprocess.CompletedProcess:
         t0 = time.monotonic()
-        r = self.m.sh(f"cd /src && ./jeg-wizard install --unattended /root/answers.toml", timeout=2700, env=self.env)
+        r = self.m.sh("cd /src && ./jeg-wizard install --unattended /root/answers.toml", timeout=2700, env=self.env)
         secs = time.monotonic() - t0
         record(self.distro.key, label, f"{secs:.0f}s (rc {r.returncode})")
         logs = host.WORK / "logs"
@@ -137,8 +147,9 @@ def server(request):
         pytest.skip("the systemd tier needs root (run tests/run with sudo)")
     busy = busy_ports()
     if busy:
-        pytest.fail(f"the container shares this machine's network and needs ports {PORTS} free; in use:\n"
-                    + "\n".join(busy))
+        pytest.fail(
+            f"the container shares this machine's network and needs ports {PORTS} free; in use:\n" + "\n".join(busy)
+        )
     try:
         host.archive_reachable(d)
     except host.Unavailable as exc:
@@ -151,8 +162,10 @@ def server(request):
         srv.example = machine.sh("cd /src && ./jeg-wizard answers --example > /root/answers.toml", timeout=900)
         print(f"[systemd] {d.key}: answers --example rc {srv.example.returncode}\n{srv.example.stderr[-2000:]}")
         if srv.example.returncode == 0:
-            machine.ok(f"sed -i 's/^admin_password_env = \"\"/admin_password_env = \"{PASSWORD_ENV}\"/' /root/answers.toml"
-                       f" && grep -q '^admin_password_env = \"{PASSWORD_ENV}\"' /root/answers.toml")
+            machine.ok(
+                f'sed -i \'s/^admin_password_env = ""/admin_password_env = "{PASSWORD_ENV}"/\' /root/answers.toml'
+                f" && grep -q '^admin_password_env = \"{PASSWORD_ENV}\"' /root/answers.toml"
+            )
             srv.install = srv.run_install("install")
             print((srv.install.stdout + srv.install.stderr)[-3000:])
         yield srv

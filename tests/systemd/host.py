@@ -9,6 +9,7 @@ Fresh-server semantics: no java, node or pip in the image; python3 only because 
 bootstrap needs a python (a Debian/Ubuntu server has one), python3-venv NOT included so the
 bootstrap's own apt install runs.
 """
+
 from __future__ import annotations
 
 import glob
@@ -39,12 +40,12 @@ UBUNTU_SECURITY = "http://security.ubuntu.com/ubuntu"
 
 @dataclass(frozen=True)
 class Distro:
-    key: str            # bookworm, trixie, noble, jammy
+    key: str  # bookworm, trixie, noble, jammy
     title: str
     mirror: str
     security: str
     components: str
-    script: str = ""    # debootstrap script when it has none named after the suite
+    script: str = ""  # debootstrap script when it has none named after the suite
     check_gpg: bool = True
     # jammy's systemd brings systemd-resolved and a /etc/resolv.conf pointing at its stub, which has
     # no upstream in a container sharing this machine's network: give it this machine's resolv.conf
@@ -55,13 +56,17 @@ class Distro:
     def sources_list(self) -> str:
         k, c = self.key, self.components
         sec = f"{k}-security"
-        return (f"deb {self.mirror} {k} {c}\ndeb {self.mirror} {k}-updates {c}\n"
-                f"deb {self.security} {sec} {c}\n")
+        return f"deb {self.mirror} {k} {c}\ndeb {self.mirror} {k}-updates {c}\ndeb {self.security} {sec} {c}\n"
 
     def recipe(self) -> dict:
         distro = {k: v for k, v in self.__dict__.items() if k not in ("resolv_conf", "refused")}  # not the image
-        return {"v": RECIPE_VERSION, "include": INCLUDE, "distro": distro,
-                "sources": self.sources_list(), "hosts": hosts_file(self.hostname)}
+        return {
+            "v": RECIPE_VERSION,
+            "include": INCLUDE,
+            "distro": distro,
+            "sources": self.sources_list(),
+            "hosts": hosts_file(self.hostname),
+        }
 
     @property
     def hostname(self) -> str:
@@ -76,11 +81,20 @@ class Distro:
 DISTROS = {
     "bookworm": Distro("bookworm", "Debian 12", DEBIAN, DEBIAN_SECURITY, "main"),
     "trixie": Distro("trixie", "Debian 13", DEBIAN, DEBIAN_SECURITY, "main"),
-    "noble": Distro("noble", "Ubuntu 24.04", UBUNTU, UBUNTU_SECURITY, "main restricted universe",
-                    script="gutsy", check_gpg=False),
-    "jammy": Distro("jammy", "Ubuntu 22.04", UBUNTU, UBUNTU_SECURITY, "main restricted universe",
-                    script="gutsy", check_gpg=False, resolv_conf="replace-host",
-                    refused="proxy.version: node 12 (Ubuntu 22.04"),
+    "noble": Distro(
+        "noble", "Ubuntu 24.04", UBUNTU, UBUNTU_SECURITY, "main restricted universe", script="gutsy", check_gpg=False
+    ),
+    "jammy": Distro(
+        "jammy",
+        "Ubuntu 22.04",
+        UBUNTU,
+        UBUNTU_SECURITY,
+        "main restricted universe",
+        script="gutsy",
+        check_gpg=False,
+        resolv_conf="replace-host",
+        refused="proxy.version: node 12 (Ubuntu 22.04",
+    ),
 }
 
 
@@ -89,8 +103,10 @@ class Unavailable(Exception):
 
 
 def hosts_file(name: str) -> str:
-    return (f"127.0.0.1\tlocalhost\n127.0.1.1\t{name}\n"
-            "::1\tlocalhost ip6-localhost ip6-loopback\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
+    return (
+        f"127.0.0.1\tlocalhost\n127.0.1.1\t{name}\n"
+        "::1\tlocalhost ip6-localhost ip6-loopback\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
+    )
 
 
 def run(argv: list[str], timeout: float, check: bool = True, **kw) -> subprocess.CompletedProcess:
@@ -105,12 +121,19 @@ def host_tools() -> None:
     if shutil.which("systemd-nspawn") and shutil.which("debootstrap"):
         return
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    r = run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "systemd-container", "debootstrap"],
-            timeout=600, check=False, env=env)
+    r = run(
+        ["apt-get", "install", "-y", "-q", "--no-install-recommends", "systemd-container", "debootstrap"],
+        timeout=600,
+        check=False,
+        env=env,
+    )
     if r.returncode:
         run(["apt-get", "update", "-q"], timeout=600, env=env)
-        run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "systemd-container", "debootstrap"],
-            timeout=600, env=env)
+        run(
+            ["apt-get", "install", "-y", "-q", "--no-install-recommends", "systemd-container", "debootstrap"],
+            timeout=600,
+            env=env,
+        )
 
 
 def archive_reachable(d: Distro) -> None:
@@ -134,8 +157,12 @@ def ensure_rootfs_tarball(d: Distro, log=print) -> Path:
     build.mkdir(parents=True)
     t0 = time.monotonic()
     try:
-        argv = ["debootstrap", "--variant=minbase", f"--include={INCLUDE}",
-                f"--components={d.components.replace(' ', ',')}"]
+        argv = [
+            "debootstrap",
+            "--variant=minbase",
+            f"--include={INCLUDE}",
+            f"--components={d.components.replace(' ', ',')}",
+        ]
         if not d.check_gpg:
             argv.append("--no-check-gpg")
         argv += [d.key, str(build), d.mirror]
@@ -156,18 +183,19 @@ def ensure_rootfs_tarball(d: Distro, log=print) -> Path:
         cadir.mkdir(parents=True, exist_ok=True)
         for crt in glob.glob(CA_GLOB):
             shutil.copy(crt, cadir / Path(crt).name)
-        run(["chroot", str(build), "update-ca-certificates"], timeout=120,
-            env={"PATH": PATH, "LANG": "C.UTF-8"})
+        run(["chroot", str(build), "update-ca-certificates"], timeout=120, env={"PATH": PATH, "LANG": "C.UTF-8"})
         # resolve our own name like a real server; no /etc/hostname (it would override --hostname)
         (build / "etc/hosts").write_text(hosts_file(d.hostname))
         (build / "etc/hostname").unlink(missing_ok=True)
         run(["chroot", str(build), "apt-get", "clean"], timeout=60, env={"PATH": PATH})
         for tool in ("java", "node", "pip3", "pip"):
-            assert not any((build / p / tool).exists() for p in ("usr/bin", "usr/local/bin")), \
+            assert not any((build / p / tool).exists() for p in ("usr/bin", "usr/local/bin")), (
                 f"a fresh server has no {tool}, but the {d.key} image does"
+            )
         tmp = d.tarball.with_suffix(".tmp")
-        run(["tar", "-C", str(build), "--numeric-owner", "--xattrs", "-I", "gzip -1", "-cf", str(tmp), "."],
-            timeout=900)
+        run(
+            ["tar", "-C", str(build), "--numeric-owner", "--xattrs", "-I", "gzip -1", "-cf", str(tmp), "."], timeout=900
+        )
         os.rename(tmp, d.tarball)
         log(f"[systemd] built {d.title} root file system in {time.monotonic() - t0:.0f}s: {d.tarball}")
     finally:
@@ -194,8 +222,9 @@ def _leader(nspawn_pid: int) -> int | None:
 
 
 def _cgroup_dirs(machine: str) -> list[Path]:
-    return [Path(f"/sys/fs/cgroup/{h}/ct-{machine}") for h in ("systemd", "unified")
-            if Path(f"/sys/fs/cgroup/{h}").is_dir()]
+    return [
+        Path(f"/sys/fs/cgroup/{h}/ct-{machine}") for h in ("systemd", "unified") if Path(f"/sys/fs/cgroup/{h}").is_dir()
+    ]
 
 
 def _cgroup_pids(root: Path) -> set[int]:
@@ -240,7 +269,7 @@ class Machine:
 
     # -- life cycle --------------------------------------------------------------------------
     @classmethod
-    def create(cls, d: Distro, log=print) -> "Machine":
+    def create(cls, d: Distro, log=print) -> Machine:
         tarball = ensure_rootfs_tarball(d, log)
         base = WORK / f"run-{d.key}-{os.getpid()}"
         shutil.rmtree(base, ignore_errors=True)
@@ -273,14 +302,29 @@ class Machine:
 
         self.boots += 1
         self.console = self.root.parent / f"console-{self.boots}.log"
-        argv = ["systemd-nspawn", "-D", str(self.root), "--boot", f"--machine={self.name}",
-                f"--hostname={self.name}", "--register=no", "--keep-unit", "--console=read-only",
-                f"--resolv-conf={self.distro.resolv_conf}",
-                *self.binds]
+        argv = [
+            "systemd-nspawn",
+            "-D",
+            str(self.root),
+            "--boot",
+            f"--machine={self.name}",
+            f"--hostname={self.name}",
+            "--register=no",
+            "--keep-unit",
+            "--console=read-only",
+            f"--resolv-conf={self.distro.resolv_conf}",
+            *self.binds,
+        ]
         t0 = time.monotonic()
         with open(self.console, "wb") as out:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                         preexec_fn=into_own_cgroup, start_new_session=True)
+            self.proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                preexec_fn=into_own_cgroup,
+                start_new_session=True,
+            )
         deadline = t0 + timeout
         while self.leader is None:
             if self.proc.poll() is not None:
@@ -343,13 +387,13 @@ class Machine:
     def leftovers(self) -> list[str]:
         """What a powered-off machine left on the host: processes, cgroups, mounts."""
         out = [f"cgroup {cg}" for cg in _cgroup_dirs(self.name) if cg.exists()]
-        out += [f"propagate dir" for p in [Path(f"/run/systemd/nspawn/propagate/{self.name}")] if p.exists()]
+        out += ["propagate dir" for p in [Path(f"/run/systemd/nspawn/propagate/{self.name}")] if p.exists()]
         mounts = Path("/proc/self/mountinfo").read_text()
         out += [f"mount {line.split()[4]}" for line in mounts.splitlines() if str(self.root) in line]
         for pid_dir in Path("/proc").iterdir():
             if pid_dir.name.isdigit():
                 try:
-                    if os.readlink(pid_dir / "root") .startswith(str(self.root)):
+                    if os.readlink(pid_dir / "root").startswith(str(self.root)):
                         out.append(f"process {pid_dir.name}")
                 except OSError:
                     pass
@@ -369,13 +413,28 @@ class Machine:
     # -- commands inside ---------------------------------------------------------------------
     def env(self, extra: dict | None = None) -> dict:
         """A root login's environment (nsenter passes ours on: never the host's)."""
-        return {"PATH": PATH, "HOME": "/root", "USER": "root", "LOGNAME": "root", "SHELL": "/bin/bash",
-                "LANG": "C.UTF-8", "TERM": "dumb", **(extra or {})}
+        return {
+            "PATH": PATH,
+            "HOME": "/root",
+            "USER": "root",
+            "LOGNAME": "root",
+            "SHELL": "/bin/bash",
+            "LANG": "C.UTF-8",
+            "TERM": "dumb",
+            **(extra or {}),
+        }
 
     def _nsenter(self, argv: list[str], timeout: float, env: dict | None = None) -> subprocess.CompletedProcess:
         assert self.leader, f"{self.name} is not running"
-        return subprocess.run(["nsenter", "-t", str(self.leader), "-a", *argv], capture_output=True, text=True,
-                              timeout=timeout, env=self.env(env), stdin=subprocess.DEVNULL, cwd="/")
+        return subprocess.run(
+            ["nsenter", "-t", str(self.leader), "-a", *argv],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=self.env(env),
+            stdin=subprocess.DEVNULL,
+            cwd="/",
+        )
 
     def sh(self, script: str, timeout: float = 120, env: dict | None = None) -> subprocess.CompletedProcess:
         """`bash -lc SCRIPT` as root inside (a login shell: PATH as a user gets it). Secrets go in env."""
@@ -383,7 +442,9 @@ class Machine:
 
     def ok(self, script: str, timeout: float = 120, env: dict | None = None) -> str:
         r = self.sh(script, timeout, env)
-        assert r.returncode == 0, f"inside {self.name}: `{script}` exited {r.returncode}:\n{(r.stdout + r.stderr)[-4000:]}"
+        assert r.returncode == 0, (
+            f"inside {self.name}: `{script}` exited {r.returncode}:\n{(r.stdout + r.stderr)[-4000:]}"
+        )
         return r.stdout
 
     def path(self, inside: str) -> Path:

@@ -2,13 +2,13 @@
 then what the user gets, checked from outside. Tests run in this order on one shared install;
 the destructive ones (crash, reboot, uninstall) come last.
 """
+
 from __future__ import annotations
 
 import os
 import re
 import socket
 import time
-import uuid
 
 import httpx
 import pytest
@@ -48,23 +48,29 @@ def wait_healthy(server, timeout: float = 180) -> float:
 
 # -- the install ---------------------------------------------------------------------------------
 
+
 def test_install_as_the_readme_says(server):
     ex = server.example
-    assert ex is not None and ex.returncode == 0, \
+    assert ex is not None and ex.returncode == 0, (
         f"`cd /src && ./jeg-wizard answers --example` (read-only checkout) exited {ex.returncode}:\n{(ex.stdout + ex.stderr)[-3000:]}"
+    )
     r = server.install
     out = r.stdout + r.stderr
     if server.distro.refused:  # refused before any change, with the reason and what to do instead
         assert r.returncode == 2 and "nothing was changed" in out and server.distro.refused in out, out[-3000:]
         assert not server.m.path("/opt/jeg").exists() and not server.m.path(f"{STATE}/journal.jsonl").exists()
         return
-    assert r.returncode == 0, f"`./jeg-wizard install --unattended` exited {r.returncode} after {server.install_seconds:.0f}s:\n{out[-5000:]}"
+    assert r.returncode == 0, (
+        f"`./jeg-wizard install --unattended` exited {r.returncode} after {server.install_seconds:.0f}s:\n{out[-5000:]}"
+    )
     assert f"{ADMIN} logged in and ran spark.range(1000).count() = 1000 via the gateway" in out, out[-3000:]
 
 
 def test_jeg_wizard_is_on_path(server):
     r = server.m.sh("command -v jeg-wizard && jeg-wizard --version", timeout=60)
-    assert r.returncode == 0, f"`command -v jeg-wizard` in a root login shell: rc {r.returncode}: {(r.stdout + r.stderr)[-1000:]}"
+    assert r.returncode == 0, (
+        f"`command -v jeg-wizard` in a root login shell: rc {r.returncode}: {(r.stdout + r.stderr)[-1000:]}"
+    )
 
 
 def test_units_active_and_enabled(server):
@@ -84,8 +90,8 @@ def test_unit_hardening(server):
         p = show(server, unit)
         want = {
             "NoNewPrivileges": lambda v: v == "yes",
-            "ProtectSystem": lambda v: v in (("strict",) if "gateway" in unit else ("strict", "full")),
-            "ProtectHome": lambda v: v in ("yes", "read-only", "tmpfs") if "gateway" in unit else True,
+            "ProtectSystem": lambda v, unit=unit: v in (("strict",) if "gateway" in unit else ("strict", "full")),
+            "ProtectHome": lambda v, unit=unit: v in ("yes", "read-only", "tmpfs") if "gateway" in unit else True,
             "PrivateTmp": lambda v: v == "yes",
             "Wants": lambda v: "network-online.target" in v.split(),
             "After": lambda v: "network-online.target" in v.split(),
@@ -100,8 +106,9 @@ def test_unit_hardening(server):
                 missing.append(f"{unit}: {key}={p.get(key, '')!r}")
         sec = server.m.sh(f"systemd-analyze security {unit} --no-pager 2>&1 | tail -n 1", timeout=60).stdout.strip()
         scores[unit] = sec.split(":", 1)[-1].strip()
-    record(server.distro.key, "systemd-analyze security",
-           "; ".join(f"{u.split('.')[0]} {s}" for u, s in scores.items()))
+    record(
+        server.distro.key, "systemd-analyze security", "; ".join(f"{u.split('.')[0]} {s}" for u, s in scores.items())
+    )
     if "hub" in p.get("Id", "") and p.get("EnvironmentFiles"):
         env_file = p["EnvironmentFiles"].split()[0]
         mode = server.m.ok(f"stat -c %a {env_file}", timeout=30).strip()
@@ -118,16 +125,19 @@ def test_services_log_to_the_journal(server):
         if not own.strip():
             rotate = server.m.sh("ls /etc/logrotate.d/ 2>/dev/null | grep -i jeg", timeout=30).stdout.strip()
             out = show(server, unit).get("StandardOutput", "")
-            problems.append(f"{unit}: no line of its own in the journal (StandardOutput={out}; "
-                            f"logrotate config: {rotate or 'none'})")
+            problems.append(
+                f"{unit}: no line of its own in the journal (StandardOutput={out}; "
+                f"logrotate config: {rotate or 'none'})"
+            )
     assert not problems, "\n".join(problems)
 
 
 def test_no_secret_in_systemd_journal_or_ps(server):
     server.require_install()
     found = server.secrets()
-    assert {"admin password", "secrets/gateway-token", "secrets/proxy-token", "cookie secret"} <= set(found), \
+    assert {"admin password", "secrets/gateway-token", "secrets/proxy-token", "cookie secret"} <= set(found), (
         f"secrets expected under {STATE}: found {sorted(found)}"
+    )
     m = server.m
     sources = {
         "systemctl show": m.ok(f"systemctl show --no-pager {' '.join(UNITS)}", timeout=30),
@@ -143,12 +153,17 @@ def test_no_secret_in_systemd_journal_or_ps(server):
             except OSError:
                 pass
     sources["ps on the host"] = "\n".join(host_ps)
-    leaks = [f"{name} appears in {where}" for where, text in sources.items()
-             for name, value in found.items() if value in text]
+    leaks = [
+        f"{name} appears in {where}"
+        for where, text in sources.items()
+        for name, value in found.items()
+        if value in text
+    ]
     assert not leaks, "\n".join(leaks)
 
 
 # -- what a user gets ----------------------------------------------------------------------------
+
 
 def test_doctor_exits_zero(server):
     server.require_install()
@@ -181,19 +196,25 @@ def test_login_spawn_and_spark_job(server):
         ready = time.monotonic()
         result = ks.execute("canary = 41; spark.range(1000).count()")
     assert result == "1000", result
-    record(server.distro.key, "login→job", f"login+spawn {spawned - t0:.1f}s, kernel ready {ready - spawned:.1f}s, "
-           f"job {time.monotonic() - ready:.1f}s")
+    record(
+        server.distro.key,
+        "login→job",
+        f"login+spawn {spawned - t0:.1f}s, kernel ready {ready - spawned:.1f}s, job {time.monotonic() - ready:.1f}s",
+    )
 
 
 def _login(c: httpx.Client, user: str, password: str, timeout: float = 240) -> str:
     """Log in and start the user's server; returns the user's base URL (the client holds the cookies)."""
     c.get(f"{HUB}/hub/login")
     xsrf = c.cookies.get("_xsrf", path="/hub/") or c.cookies.get("_xsrf") or ""
-    r = c.post(f"{HUB}/hub/login?next=", data={"username": user, "password": password, "_xsrf": xsrf},
-               follow_redirects=False)
+    r = c.post(
+        f"{HUB}/hub/login?next=", data={"username": user, "password": password, "_xsrf": xsrf}, follow_redirects=False
+    )
     assert r.status_code in (302, 303), f"login as {user}: HTTP {r.status_code}"
-    c.post(f"{HUB}/hub/api/users/{user}/server",
-           headers={"X-XSRFToken": c.cookies.get("_xsrf", path="/hub/") or xsrf, "Referer": f"{HUB}/hub/home"})
+    c.post(
+        f"{HUB}/hub/api/users/{user}/server",
+        headers={"X-XSRFToken": c.cookies.get("_xsrf", path="/hub/") or xsrf, "Referer": f"{HUB}/hub/home"},
+    )
     base = f"{HUB}/user/{user}"
     deadline = time.monotonic() + timeout
     while True:
@@ -205,8 +226,9 @@ def _login(c: httpx.Client, user: str, password: str, timeout: float = 240) -> s
 
 
 def _user_server_pids(server) -> list[str]:
-    return server.m.sh(f"pgrep -u {ADMIN} -f jupyterhub-singleuser || pgrep -u {ADMIN} -f 'jupyter.*(lab|server|notebook)'",
-                       timeout=30).stdout.split()
+    return server.m.sh(
+        f"pgrep -u {ADMIN} -f jupyterhub-singleuser || pgrep -u {ADMIN} -f 'jupyter.*(lab|server|notebook)'", timeout=30
+    ).stdout.split()
 
 
 def _cookie(c: httpx.Client) -> dict:
@@ -230,22 +252,27 @@ def test_hub_restart_keeps_user_server_and_kernel(server):
         wait_healthy(server, timeout=120)
         record(server.distro.key, "hub restart → healthy", f"{time.monotonic() - t0:.1f}s")
         after = _user_server_pids(server)
-        assert set(pids) <= set(after), \
+        assert set(pids) <= set(after), (
             f"the hub restart (KillMode={kill_mode}) ended {ADMIN}'s server: pids {pids} before, {after} after"
+        )
         deadline = time.monotonic() + 120
         while True:  # the hub reconnects its routes to the running server
             r = c.get(f"{base}/api/kernels/{kid}", headers=headers)
             if r.status_code == 200 or time.monotonic() > deadline:
                 break
             time.sleep(1)
-        assert r.status_code == 200, f"the kernel through the hub after the restart: HTTP {r.status_code} {r.text[:200]}"
+        assert r.status_code == 200, (
+            f"the kernel through the hub after the restart: HTTP {r.status_code} {r.text[:200]}"
+        )
         with health._KernelSocket(base, kid, time.monotonic() + 120, _cookie(c)) as ks:
             assert ks.execute("canary + 1") == "42"
         doc = server.wizard("doctor", timeout=180)
         out = doc.stdout + doc.stderr
         bad = [line for line in out.splitlines() if line.startswith(("[!]", "[✗]"))]
-        assert doc.returncode == 0 and not bad, \
-            f"`jeg-wizard doctor` after a hub restart (KillMode={kill_mode}) exited {doc.returncode}:\n" + "\n".join(bad)
+        assert doc.returncode == 0 and not bad, (
+            f"`jeg-wizard doctor` after a hub restart (KillMode={kill_mode}) exited {doc.returncode}:\n"
+            + "\n".join(bad)
+        )
     finally:
         try:
             c.delete(f"{base}/api/kernels/{kid}", headers=headers)
@@ -262,8 +289,15 @@ def test_jupyterlab_in_a_real_browser_runs_a_spark_cell(server, tmp_path):
     from ..e2e.browser import run_spark_cell_in_lab
 
     timings: dict[str, float] = {}
-    out = run_spark_cell_in_lab(HUB, ADMIN, server.password, KERNEL_DISPLAY, timeout=300, timings=timings,
-                                screenshot_path=str(tmp_path / f"lab-{server.distro.key}.png"))
+    out = run_spark_cell_in_lab(
+        HUB,
+        ADMIN,
+        server.password,
+        KERNEL_DISPLAY,
+        timeout=300,
+        timings=timings,
+        screenshot_path=str(tmp_path / f"lab-{server.distro.key}.png"),
+    )
     assert out.strip() == "1000", out
     record(server.distro.key, "browser", " ".join(f"{k} {v}s" for k, v in timings.items()))
 
@@ -276,8 +310,9 @@ def test_services_stop_status_restart(server):
     stop = server.wizard("services stop", timeout=180)
     assert stop.returncode == 0, stop.stdout + stop.stderr
     states = m.sh(f"systemctl is-active {' '.join(UNITS)}", timeout=30).stdout.split()
-    assert all(s in ("inactive", "failed") for s in states) and "failed" not in states, \
+    assert all(s in ("inactive", "failed") for s in states) and "failed" not in states, (
         f"after `jeg-wizard services stop`: {states}"
+    )
     st = server.wizard("services status", timeout=120)
     assert "running" not in st.stdout.replace("not running", ""), st.stdout
     t0 = time.monotonic()
@@ -301,8 +336,10 @@ def test_crash_each_service_is_restarted(server):
                 break
             time.sleep(0.3)
         else:
-            pytest.fail(f"{unit} not restarted within 120s after SIGKILL: {now.get('ActiveState')}/{now.get('SubState')}, "
-                        f"NRestarts {now.get('NRestarts')}")
+            pytest.fail(
+                f"{unit} not restarted within 120s after SIGKILL: {now.get('ActiveState')}/{now.get('SubState')}, "
+                f"NRestarts {now.get('NRestarts')}"
+            )
         wait_healthy(server, timeout=120)
         secs = time.monotonic() - t0
         record(server.distro.key, f"crash→restarted+answering {unit.split('.')[0]}", f"{secs:.1f}s")
@@ -326,17 +363,22 @@ def test_doctor_names_a_hub_crash_loop(server):
         n = show(server, "jeg-hub.service").get("NRestarts")
         r = server.wizard("doctor", timeout=180)
         out = r.stdout + r.stderr
-        cause = m.sh("journalctl -b --no-pager -o cat -u jeg-hub | grep -iE '8081|errno|address already|bind' | tail -n 3",
-                     timeout=60).stdout
+        cause = m.sh(
+            "journalctl -b --no-pager -o cat -u jeg-hub | grep -iE '8081|errno|address already|bind' | tail -n 3",
+            timeout=60,
+        ).stdout
     finally:
         blocker.close()
     m.sh("systemctl reset-failed jeg-hub.service; systemctl start --no-block jeg-hub.service", timeout=60)
     wait_healthy(server, timeout=180)
     assert int(n or 0) >= 2, f"the hub did not crash-loop with its port held (NRestarts {n})"
     assert r.returncode != 0, f"doctor exited 0 during a crash loop (NRestarts {n}):\n{out[-3000:]}"
-    assert re.search(r"crash|restart", out, re.I) and re.search(r"8081|address already in use|could not bind|in use", out, re.I), \
-        f"doctor does not name the crash loop and its cause (NRestarts {n}; the journal's cause lines: {cause!r}):\n" \
+    assert re.search(r"crash|restart", out, re.I) and re.search(
+        r"8081|address already in use|could not bind|in use", out, re.I
+    ), (
+        f"doctor does not name the crash loop and its cause (NRestarts {n}; the journal's cause lines: {cause!r}):\n"
         + "\n".join(line for line in out.splitlines() if "hub" in line)[-3000:]
+    )
 
 
 def test_reboot_comes_back_healthy(server):
@@ -350,7 +392,9 @@ def test_reboot_comes_back_healthy(server):
     total = time.monotonic() - t0
     record(server.distro.key, "reboot→healthy", f"{total:.1f}s (boot {boot:.1f}s, units+answers {healthy:.1f}s)")
     doc = server.wizard("doctor", timeout=180)
-    assert doc.returncode == 0, f"`jeg-wizard doctor` after the reboot exited {doc.returncode}:\n{(doc.stdout + doc.stderr)[-3000:]}"
+    assert doc.returncode == 0, (
+        f"`jeg-wizard doctor` after the reboot exited {doc.returncode}:\n{(doc.stdout + doc.stderr)[-3000:]}"
+    )
 
 
 OUR_PROCESSES = "configurable-http-proxy|jupyterhub|enterprise_gateway|jupyter-enterprisegateway|jupyterhub-singleuser|ipykernel|pyspark"
@@ -370,8 +414,10 @@ def test_uninstall_then_second_install(server):
         problems.append(f"systemctl list-unit-files still lists: {files}")
     units = m.sh("systemctl list-units --all --no-legend 'jeg-*'", timeout=30).stdout.strip()
     if units:
-        cg = m.sh("systemd-cgls --no-pager -u jeg-hub.service 2>&1; systemd-cgls --no-pager -u jeg-gateway.service 2>&1",
-                  timeout=30).stdout.strip()
+        cg = m.sh(
+            "systemd-cgls --no-pager -u jeg-hub.service 2>&1; systemd-cgls --no-pager -u jeg-gateway.service 2>&1",
+            timeout=30,
+        ).stdout.strip()
         problems.append(f"systemctl list-units --all still lists: {units}\n  their cgroups:\n{cg[-1500:]}")
     procs = m.sh(f"pgrep -a -f '{OUR_PROCESSES}'", timeout=30).stdout.strip()
     if procs:

@@ -1,6 +1,7 @@
 """The app states the snapshot tests and `screenshots/make.py` render: the real steps through a
 recording runner, fixed machine facts, fixed health readings and a fake clock, so every render
 is the same on any machine (paths under /demo, which nothing creates)."""
+
 from __future__ import annotations
 
 import itertools
@@ -10,12 +11,12 @@ from pathlib import Path
 
 from jeg_wizard import distro
 from jeg_wizard.answers import Answers, parse
+from jeg_wizard.checks import Finding
 from jeg_wizard.engine import Engine, make_context
 from jeg_wizard.health import Smoke
 from jeg_wizard.runner import DryRunRunner
 from jeg_wizard.tui.app import WizardApp, build_app
 from jeg_wizard.tui.facts import EarlierInstall, Facts
-from jeg_wizard.checks import Finding
 from jeg_wizard.tui.probes import Probe
 
 DEBIAN12 = distro.Distro("debian", "12", "Debian GNU/Linux 12 (bookworm)")
@@ -35,19 +36,31 @@ FACTS = Facts(
 )
 
 READINGS = {  # what the quick checks say on a healthy install, but the Spark master
-    "gateway": [Finding("gateway", "token required", "ok", "HTTP 401 without the token"),
-                Finding("gateway", "version", "ok", "JEG 3.3.0 (jupyter_server 1.24.0)")],
+    "gateway": [
+        Finding("gateway", "token required", "ok", "HTTP 401 without the token"),
+        Finding("gateway", "version", "ok", "JEG 3.3.0 (jupyter_server 1.24.0)"),
+    ],
     "hub": [Finding("hub", "public URL", "ok", "JupyterHub 6.1.0 at http://127.0.0.1:8000")],
     "proxy": [Finding("proxy", "API", "ok", "2 routes: /, /user/hubadmin/")],
-    "spark": [Finding("spark", "master", "problem", "spark://127.0.0.1:7077 is unreachable (http://127.0.0.1:8080/json/ does not answer)",
-                      "jeg-wizard services restart spark-master spark-worker")],
+    "spark": [
+        Finding(
+            "spark",
+            "master",
+            "problem",
+            "spark://127.0.0.1:7077 is unreachable (http://127.0.0.1:8080/json/ does not answer)",
+            "jeg-wizard services restart spark-master spark-worker",
+        )
+    ],
 }
 
 
 def demo_answers(**over):
     data = {
-        "system": {"prefix": f"{ROOT}/opt", "state_dir": f"{ROOT}/var/lib/jeg-wizard",
-                   "log_dir": f"{ROOT}/var/log/jeg-wizard"},
+        "system": {
+            "prefix": f"{ROOT}/opt",
+            "state_dir": f"{ROOT}/var/lib/jeg-wizard",
+            "log_dir": f"{ROOT}/var/log/jeg-wizard",
+        },
         "environment": {"file": f"{ROOT}/etc/environment"},
         "kernels": {"dir": f"{ROOT}/usr/local/share/jupyter/kernels"},
         "hub": {"config_dir": f"{ROOT}/etc/jupyter"},
@@ -101,6 +114,7 @@ def fixed_machine(monkeypatch) -> None:
     monkeypatch.setattr(distro, "node_major", lambda: 20)
     monkeypatch.setattr(distro, "node_packages", lambda: [])
     from jeg_wizard import layout
+
     monkeypatch.setattr(layout, "_reachable_name", lambda: "jupyter.example.org")
     monkeypatch.setattr(distro, "detect", lambda *a: DEBIAN12)
     monkeypatch.setattr(platform, "machine", lambda: "x86_64")
@@ -147,14 +161,24 @@ def demo_app(fail: Callable[[list[str]], bool] | None = None, answers=None, **wi
 
         return Engine(make_context(a, DryRunRunner(probe_results={}, fail=fail), dry_run=True), STEPS)
 
-    opts = dict(make_engine=engine, facts=FACTS, dist=DEBIAN12, admin_exists=False, clock=fake_clock(),
-                probes=fixed_probes, e2e=fake_e2e, health_interval=0, gate=passing_gate,
-                answers_out=Path("/tmp/jeg-wizard-demo/answers.toml"))
+    opts = dict(
+        make_engine=engine,
+        facts=FACTS,
+        dist=DEBIAN12,
+        admin_exists=False,
+        clock=fake_clock(),
+        probes=fixed_probes,
+        e2e=fake_e2e,
+        health_interval=0,
+        gate=passing_gate,
+        answers_out=Path("/tmp/jeg-wizard-demo/answers.toml"),
+    )
     opts.update(wiring)
     return build_app(answers or demo_answers(), **opts)
 
 
 # ---------------------------------------------------------------- driving the app to each screen
+
 
 def text_of(widget) -> str:
     """A Static's content as plain text (tables and styled text included), unwrapped."""
@@ -185,8 +209,10 @@ async def to_questions(pilot) -> None:
 
 async def fill_password(pilot, password: str = PASSWORD, confirm: str | None = None) -> None:
     screen = pilot.app.screen
-    for wid, value in (("#f-users-admin_password", password), ("#f-users-admin_password_confirm",
-                                                              password if confirm is None else confirm)):
+    for wid, value in (
+        ("#f-users-admin_password", password),
+        ("#f-users-admin_password_confirm", password if confirm is None else confirm),
+    ):
         inp = screen.query_one(wid)
         inp.focus()
         inp.value = ""
@@ -207,8 +233,9 @@ async def to_plan(pilot, step: str | None = "environment") -> None:
 async def to_run_end(pilot) -> None:
     await to_plan(pilot, step=None)
     await pilot.press("s")
-    await settle(pilot, lambda: getattr(pilot.app.screen, "done", False) or
-                 getattr(pilot.app.screen, "failed", None) is not None)
+    await settle(
+        pilot, lambda: getattr(pilot.app.screen, "done", False) or getattr(pilot.app.screen, "failed", None) is not None
+    )
     from jeg_wizard.tui.widgets import LogStream
 
     log = pilot.app.screen.query_one(LogStream)
@@ -244,6 +271,7 @@ async def to_finish_checked(pilot) -> None:
 
 def steady(drive):
     """A focused Input blinks its cursor on a timer: stop it, or the picture depends on the instant."""
+
     async def driven(pilot) -> None:
         from textual.widgets import Input
 
@@ -261,9 +289,10 @@ STATES: dict[str, tuple[Callable[..., WizardApp], Callable[..., Awaitable[None]]
     "2-questions": (demo_app, steady(to_questions_with_error)),
     "3-plan": (demo_app, steady(to_plan)),
     "4-run-failed": (lambda: demo_app(fail=lambda argv: argv[:2] == ["npm", "install"]), steady(to_run_end)),
-    "5-run-complete": (lambda: demo_app(answers=demo_answers(spark={"master": "spark://127.0.0.1:7077"})),
-                       steady(to_run_end)),
-    "6-finish": (lambda: demo_app(answers=demo_answers(spark={"master": "spark://127.0.0.1:7077"})),
-                 steady(to_finish)),
+    "5-run-complete": (
+        lambda: demo_app(answers=demo_answers(spark={"master": "spark://127.0.0.1:7077"})),
+        steady(to_run_end),
+    ),
+    "6-finish": (lambda: demo_app(answers=demo_answers(spark={"master": "spark://127.0.0.1:7077"})), steady(to_finish)),
     "7-finish-e2e": (demo_app, steady(to_finish_checked)),
 }

@@ -1,5 +1,6 @@
 """The whole wizard, headless, over the real engine and the real steps with a recording runner:
 a wrong answer and its error, the plan, the run, the health panels, the saved answers."""
+
 import gc
 import os
 import stat
@@ -31,18 +32,28 @@ def answers_in(tmp_path):
     envfile = tmp_path / "etc" / "environment"
     envfile.parent.mkdir(parents=True)
     envfile.write_text('PATH="/usr/bin:/bin"\n')
-    return parse({
-        "system": {"prefix": str(tmp_path / "opt"), "state_dir": str(tmp_path / "state"),
-                   "log_dir": str(tmp_path / "log")},
-        "environment": {"file": str(envfile)},
-        "kernels": {"dir": str(tmp_path / "share" / "jupyter" / "kernels")},
-        "hub": {"config_dir": str(tmp_path / "etc" / "jupyter"), "ip": "127.0.0.1", "port": PORTS["hub"],
-                "hub_port": PORTS["hub_api"]},
-        "gateway": {"port": PORTS["gateway"]},
-        "proxy": {"api_port": PORTS["proxy"]},
-        "users": {"admin": "jegwnobody"},
-        "services": {"manager": "process"},
-    }, DEBIAN12)
+    return parse(
+        {
+            "system": {
+                "prefix": str(tmp_path / "opt"),
+                "state_dir": str(tmp_path / "state"),
+                "log_dir": str(tmp_path / "log"),
+            },
+            "environment": {"file": str(envfile)},
+            "kernels": {"dir": str(tmp_path / "share" / "jupyter" / "kernels")},
+            "hub": {
+                "config_dir": str(tmp_path / "etc" / "jupyter"),
+                "ip": "127.0.0.1",
+                "port": PORTS["hub"],
+                "hub_port": PORTS["hub_api"],
+            },
+            "gateway": {"port": PORTS["gateway"]},
+            "proxy": {"api_port": PORTS["proxy"]},
+            "users": {"admin": "jegwnobody"},
+            "services": {"manager": "process"},
+        },
+        DEBIAN12,
+    )
 
 
 async def type_into(pilot, selector, text):
@@ -65,8 +76,15 @@ async def test_whole_flow_dry_run(tmp_path):
         runners.append(ctx.runner)
         return Engine(ctx, STEPS)
 
-    app = build_app(answers_in(tmp_path), make_engine=engine, facts=FACTS, dist=DEBIAN12, admin_exists=False,
-                    health_interval=0, gate=passing_gate)
+    app = build_app(
+        answers_in(tmp_path),
+        make_engine=engine,
+        facts=FACTS,
+        dist=DEBIAN12,
+        admin_exists=False,
+        health_interval=0,
+        gate=passing_gate,
+    )
     async with app.run_test(size=(80, 24)) as pilot:
         # Welcome: what will be installed and the (injected) machine facts
         welcome = app.screen
@@ -185,8 +203,9 @@ async def test_back_keeps_answers_and_a_new_engine_for_new_answers(tmp_path):
         made.append(a)
         return Engine(make_context(a, DryRunRunner(probe_results={}), dry_run=True), STEPS)
 
-    app = build_app(answers_in(tmp_path), make_engine=engine, facts=FACTS, dist=DEBIAN12, admin_exists=True,
-                    gate=passing_gate)
+    app = build_app(
+        answers_in(tmp_path), make_engine=engine, facts=FACTS, dist=DEBIAN12, admin_exists=True, gate=passing_gate
+    )
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("enter")
         await settle(pilot, lambda: isinstance(app.screen, QuestionsScreen))
@@ -205,8 +224,14 @@ async def test_back_keeps_answers_and_a_new_engine_for_new_answers(tmp_path):
 
 def dry_app(tmp_path):
     """The wizard over the real steps with a runner that records (nothing on the machine changes)."""
-    return build_app(answers_in(tmp_path), facts=FACTS, dist=DEBIAN12, admin_exists=True, gate=passing_gate,
-                     make_engine=lambda a: Engine(make_context(a, DryRunRunner(probe_results={}), dry_run=True), STEPS))
+    return build_app(
+        answers_in(tmp_path),
+        facts=FACTS,
+        dist=DEBIAN12,
+        admin_exists=True,
+        gate=passing_gate,
+        make_engine=lambda a: Engine(make_context(a, DryRunRunner(probe_results={}), dry_run=True), STEPS),
+    )
 
 
 async def test_advanced_fields_open_to_show_their_error(tmp_path):

@@ -1,5 +1,6 @@
 """The form's round trip without a screen: values -> answers.parse -> problems on their fields,
 and the replayable answers file."""
+
 import tomllib
 
 from jeg_wizard.answers import Answers, parse
@@ -20,8 +21,13 @@ def test_defaults_are_valid_when_the_admin_exists():
 
 
 def test_each_problem_lands_on_its_field_or_section():
-    v = values(gateway__port="80a", spark__master="spark://h:1", hub__hub_ip="0.0.0.0",
-               users__admin_password_env="PW", users__admin_password_file="/root/pw")
+    v = values(
+        gateway__port="80a",
+        spark__master="spark://h:1",
+        hub__hub_ip="0.0.0.0",
+        users__admin_password_env="PW",
+        users__admin_password_file="/root/pw",
+    )
     answers, problems = form.validate(v, dist=DEBIAN12, admin_exists=True)
     assert answers is None
     by_field, by_section, rest = form.route(problems)
@@ -39,9 +45,12 @@ def test_cross_section_port_clash_names_the_field():
 
 def test_a_missing_admin_needs_a_password():
     _, problems = form.validate(values(), dist=DEBIAN12, admin_exists=False)
-    assert problems == ["users.admin_password: hubadmin does not exist here yet: give a password so the admin can log in"]
-    _, problems = form.validate(values(users__admin_password_hash="$6$saltsalt$" + "a" * 86), dist=DEBIAN12,
-                                admin_exists=False)  # a hash of the right shape
+    assert problems == [
+        "users.admin_password: hubadmin does not exist here yet: give a password so the admin can log in"
+    ]
+    _, problems = form.validate(
+        values(users__admin_password_hash="$6$saltsalt$" + "a" * 86), dist=DEBIAN12, admin_exists=False
+    )  # a hash of the right shape
     assert problems == []
 
 
@@ -49,7 +58,7 @@ def test_saved_answers_replay_and_hold_no_secret():
     a = parse({"gateway": {"port": 9999}, "kernels": {"spark_opts": "--driver-memory 2g"}}, DEBIAN12)
     text = answers_file.render(a, password_typed=False)
     assert parse(tomllib.loads(text), DEBIAN12) == a
-    assert "admin_password_env = \"\"" in text and "keeps the existing one" in text
+    assert 'admin_password_env = ""' in text and "keeps the existing one" in text
     typed = answers_file.render(a, password_typed=True)
     replay = parse(tomllib.loads(typed), DEBIAN12)
     assert replay.users.admin_password_env == "JEGW_ADMIN_PASSWORD"

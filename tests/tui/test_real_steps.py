@@ -1,5 +1,6 @@
 """The Run screen over the real Runner: a step that prints many lines, one that fails once (Retry),
 one that always fails (Skip), one that cannot be skipped, and Ctrl+C while a command runs."""
+
 import os
 import sys
 import time
@@ -25,6 +26,7 @@ LINES = 20_000
 @dataclass
 class Command:
     """The smallest real action: one command through ctx.runner."""
+
     title: str
     argv: list
     verify_only = False
@@ -47,8 +49,16 @@ def app_with(steps, tmp_path):
     answers = demo_answers(system={"state_dir": str(tmp_path / "state"), "log_dir": str(tmp_path / "log")})
     runner = Runner()
     engine = Engine(make_context(answers, runner, log_to_file=False), steps)
-    app = build_app(answers, make_engine=lambda a: engine, facts=FACTS, dist=DEBIAN12, admin_exists=True,
-                    probes=lambda ctx: [], health_interval=0, gate=passing_gate)
+    app = build_app(
+        answers,
+        make_engine=lambda a: engine,
+        facts=FACTS,
+        dist=DEBIAN12,
+        admin_exists=True,
+        probes=lambda ctx: [],
+        health_interval=0,
+        gate=passing_gate,
+    )
     return app, engine
 
 
@@ -76,8 +86,14 @@ async def test_many_lines_retry_and_skip(tmp_path):
     flag = tmp_path / "second-attempt"
     steps = [
         step("chatty", [sys.executable, "-c", f"for i in range({LINES}): print('pip-like output line', i)"]),
-        step("flaky", ["sh", "-c", f"test -e {flag} && echo fixed now || {{ touch {flag}; "
-                                   "echo 'E: first attempt fails'; exit 3; }"]),
+        step(
+            "flaky",
+            [
+                "sh",
+                "-c",
+                f"test -e {flag} && echo fixed now || {{ touch {flag}; echo 'E: first attempt fails'; exit 3; }}",
+            ],
+        ),
         step("broken", ["sh", "-c", "echo 'E: this cannot work here'; exit 4"]),
         step("last", ["echo", "all done"]),
     ]

@@ -1,4 +1,5 @@
 """`jeg-wizard [--answers FILE]` reaches `tui.app.run`: a bad file is refused before any screen."""
+
 from jeg_wizard.tui.app import run
 
 

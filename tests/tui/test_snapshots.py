@@ -1,5 +1,6 @@
 """SVG snapshots of every screen at 80x24 (and the plan at 100x30), from the states in states.py
 (the same ones screenshots/make.py renders). Update with: pytest tests/tui --snapshot-update"""
+
 import pytest
 
 from .states import SIZE, STATES

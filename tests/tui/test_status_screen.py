@@ -1,5 +1,6 @@
 """The status screen: snapshots healthy and failing (findings given, so the pictures are stable),
 and pilot tests of its keys and of polls never overlapping."""
+
 import threading
 
 import pytest
@@ -18,22 +19,58 @@ HEALTHY = [
     Finding("hub", "public URL", OK, "JupyterHub 6.1.1 at http://127.0.0.1:8000"),
     Finding("hub", "cookie secret", OK, "mode 600"),
     Finding("proxy", "API", OK, "2 routes: /, /user/hubadmin/"),
-    Finding("user servers", "gateway settings", OK, "the hub config: gateway URL, token, KERNEL_USERNAME and timeouts in place"),
+    Finding(
+        "user servers",
+        "gateway settings",
+        OK,
+        "the hub config: gateway URL, token, KERNEL_USERNAME and timeouts in place",
+    ),
     Finding("kernels", "spark_python_local", OK, "program, SPARK_HOME, JAVA_HOME, python paths exist"),
     Finding("network", "addresses", OK, "configured addresses exist; no web proxy in the way"),
 ]
 BROKEN = [
-    Finding("services", "gateway", PROBLEM, "not running, and port 8888 (gateway.port) is held by pid 999 (nc -l 8888)",
-            "stop that process, then: jeg-wizard services start gateway", "/var/log/jeg-wizard/gateway.log"),
+    Finding(
+        "services",
+        "gateway",
+        PROBLEM,
+        "not running, and port 8888 (gateway.port) is held by pid 999 (nc -l 8888)",
+        "stop that process, then: jeg-wizard services start gateway",
+        "/var/log/jeg-wizard/gateway.log",
+    ),
     Finding("services", "hub", OK, "running, pid 4250, up 3m, port 8081"),
-    Finding("gateway", "answers", PROBLEM, "http://127.0.0.1:8888 does not answer (ConnectError)", "jeg-wizard services restart gateway"),
-    Finding("hub", "cookie secret", PROBLEM, "/var/lib/jeg-wizard/hub/jupyterhub_cookie_secret has mode 644: others can forge login cookies",
-            "chmod 600 /var/lib/jeg-wizard/hub/jupyterhub_cookie_secret"),
+    Finding(
+        "gateway",
+        "answers",
+        PROBLEM,
+        "http://127.0.0.1:8888 does not answer (ConnectError)",
+        "jeg-wizard services restart gateway",
+    ),
+    Finding(
+        "hub",
+        "cookie secret",
+        PROBLEM,
+        "/var/lib/jeg-wizard/hub/jupyterhub_cookie_secret has mode 644: others can forge login cookies",
+        "chmod 600 /var/lib/jeg-wizard/hub/jupyterhub_cookie_secret",
+    ),
     Finding("proxy", "API", OK, "1 routes: /"),
-    Finding("user servers", "kernel user", PROBLEM, "the hub config does not send KERNEL_USERNAME", "add KERNEL_USERNAME to c.Spawner.environment"),
-    Finding("kernels", "spark_python_local", PROBLEM, "JAVA_HOME=/usr/lib/jvm/nope has no bin/java", "fix the kernelspec"),
-    Finding("network", "proxy variables", PROBLEM, "http_proxy is set but NO_PROXY lacks 127.0.0.1", "add NO_PROXY=127.0.0.1",
-            warning=True),
+    Finding(
+        "user servers",
+        "kernel user",
+        PROBLEM,
+        "the hub config does not send KERNEL_USERNAME",
+        "add KERNEL_USERNAME to c.Spawner.environment",
+    ),
+    Finding(
+        "kernels", "spark_python_local", PROBLEM, "JAVA_HOME=/usr/lib/jvm/nope has no bin/java", "fix the kernelspec"
+    ),
+    Finding(
+        "network",
+        "proxy variables",
+        PROBLEM,
+        "http_proxy is set but NO_PROXY lacks 127.0.0.1",
+        "add NO_PROXY=127.0.0.1",
+        warning=True,
+    ),
 ]
 
 
@@ -42,12 +79,12 @@ def fixed(findings, gate=None):
         if gate:
             gate.wait(5)
         return list(findings)
+
     return check
 
 
 def app_with(findings, **kw):
-    return StatusApp(Layout(Answers()), check=fixed(findings), interval=0,
-                     clock=lambda secs: "checked 12:00:00", **kw)
+    return StatusApp(Layout(Answers()), check=fixed(findings), interval=0, clock=lambda secs: "checked 12:00:00", **kw)
 
 
 async def settle(pilot):

@@ -1,4 +1,5 @@
 """The batched log and the health panel on their own, in a bare app."""
+
 import threading
 import time
 

@@ -1,7 +1,7 @@
 import pytest
 
-from jeg_wizard.answers import parse
 from jeg_wizard import distro
+from jeg_wizard.answers import parse
 
 DEBIAN12 = distro.Distro("debian", "12", "Debian GNU/Linux 12 (bookworm)")
 CANARY = "Canary-Pass-7f3a9"
@@ -17,8 +17,11 @@ def tmp_answers(tmp_path, monkeypatch):
 
     def make(**over):
         data = {
-            "system": {"prefix": str(tmp_path / "opt"), "state_dir": str(tmp_path / "state"),
-                       "log_dir": str(tmp_path / "log")},
+            "system": {
+                "prefix": str(tmp_path / "opt"),
+                "state_dir": str(tmp_path / "state"),
+                "log_dir": str(tmp_path / "log"),
+            },
             "environment": {"file": str(envfile)},
             "kernels": {"dir": str(tmp_path / "share" / "jupyter" / "kernels")},
             "hub": {"config_dir": str(tmp_path / "etc" / "jupyter"), "ip": "127.0.0.1"},
@@ -28,4 +31,5 @@ def tmp_answers(tmp_path, monkeypatch):
         for section, values in over.items():
             data.setdefault(section, {}).update(values)
         return parse(data, DEBIAN12)
+
     return make

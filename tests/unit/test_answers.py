@@ -1,4 +1,5 @@
 """Every validation rule, with the message the operator reads."""
+
 import os
 
 import pytest
@@ -30,7 +31,10 @@ CASES = [
     ({"users": {"admin_password": "pw"}}, "users.admin_password: secrets are not kept in the answers file in clear"),
     ({"users": {"admin": "Hub Admin"}}, "users.admin: must be a unix user name"),
     ({"users": {"admin": "root"}}, "users.admin: must not be root"),
-    ({"users": {"allowed": ["ok", "9bad"]}}, "users.allowed: must be a unix user name (lower-case letter or _, then up to 31 of a-z 0-9 _ -), got '9bad'"),
+    (
+        {"users": {"allowed": ["ok", "9bad"]}},
+        "users.allowed: must be a unix user name (lower-case letter or _, then up to 31 of a-z 0-9 _ -), got '9bad'",
+    ),
     ({"users": {"admin_password_hash": "plain"}}, "users.admin_password_hash: must be a crypt(3) hash"),
     ({"users": {"admin_password_env": "A", "admin_password_file": "/x"}}, "users: set at most one of"),
     ({"users": {"admin_password_env": "1BAD"}}, "users.admin_password_env: must be an environment variable name"),
@@ -38,8 +42,14 @@ CASES = [
     ({"hub": {"config_dir": "etc/jupyter"}}, "hub.config_dir: must be an absolute path"),
     ({"spark": {"source": "ftp"}}, "spark.source: must be one of 'pypi', 'apache', 'url' or 'tarball', got 'ftp'"),
     ({"spark": {"source": "url"}}, "spark.url: is required when spark.source = 'url'"),
-    ({"spark": {"source": "url", "url": "ftp://x/spark.tgz"}}, "spark.url: must be an http://, https:// or file:// URL"),
-    ({"spark": {"source": "tarball", "tarball": "/nonexistent/spark.tgz"}}, "spark.tarball: no such file /nonexistent/spark.tgz"),
+    (
+        {"spark": {"source": "url", "url": "ftp://x/spark.tgz"}},
+        "spark.url: must be an http://, https:// or file:// URL",
+    ),
+    (
+        {"spark": {"source": "tarball", "tarball": "/nonexistent/spark.tgz"}},
+        "spark.tarball: no such file /nonexistent/spark.tgz",
+    ),
     ({"spark": {"sha512": "abc"}}, "spark.sha512: must be 128 hexadecimal characters"),
     ({"spark": {"version": "4.3"}}, "spark.version: must be a Spark release like 3.5.3 or 4.3.0"),
     ({"spark": {"master": "mesos://x:5050"}}, "spark.master: must be local[*], local[N], spark://HOST:PORT or yarn"),
@@ -47,19 +57,40 @@ CASES = [
     ({"java": {"version": 9}}, "java.version: must be one of 8, 11, 17, 21, got 9"),
     ({"kernels": {"name": "my kernel"}}, "kernels.name: must use only letters, digits"),
     ({"kernels": {"spark_opts": "--conf a=b; rm -rf /"}}, "kernels.spark_opts: must be plain spark-submit options"),
-    ({"gateway": {"kernel_launch_timeout": 200, "request_timeout": 100}}, "gateway.request_timeout: must be greater than gateway.kernel_launch_timeout (200)"),
-    ({"gateway": {"kernel_launch_timeout": 5}}, "gateway.kernel_launch_timeout: input should be greater than or equal to 10"),
+    (
+        {"gateway": {"kernel_launch_timeout": 200, "request_timeout": 100}},
+        "gateway.request_timeout: must be greater than gateway.kernel_launch_timeout (200)",
+    ),
+    (
+        {"gateway": {"kernel_launch_timeout": 5}},
+        "gateway.kernel_launch_timeout: input should be greater than or equal to 10",
+    ),
     ({"hub": {"gateway_client": "nb2kg"}}, "hub.gateway_client: 'nb2kg' cannot work with this stack"),
     ({"hub": {"default_url": "/home"}}, "hub.default_url: must be one of '/lab' or '/tree'"),
     ({"services": {"manager": "upstart"}}, "services.manager: must be one of 'auto', 'systemd' or 'process'"),
     ({"hub": {"port": 8888}}, "hub.port: port 8888 is already used by gateway.port"),
-    ({"proxy": {"api_port": 8081}}, "proxy.api_port: port 8081 is already used by hub.hub_port; every service needs its own port"),
-    ({"gateway": {"unauthorized_users": ["root", "hubadmin"]}}, "gateway.unauthorized_users: contains the hub admin 'hubadmin'"),
-    ({"gateway": {"impersonation": True, "user": "jeg-gateway"}}, "gateway.user: must be root (or left out, which means root) when gateway.impersonation = true"),
+    (
+        {"proxy": {"api_port": 8081}},
+        "proxy.api_port: port 8081 is already used by hub.hub_port; every service needs its own port",
+    ),
+    (
+        {"gateway": {"unauthorized_users": ["root", "hubadmin"]}},
+        "gateway.unauthorized_users: contains the hub admin 'hubadmin'",
+    ),
+    (
+        {"gateway": {"impersonation": True, "user": "jeg-gateway"}},
+        "gateway.user: must be root (or left out, which means root) when gateway.impersonation = true",
+    ),
     ({"gateway": {"impersonation": "maybe"}}, "gateway.impersonation: input should be a valid boolean"),
-    ({"spark": {"version": "2.4.8"}, "java": {"version": 8}}, "java.version: Spark 2.4.8 needs Java 8, which Debian GNU/Linux 12 (bookworm) does not ship"),
+    (
+        {"spark": {"version": "2.4.8"}, "java": {"version": 8}},
+        "java.version: Spark 2.4.8 needs Java 8, which Debian GNU/Linux 12 (bookworm) does not ship",
+    ),
     ({"spark": {"version": "2.4.8"}}, "java.version: Spark 2.4.8 needs Java 8, got Java 17; set java.version to 8"),
-    ({"spark": {"version": "4.3.0"}, "java": {"version": 11}}, "java.version: Spark 4.3.0 needs Java 17 or 21, got Java 11"),
+    (
+        {"spark": {"version": "4.3.0"}, "java": {"version": 11}},
+        "java.version: Spark 4.3.0 needs Java 17 or 21, got Java 11",
+    ),
 ]
 
 
@@ -112,15 +143,18 @@ def test_tarball_source_accepts_existing_file(tmp_path):
 
 
 def test_answers_file_with_a_password_hash_must_be_private(tmp_path):
-    import os
 
     f = tmp_path / "answers.toml"
-    f.write_text('[users]\nadmin_password_hash = "$6$saltsalt$.z.EDMc5kKU78p0jfspD7Tiz2AinJiJ1.p75tBKg8pC9o0bCTeH0HQZzi3x4KuZhpGQQWyttxLBk6IS9k8ouq0"\n')
+    f.write_text(
+        '[users]\nadmin_password_hash = "$6$saltsalt$.z.EDMc5kKU78p0jfspD7Tiz2AinJiJ1.p75tBKg8pC9o0bCTeH0HQZzi3x4KuZhpGQQWyttxLBk6IS9k8ouq0"\n'
+    )
     os.chmod(f, 0o644)
     with pytest.raises(AnswersError) as e:
         load(f, DEBIAN12)
-    assert str(e.value) == (f"users.admin_password_hash: {f} holds a secret and is readable by group or others "
-                            f"(mode 644); run: chmod 600 {f}")
+    assert str(e.value) == (
+        f"users.admin_password_hash: {f} holds a secret and is readable by group or others "
+        f"(mode 644); run: chmod 600 {f}"
+    )
     os.chmod(f, 0o600)
     assert load(f, DEBIAN12).users.admin_password_hash.startswith("$6$")
     plain = tmp_path / "plain.toml"

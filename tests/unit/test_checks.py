@@ -1,5 +1,6 @@
 """The check modules on a temporary layout: config facts from the render context and the file compared
 with a fresh render, secrets through Secrets, the tri-state result, and the JSON monitors read."""
+
 from __future__ import annotations
 
 import json
@@ -25,12 +26,20 @@ def _port() -> int:
 
 @pytest.fixture
 def layout(tmp_path):
-    a = Answers.model_validate({
-        "system": {"prefix": str(tmp_path / "opt"), "state_dir": str(tmp_path / "state"), "log_dir": str(tmp_path / "log")},
-        "hub": {"config_dir": str(tmp_path / "etc"), "port": _port(), "hub_port": _port()},
-        "gateway": {"port": _port()}, "proxy": {"api_port": _port()},
-        "kernels": {"dir": str(tmp_path / "kernels")}, "environment": {"file": str(tmp_path / "environment")},
-    })
+    a = Answers.model_validate(
+        {
+            "system": {
+                "prefix": str(tmp_path / "opt"),
+                "state_dir": str(tmp_path / "state"),
+                "log_dir": str(tmp_path / "log"),
+            },
+            "hub": {"config_dir": str(tmp_path / "etc"), "port": _port(), "hub_port": _port()},
+            "gateway": {"port": _port()},
+            "proxy": {"api_port": _port()},
+            "kernels": {"dir": str(tmp_path / "kernels")},
+            "environment": {"file": str(tmp_path / "environment")},
+        }
+    )
     L = Layout(a)
     L.config_dir.mkdir(parents=True)
     for which, path in (("hub", L.hub_config), ("gateway", L.gateway_config)):
@@ -53,7 +62,9 @@ def test_config_values_are_read_as_python(layout):
     cfg = configs.Config(layout.hub_config.read_text())
     env = cfg.get("Spawner.environment")
     assert env["JUPYTER_GATEWAY_URL"] == layout.gateway_url
-    assert isinstance(env["KERNEL_USERNAME"], configs.Code) and isinstance(env["JUPYTER_GATEWAY_AUTH_TOKEN"], configs.Code)
+    assert isinstance(env["KERNEL_USERNAME"], configs.Code) and isinstance(
+        env["JUPYTER_GATEWAY_AUTH_TOKEN"], configs.Code
+    )
     assert cfg.get("Authenticator.allowed_users") == ["hubadmin"]
     gw = configs.Config(layout.gateway_config.read_text())
     assert "root" in gw.get("EnterpriseGatewayApp.unauthorized_users")  # the literal part of set([...]) | _members(...)
@@ -97,6 +108,7 @@ def test_gateway_token_only_through_secrets(layout, monkeypatch):
 
 class _Gateway(BaseHTTPRequestHandler):
     """Answers like JEG: 401 without the token, the version with it; or 404 for everything (code=404)."""
+
     code = 401
 
     def do_GET(self):
@@ -106,8 +118,10 @@ class _Gateway(BaseHTTPRequestHandler):
         elif not token:
             body, status = b'{"message": "Forbidden"}', 401
         elif self.path == "/api":
-            body, status = json.dumps({"gateway_version": "3.3.0", "version": "1.24.0",
-                                       "echo": "s3cret-token-value"}).encode(), 200
+            body, status = (
+                json.dumps({"gateway_version": "3.3.0", "version": "1.24.0", "echo": "s3cret-token-value"}).encode(),
+                200,
+            )
         else:
             body, status = b"{}", 500
         self.send_response(status)
@@ -171,12 +185,18 @@ def test_a_hung_check_is_unknown_not_a_hang(layout):
 
 
 def test_json_keeps_the_old_keys_and_adds_the_result():
-    found = [Finding("services", "gateway", checks.OK, "running"),
-             Finding("network", "proxy variables", checks.PROBLEM, "no NO_PROXY", warning=True),
-             Finding("gateway", "kernel listing", checks.UNKNOWN, "GET /api/kernels answers HTTP 500")]
+    found = [
+        Finding("services", "gateway", checks.OK, "running"),
+        Finding("network", "proxy variables", checks.PROBLEM, "no NO_PROXY", warning=True),
+        Finding("gateway", "kernel listing", checks.UNKNOWN, "GET /api/kernels answers HTTP 500"),
+    ]
     data = json.loads(checks.as_json(found))
     assert data["state"] == "degraded"
-    assert [(c["status"], c["result"]) for c in data["checks"]] == [("ok", "ok"), ("warn", "problem"), ("fail", "unknown")]
+    assert [(c["status"], c["result"]) for c in data["checks"]] == [
+        ("ok", "ok"),
+        ("warn", "problem"),
+        ("fail", "unknown"),
+    ]
     assert set(data["checks"][0]) == {"component", "check", "status", "detail", "fix", "log", "result"}
     assert [f.line()[:3] for f in found] == ["[✓]", "[!]", "[?]"]
     assert checks.worst(found) == "unknown" and checks.worst(found[:2]) == "warning"
@@ -205,8 +225,6 @@ def test_checks_do_not_import_textual():
     code = "import sys, jeg_wizard.checks, jeg_wizard.doctor; print('textual' in sys.modules)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "False"
-
-
 
 
 def test_a_stopped_service_and_the_program_on_its_port(layout):

@@ -1,4 +1,5 @@
 """Bad input stops before anything changes, naming the field."""
+
 import os
 import subprocess
 import sys
@@ -7,8 +8,13 @@ import pytest
 
 
 def run(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "jeg_wizard", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "jeg_wizard", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_broken_answers_exit_2_naming_the_field_and_nothing_changes(tmp_path):
@@ -25,8 +31,10 @@ def test_broken_answers_exit_2_naming_the_field_and_nothing_changes(tmp_path):
 
 def test_missing_password_env_is_caught_before_changes(tmp_path):
     p = tmp_path / "a.toml"
-    p.write_text(f'[system]\nstate_dir = "{tmp_path}/state"\nlog_dir = "{tmp_path}/log"\n'
-                 f'[users]\nadmin_password_env = "JEGW_UNSET_VAR"\n')
+    p.write_text(
+        f'[system]\nstate_dir = "{tmp_path}/state"\nlog_dir = "{tmp_path}/log"\n'
+        f'[users]\nadmin_password_env = "JEGW_UNSET_VAR"\n'
+    )
     r = run("--unattended", str(p), env={"JEGW_UNSET_VAR": ""})
     assert r.returncode == 2
     assert "users.admin_password_env: environment variable JEGW_UNSET_VAR is not set or empty" in r.stderr

@@ -10,6 +10,7 @@ Each corpus file holds one fault; its first line says what the message must cont
 listener holds. Sections a file does not set are pointed into the temp dir (paths) so that a
 wrongly accepted file could only ever touch the temp dir, which is hashed before and after.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -92,19 +93,27 @@ def materialize(src: bytes, root: Path, busy_port: int) -> bytes:
 def expectation(src: bytes, root: Path, busy_port: int) -> str:
     first = src.removeprefix(b"\xef\xbb\xbf").split(b"\n", 1)[0].decode("utf-8")
     assert first.startswith("# expect: "), "a corpus file starts with '# expect: <message substring>'"
-    return first[len("# expect: "):].replace("@ROOT@", str(root)).replace("@BUSY_PORT@", str(busy_port))
+    return first[len("# expect: ") :].replace("@ROOT@", str(root)).replace("@BUSY_PORT@", str(busy_port))
 
 
 def absent(src: bytes) -> list[str]:
     """`# absent: <text>` lines: what must appear nowhere in the output (a secret)."""
-    return [ln[len("# absent: "):] for ln in src.decode("utf-8", "replace").splitlines() if ln.startswith("# absent: ")]
+    return [
+        ln[len("# absent: ") :] for ln in src.decode("utf-8", "replace").splitlines() if ln.startswith("# absent: ")
+    ]
 
 
 def wizard(*args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "JEGW_CORPUS_UNSET"}
     env["JEGW_CORPUS_PW"] = "Corpus-Pass-1"
-    return subprocess.run([sys.executable, "-m", "jeg_wizard", *args], capture_output=True, text=True,
-                          env=env, stdin=subprocess.DEVNULL, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "jeg_wizard", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
 
 
 @pytest.fixture
@@ -137,8 +146,19 @@ def assert_refused(r: subprocess.CompletedProcess, expect: str, before: dict, ro
 
 def test_corpus_is_big_enough():
     assert len(FILES) >= 30
-    classes = {p.stem.split('-', 1)[0] for p in FILES}
-    assert {'injection', 'harm', 'fullmatch', 'lax', 'accounts', 'machine', 'secrets', 'crash', 'changes', 'bom'} <= classes
+    classes = {p.stem.split("-", 1)[0] for p in FILES}
+    assert {
+        "injection",
+        "harm",
+        "fullmatch",
+        "lax",
+        "accounts",
+        "machine",
+        "secrets",
+        "crash",
+        "changes",
+        "bom",
+    } <= classes
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
@@ -164,7 +184,10 @@ FLAGS = [
     (["install", "--unattended", "VALID", "--only"], "argument --only: expected one argument"),
     (["install", "--unattended"], "argument --unattended: expected one argument"),
     (["install", "--unattended", "VALID", "--frobnicate"], "unrecognized arguments: --frobnicate"),
-    (["install", "--unattended", "@ROOT@/missing.toml"], "@ROOT@/missing.toml: cannot read the answers file: No such file or directory"),
+    (
+        ["install", "--unattended", "@ROOT@/missing.toml"],
+        "@ROOT@/missing.toml: cannot read the answers file: No such file or directory",
+    ),
     (["install", "--unattended", "@ROOT@/etc"], "@ROOT@/etc: cannot read the answers file: Is a directory"),
     (["--unattended", "@ROOT@/etc/environment"], "@ROOT@/etc/environment: not valid TOML"),
     (["services", "bogus"], "argument action: invalid choice: 'bogus'"),

@@ -1,6 +1,7 @@
 """Download faults against a threaded HTTP server on 127.0.0.1: 404, a truncated body, a stall,
 a wrong checksum, a server without Range; a partial download resumes with Range; the destination
 is only ever absent or complete."""
+
 from __future__ import annotations
 
 import hashlib
@@ -32,7 +33,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def _range_start(self) -> int | None:
         r = self.headers.get("Range")
         if r and r.startswith("bytes=") and r.endswith("-"):
-            return int(r[len("bytes="):-1])
+            return int(r[len("bytes=") : -1])
         return None
 
     def _send(self, status: int, body: bytes, length: int | None = None, extra: dict | None = None) -> None:
@@ -238,6 +239,7 @@ def test_server_without_range_support_restarts_from_zero(server, tmp_path):
 
 def test_connection_refused_is_retried_then_named(tmp_path):
     import socket
+
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]

@@ -1,5 +1,6 @@
 """What a first run on a fresh systemd server needed (issue 19): units, host name, early exits, user
 servers that outlive the hub, no system pip, an honest plan and final address."""
+
 from __future__ import annotations
 
 import os
@@ -31,9 +32,18 @@ def test_gateway_unit_is_sandboxed_to_its_home():
 
     ctx = ctx_for()
     lines = unit_lines(gateway.service_spec(ctx))
-    for want in ("NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
-                 f"ReadWritePaths={ctx.layout.gateway_home}", "CapabilityBoundingSet=", "KillMode=control-group",
-                 "Wants=network-online.target", "After=network-online.target", "User=jeg-gateway"):
+    for want in (
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ProtectHome=yes",
+        "PrivateTmp=yes",
+        f"ReadWritePaths={ctx.layout.gateway_home}",
+        "CapabilityBoundingSet=",
+        "KillMode=control-group",
+        "Wants=network-online.target",
+        "After=network-online.target",
+        "User=jeg-gateway",
+    ):
         assert want in lines, want
     assert not [x for x in lines if x.startswith("Standard")], "output goes to the journal"
 
@@ -130,8 +140,16 @@ def test_final_address_is_reachable_when_listening_everywhere(monkeypatch):
     assert Layout(local).public_hub_url == "http://127.0.0.1:8000"
 
 
-@pytest.mark.parametrize("os_id,version,java", [("debian", "12", 17), ("debian", "13", 21), ("ubuntu", "24.04", 17),
-                                                ("ubuntu", "22.04", 17), ("fedora", "40", 17)])
+@pytest.mark.parametrize(
+    "os_id,version,java",
+    [
+        ("debian", "12", 17),
+        ("debian", "13", 21),
+        ("ubuntu", "24.04", 17),
+        ("ubuntu", "22.04", 17),
+        ("fedora", "40", 17),
+    ],
+)
 def test_default_java_is_one_the_distribution_ships(os_id, version, java):
     dist = distro.Distro(os_id, version, f"{os_id} {version}")
     assert distro.default_java(dist) == java
@@ -141,11 +159,14 @@ def test_default_java_is_one_the_distribution_ships(os_id, version, java):
 
 def test_plan_with_an_unset_password_variable_says_so(tmp_path):
     answers = tmp_path / "a.toml"
-    answers.write_text('[users]\nadmin_password_env = "JEGW_SURELY_UNSET"\n[services]\nmanager = "process"\n'
-                       f'[system]\nstate_dir = "{tmp_path}/state"\nlog_dir = "{tmp_path}/log"\n')
+    answers.write_text(
+        '[users]\nadmin_password_env = "JEGW_SURELY_UNSET"\n[services]\nmanager = "process"\n'
+        f'[system]\nstate_dir = "{tmp_path}/state"\nlog_dir = "{tmp_path}/log"\n'
+    )
     env = {k: v for k, v in os.environ.items() if k != "JEGW_SURELY_UNSET"}
-    r = subprocess.run([sys.executable, "-m", "jeg_wizard", "plan", str(answers)], capture_output=True, text=True,
-                       env=env, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "jeg_wizard", "plan", str(answers)], capture_output=True, text=True, env=env, timeout=300
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     assert "Traceback" not in r.stderr
     assert "JEGW_SURELY_UNSET is not set" in r.stdout

@@ -5,6 +5,7 @@ own shape, with no system directory among ours) or an AnswersError naming keys; 
 Bounded: a fixed number of examples each, a deadline per example, and the whole file in well under a
 minute on two cores. Each finding becomes a case in tests/corpus.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,50 +24,165 @@ from jeg_wizard.layout import Layout
 from jeg_wizard.values import control_char, system_place
 
 DEBIAN12 = distro.Distro("debian", "12", "Debian GNU/Linux 12 (bookworm)")
-FUZZ = settings(max_examples=int(os.environ.get("JEGW_FUZZ_EXAMPLES", "250")), deadline=2000, derandomize=not os.environ.get("JEGW_FUZZ_RANDOM"),
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
+FUZZ = settings(
+    max_examples=int(os.environ.get("JEGW_FUZZ_EXAMPLES", "250")),
+    deadline=2000,
+    derandomize=not os.environ.get("JEGW_FUZZ_RANDOM"),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+)
 RAN = {"schema": 0, "schema_valid": 0, "bytes": 0, "mutated": 0, "cli": 0}
 
 # values that broke (or could break) a lax loader: control and format characters, Unicode digits,
 # system places, '..', lengths past the file system's, bool-for-int, str-for-int, nan
 NASTY = [
-    "", " ", "\n", "a\nb", "x\u2028y", "\u202eevil", "\x00", "\x7f", "\x85", "\t", "\r", "\ufeff",
-    "/", "/etc", "/etc/", "//usr//", "/var/lib/../../etc", "/opt/./x/", "/proc/self", "/home/alice", "/tmp",
-    "relative/path", "..", ".", ".hidden", "/" + "a" * 300, "/a" * 2100, "a" * 5000,
-    "٤.٣.٠", "４.3.0", "3.5.3\n", "3.5", "1.2.3.4", "01.2.3", "１27.0.0.1", "127.0.0.1\n", "::1", "0.0.0.0", "::",
-    "300.1.1.1", "fe80::1%eth0", "2001:db8::1", "[::1]", "localhost",
-    "root", "ROOT", "jeg-gateway", "hubadmin", "nobody", "daemon", "bob\n", "a" * 33, "-x", "_x",
-    "https://u:p@h/x.tgz", "https://h/a b", "file:///nonexistent.tgz", "file://host/x", "ftp://h/x", "http://[::1]:99999/x",
-    "javascript:alert(1)", "spark://::1:7077", "spark://h:0", "spark://h:7077", "local[0]", "local[*]", "yarn\n",
-    "$6$salt$short", "$6$" + "a" * 8 + "$" + "b" * 86, "$y$j9T$" + "c" * 22 + "$" + "d" * 43, "$2b$12$" + "e" * 53,
-    "40000..41000", "1..2", "8000..9000", "０..1000", "auto", "latest", "off", "files", "generate", "pypi", "tarball",
-    True, False, 0, -1, 1, 8888, 65535, 65536, 2**63, 1.5, float("nan"), float("inf"), -0.0,
-    [], ["root"], ["a", "b"], [1, 2], [["x"]], {}, {"a": 1},
+    "",
+    " ",
+    "\n",
+    "a\nb",
+    "x\u2028y",
+    "\u202eevil",
+    "\x00",
+    "\x7f",
+    "\x85",
+    "\t",
+    "\r",
+    "\ufeff",
+    "/",
+    "/etc",
+    "/etc/",
+    "//usr//",
+    "/var/lib/../../etc",
+    "/opt/./x/",
+    "/proc/self",
+    "/home/alice",
+    "/tmp",
+    "relative/path",
+    "..",
+    ".",
+    ".hidden",
+    "/" + "a" * 300,
+    "/a" * 2100,
+    "a" * 5000,
+    "٤.٣.٠",
+    "４.3.0",
+    "3.5.3\n",
+    "3.5",
+    "1.2.3.4",
+    "01.2.3",
+    "１27.0.0.1",
+    "127.0.0.1\n",
+    "::1",
+    "0.0.0.0",
+    "::",
+    "300.1.1.1",
+    "fe80::1%eth0",
+    "2001:db8::1",
+    "[::1]",
+    "localhost",
+    "root",
+    "ROOT",
+    "jeg-gateway",
+    "hubadmin",
+    "nobody",
+    "daemon",
+    "bob\n",
+    "a" * 33,
+    "-x",
+    "_x",
+    "https://u:p@h/x.tgz",
+    "https://h/a b",
+    "file:///nonexistent.tgz",
+    "file://host/x",
+    "ftp://h/x",
+    "http://[::1]:99999/x",
+    "javascript:alert(1)",
+    "spark://::1:7077",
+    "spark://h:0",
+    "spark://h:7077",
+    "local[0]",
+    "local[*]",
+    "yarn\n",
+    "$6$salt$short",
+    "$6$" + "a" * 8 + "$" + "b" * 86,
+    "$y$j9T$" + "c" * 22 + "$" + "d" * 43,
+    "$2b$12$" + "e" * 53,
+    "40000..41000",
+    "1..2",
+    "8000..9000",
+    "０..1000",
+    "auto",
+    "latest",
+    "off",
+    "files",
+    "generate",
+    "pypi",
+    "tarball",
+    True,
+    False,
+    0,
+    -1,
+    1,
+    8888,
+    65535,
+    65536,
+    2**63,
+    1.5,
+    float("nan"),
+    float("inf"),
+    -0.0,
+    [],
+    ["root"],
+    ["a", "b"],
+    [1, 2],
+    [["x"]],
+    {},
+    {"a": 1},
 ]
 bad_value = st.one_of(
     st.sampled_from(NASTY),
     st.text(max_size=40),
     st.text(alphabet=st.characters(codec="utf-8"), max_size=300),
-    st.integers(), st.booleans(), st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(),
+    st.booleans(),
+    st.floats(allow_nan=True, allow_infinity=True),
     st.lists(st.one_of(st.sampled_from(NASTY[:40]), st.text(max_size=10)), max_size=4),
 )
 
 SCHEMA = {name: field.annotation for name, field in Answers.model_fields.items()}
 # valid values other than the defaults, so accepted answers vary too
 GOOD = {
-    "system.prefix": ["/usr/local", "/srv/jeg/", "//opt//x"], "system.state_dir": ["/srv/jeg/state", "/var/lib/jegw/"],
-    "system.log_dir": ["/srv/jeg/log"], "gateway.ip": ["::1", "0.0.0.0", "127.0.0.2"], "gateway.port": [9999, 1],
-    "gateway.port_range": ["40000..41000"], "gateway.tls_names": [["gw.example.org", "10.0.0.1"]],
-    "gateway.unauthorized_users": [["root", "mallory"]], "gateway.unauthorized_groups": [["sudo", "adm"]],
-    "gateway.max_kernels": [0, 100], "gateway.cull_idle_timeout": [0, 60], "gateway.request_timeout": [600, 300.5],
+    "system.prefix": ["/usr/local", "/srv/jeg/", "//opt//x"],
+    "system.state_dir": ["/srv/jeg/state", "/var/lib/jegw/"],
+    "system.log_dir": ["/srv/jeg/log"],
+    "gateway.ip": ["::1", "0.0.0.0", "127.0.0.2"],
+    "gateway.port": [9999, 1],
+    "gateway.port_range": ["40000..41000"],
+    "gateway.tls_names": [["gw.example.org", "10.0.0.1"]],
+    "gateway.unauthorized_users": [["root", "mallory"]],
+    "gateway.unauthorized_groups": [["sudo", "adm"]],
+    "gateway.max_kernels": [0, 100],
+    "gateway.cull_idle_timeout": [0, 60],
+    "gateway.request_timeout": [600, 300.5],
     "spark.master": ["local[2]", "yarn", "spark://localhost:7077", "spark://10.0.0.5:7077"],
-    "spark.version": ["3.5.3", "3.3.0"], "spark.home": ["/srv/spark"], "spark.sha512": ["A" * 128],
-    "kernels.name": ["k1", "Spark.3-x"], "kernels.display_name": ["Spark ü 3 \"quoted\" 'x' \\"],
-    "kernels.spark_opts": ["--driver-memory 2g --conf spark.x=y"], "kernels.dir": ["/srv/kernels"],
-    "hub.ip": ["::", "127.0.0.1"], "hub.hub_ip": ["::1"], "hub.config_dir": ["/etc/jupyter-jeg"],
-    "users.admin": ["alice", "_svc"], "users.allowed": [["bob", "carol"]], "users.admin_password_env": ["PW_1"],
-    "users.admin_password_hash": ["$6$saltsalt$.z.EDMc5kKU78p0jfspD7Tiz2AinJiJ1.p75tBKg8pC9o0bCTeH0HQZzi3x4KuZhpGQQWyttxLBk6IS9k8ouq0"],
-    "proxy.version": ["4.6.3"], "proxy.api_ip": ["::1"], "environment.file": ["/etc/environment.d/jeg.conf"],
+    "spark.version": ["3.5.3", "3.3.0"],
+    "spark.home": ["/srv/spark"],
+    "spark.sha512": ["A" * 128],
+    "kernels.name": ["k1", "Spark.3-x"],
+    "kernels.display_name": ["Spark ü 3 \"quoted\" 'x' \\"],
+    "kernels.spark_opts": ["--driver-memory 2g --conf spark.x=y"],
+    "kernels.dir": ["/srv/kernels"],
+    "hub.ip": ["::", "127.0.0.1"],
+    "hub.hub_ip": ["::1"],
+    "hub.config_dir": ["/etc/jupyter-jeg"],
+    "users.admin": ["alice", "_svc"],
+    "users.allowed": [["bob", "carol"]],
+    "users.admin_password_env": ["PW_1"],
+    "users.admin_password_hash": [
+        "$6$saltsalt$.z.EDMc5kKU78p0jfspD7Tiz2AinJiJ1.p75tBKg8pC9o0bCTeH0HQZzi3x4KuZhpGQQWyttxLBk6IS9k8ouq0"
+    ],
+    "proxy.version": ["4.6.3"],
+    "proxy.api_ip": ["::1"],
+    "environment.file": ["/etc/environment.d/jeg.conf"],
 }
 
 
@@ -76,7 +192,11 @@ def answers_data(draw) -> dict:
     data: dict = {}
     bad = draw(st.sampled_from([0, 0, 1, 3]))  # how bad this file is: some files hold no bad value at all
     for section, model in SCHEMA.items():
-        how = draw(st.sampled_from(["omit", "omit", "table", "table", "table", "table", "table"] + ["not-a-table"] * min(bad, 1)))
+        how = draw(
+            st.sampled_from(
+                ["omit", "omit", "table", "table", "table", "table", "table"] + ["not-a-table"] * min(bad, 1)
+            )
+        )
         if how == "omit":
             continue
         if how == "not-a-table":
@@ -112,11 +232,24 @@ def assert_safe(a: Answers) -> None:
     rendered Python config of its template's own shape."""
     for section in a.model_dump().values():
         for v in section.values():
-            for s in (v if isinstance(v, list) else [v]):
+            for s in v if isinstance(v, list) else [v]:
                 assert not (isinstance(s, str) and control_char(s)), s
     L = Layout(a)
-    for d in (L.state_dir, L.log_dir, L.config_dir, L.kernel_dir, Path(a.kernels.dir), L.gateway_venv, L.hub_venv,
-              L.kernel_venv, L.proxy_prefix, L.spark_link, L.hub_state_dir, L.secrets_dir, L.tls_dir):
+    for d in (
+        L.state_dir,
+        L.log_dir,
+        L.config_dir,
+        L.kernel_dir,
+        Path(a.kernels.dir),
+        L.gateway_venv,
+        L.hub_venv,
+        L.kernel_venv,
+        L.proxy_prefix,
+        L.spark_link,
+        L.hub_state_dir,
+        L.secrets_dir,
+        L.tls_dir,
+    ):
         assert system_place(str(d)) is None, d
         assert ".." not in d.parts, d
     assert L.kernel_dir.parent == Path(a.kernels.dir)
@@ -156,9 +289,16 @@ def test_one_bad_value_is_refused_naming_its_key_or_is_safe(where, value):
         a = parse({section: {key: value}}, DEBIAN12)
     except AnswersError as e:
         assert_named(e.problems)
-        assert any(p.startswith(f"{section}.{key}") or p.startswith(f"{section}:") or key in p
-                   or "spark.url" in p or "spark.tarball" in p or "gateway.tls" in p or "hub.tls" in p
-                   for p in e.problems), e.problems
+        assert any(
+            p.startswith(f"{section}.{key}")
+            or p.startswith(f"{section}:")
+            or key in p
+            or "spark.url" in p
+            or "spark.tarball" in p
+            or "gateway.tls" in p
+            or "hub.tls" in p
+            for p in e.problems
+        ), e.problems
         return
     RAN["schema_valid"] += 1
     assert_safe(a)
@@ -178,7 +318,7 @@ def test_loader_on_raw_bytes(tmp_path_factory, raw):
 @given(st.integers(0, len(EXAMPLE)), st.integers(0, 40), st.binary(min_size=1, max_size=40))
 def test_loader_on_mutated_example(tmp_path_factory, at, cut, insert):
     RAN["mutated"] += 1
-    _load_bytes(tmp_path_factory, EXAMPLE[:at] + insert + EXAMPLE[at + cut:])
+    _load_bytes(tmp_path_factory, EXAMPLE[:at] + insert + EXAMPLE[at + cut :])
 
 
 def _load_bytes(tmp_path_factory, raw: bytes) -> None:
@@ -194,8 +334,12 @@ def _load_bytes(tmp_path_factory, raw: bytes) -> None:
 
 
 # a few generated files through the real command: exit 2 or 0 (`answers --check`), never a traceback
-@settings(max_examples=int(os.environ.get("JEGW_FUZZ_CLI_EXAMPLES", "12")), deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=int(os.environ.get("JEGW_FUZZ_CLI_EXAMPLES", "12")),
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(answers_data())
 def test_generated_answers_through_the_command(tmp_path_factory, data):
     import tomli_w
@@ -209,8 +353,13 @@ def test_generated_answers_through_the_command(tmp_path_factory, data):
     p.write_text(text)
     p.chmod(0o600)
     RAN["cli"] += 1
-    r = subprocess.run([sys.executable, "-m", "jeg_wizard", "answers", "--check", str(p)], capture_output=True,
-                       text=True, stdin=subprocess.DEVNULL, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "jeg_wizard", "answers", "--check", str(p)],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
     assert "Traceback" not in r.stdout + r.stderr
     assert r.returncode in (0, 2), (r.returncode, r.stderr)
     assert sorted(x.name for x in root.iterdir()) == ["answers.toml"]

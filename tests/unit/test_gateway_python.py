@@ -1,5 +1,6 @@
 """The gateway venv's recipe (one for Python 3.10-3.13) and the refusal of a Python it was not proven on.
 Fast, no network: a dry-run runner and fake interpreters."""
+
 import sys
 
 from jeg_wizard import preflight
@@ -7,8 +8,7 @@ from jeg_wizard.actions import Venv
 from jeg_wizard.engine import Engine, make_context
 from jeg_wizard.plan import render_plan
 from jeg_wizard.runner import DryRunRunner, Result
-from jeg_wizard.steps import STEPS
-from jeg_wizard.steps import gateway
+from jeg_wizard.steps import STEPS, gateway
 
 JEG = "jupyter_enterprise_gateway==3.3.0"
 
@@ -41,7 +41,7 @@ def test_gateway_venv_installs_dependencies_then_jeg_with_no_deps(tmp_answers):
     venv = gateway_venv(ctx)
     make, deps, jeg = venv.commands()
     assert make == [ctx.answers.system.python, "-m", "venv", str(ctx.layout.gateway_venv)]
-    assert deps[1] == "install" and deps[-len(gateway.GATEWAY_DEPENDENCIES):] == gateway.GATEWAY_DEPENDENCIES
+    assert deps[1] == "install" and deps[-len(gateway.GATEWAY_DEPENDENCIES) :] == gateway.GATEWAY_DEPENDENCIES
     assert "--no-deps" not in deps
     assert jeg[0] == str(ctx.layout.gateway_venv / "bin" / "pip") and jeg[-2:] == ["--no-deps", JEG]
 
@@ -69,7 +69,9 @@ def test_a_venv_built_by_the_old_recipe_is_rebuilt(tmp_path):
     assert venv.done(Ctx())
     assert f"--no-deps {JEG}" in venv.marker.read_text()
     # any change to the recipe, including what is installed --no-deps, rebuilds
-    other = Venv(venv.path, "/usr/bin/python3", gateway.GATEWAY_DEPENDENCIES, no_deps=["jupyter_enterprise_gateway==3.3.1"])
+    other = Venv(
+        venv.path, "/usr/bin/python3", gateway.GATEWAY_DEPENDENCIES, no_deps=["jupyter_enterprise_gateway==3.3.1"]
+    )
     assert not other.done(Ctx())
 
 

@@ -1,4 +1,5 @@
 """gateway.impersonation: the answers rule, what gets rendered, and the launcher's user checks."""
+
 import json
 import os
 import pwd
@@ -7,8 +8,7 @@ import sys
 
 import pytest
 
-from jeg_wizard import render
-from jeg_wizard import checks
+from jeg_wizard import checks, render
 from jeg_wizard.checks import configs
 from jeg_wizard.engine import make_context
 from jeg_wizard.kernels import launch_as_user as launcher
@@ -16,7 +16,11 @@ from jeg_wizard.layout import Layout
 from jeg_wizard.runner import DryRunRunner
 from jeg_wizard.steps import gateway, kernelspecs
 
-MASTERS = {"spark_python_local": "local[*]", "spark_python_standalone": "spark://127.0.0.1:7077", "spark_python_yarn": "yarn"}
+MASTERS = {
+    "spark_python_local": "local[*]",
+    "spark_python_standalone": "spark://127.0.0.1:7077",
+    "spark_python_yarn": "yarn",
+}
 
 
 def rendered_kernel(a) -> dict:
@@ -40,6 +44,7 @@ def test_saved_answers_replay(tmp_answers):
     from jeg_wizard.answers import parse
 
     from .conftest import DEBIAN12
+
     a = tmp_answers(gateway={"impersonation": True})
     assert parse(a.model_dump(), DEBIAN12) == a
 
@@ -51,7 +56,13 @@ def test_saved_answers_replay(tmp_answers):
 def test_kernel_argv_without_impersonation(tmp_answers, template, master):
     a = tmp_answers(spark={"master": master})
     L = Layout(a)
-    assert rendered_kernel(a)["argv"] == [str(L.kernel_venv / "bin" / "python"), "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    assert rendered_kernel(a)["argv"] == [
+        str(L.kernel_venv / "bin" / "python"),
+        "-m",
+        "ipykernel_launcher",
+        "-f",
+        "{connection_file}",
+    ]
 
 
 @pytest.mark.parametrize("template,master", MASTERS.items())
@@ -59,7 +70,13 @@ def test_kernel_argv_with_impersonation(tmp_answers, template, master):
     a = tmp_answers(spark={"master": master}, gateway={"impersonation": True})
     L = Layout(a)
     argv = rendered_kernel(a)["argv"]
-    assert argv == [str(L.kernel_venv / "bin" / "python"), "-s", str(L.kernel_dir / "launch_as_user.py"), "-f", "{connection_file}"]
+    assert argv == [
+        str(L.kernel_venv / "bin" / "python"),
+        "-s",
+        str(L.kernel_dir / "launch_as_user.py"),
+        "-f",
+        "{connection_file}",
+    ]
 
 
 def test_gateway_config_enables_impersonation_for_the_hub_users_only(tmp_answers):
@@ -71,7 +88,9 @@ def test_gateway_config_enables_impersonation_for_the_hub_users_only(tmp_answers
     assert 'c.EnterpriseGatewayApp.unauthorized_users = set(["root"])' in text  # always refused
     assert "TRUST: the gateway believes whatever KERNEL_USERNAME" in text
     off = render.render("jupyter_enterprise_gateway_config.py.j2", render.context(Layout(tmp_answers())))
-    assert "c.EnterpriseGatewayApp.impersonation_enabled = False" in off and "authorized_users" not in off.replace("unauthorized_users", "")
+    assert "c.EnterpriseGatewayApp.impersonation_enabled = False" in off and "authorized_users" not in off.replace(
+        "unauthorized_users", ""
+    )
 
 
 def test_hub_config_says_what_the_gateway_trusts(tmp_answers):
@@ -128,20 +147,23 @@ def test_launcher_accepts_a_regular_user():
     assert launcher.check_user("alice", lambda n: regular()).pw_uid == 1001
 
 
-@pytest.mark.parametrize("name,lookup,why", [
-    (None, pwd.getpwnam, "KERNEL_USERNAME is not set"),
-    ("", pwd.getpwnam, "KERNEL_USERNAME is not set"),
-    ("root", pwd.getpwnam, "is root or in group root"),
-    ("daemon", pwd.getpwnam, "(uid 1) is a system account"),
-    ("nobody", pwd.getpwnam, "(uid 65534) is a system account"),
-    ("jegw-no-such-user", pwd.getpwnam, "does not exist on this host"),
-    ("../etc", pwd.getpwnam, "is not a valid user name"),
-    ("Alice", pwd.getpwnam, "is not a valid user name"),
-    ("a;id", pwd.getpwnam, "is not a valid user name"),
-    ("toor", lambda n: regular("toor", uid=0), "is root or in group root"),
-    ("wheel", lambda n: regular("wheel", gid=0), "is root or in group root"),
-    ("svc", lambda n: regular("svc", uid=999), "(uid 999) is a system account"),
-])
+@pytest.mark.parametrize(
+    "name,lookup,why",
+    [
+        (None, pwd.getpwnam, "KERNEL_USERNAME is not set"),
+        ("", pwd.getpwnam, "KERNEL_USERNAME is not set"),
+        ("root", pwd.getpwnam, "is root or in group root"),
+        ("daemon", pwd.getpwnam, "(uid 1) is a system account"),
+        ("nobody", pwd.getpwnam, "(uid 65534) is a system account"),
+        ("jegw-no-such-user", pwd.getpwnam, "does not exist on this host"),
+        ("../etc", pwd.getpwnam, "is not a valid user name"),
+        ("Alice", pwd.getpwnam, "is not a valid user name"),
+        ("a;id", pwd.getpwnam, "is not a valid user name"),
+        ("toor", lambda n: regular("toor", uid=0), "is root or in group root"),
+        ("wheel", lambda n: regular("wheel", gid=0), "is root or in group root"),
+        ("svc", lambda n: regular("svc", uid=999), "(uid 999) is a system account"),
+    ],
+)
 def test_launcher_refuses(name, lookup, why):
     with pytest.raises(launcher.Refused, match=".*" + why.replace("(", r"\(").replace(")", r"\)")):
         launcher.check_user(name, lookup)
@@ -169,6 +191,11 @@ def test_launcher_script_refuses_root_and_says_so(tmp_path):
     os.chmod(conn, 0o600)
     for user, why in (("root", "is root"), ("daemon", "system account")):
         why = why if os.geteuid() == 0 else "must be started as root"
-        r = subprocess.run([sys.executable, "-s", launcher.__file__, "-f", str(conn)], capture_output=True, text=True,
-                           env={"KERNEL_USERNAME": user, "PATH": "/usr/bin:/bin"}, timeout=60)
+        r = subprocess.run(
+            [sys.executable, "-s", launcher.__file__, "-f", str(conn)],
+            capture_output=True,
+            text=True,
+            env={"KERNEL_USERNAME": user, "PATH": "/usr/bin:/bin"},
+            timeout=60,
+        )
         assert r.returncode == 1 and why in r.stderr and "secret-key" not in r.stderr + r.stdout, r.stderr

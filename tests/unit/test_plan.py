@@ -1,4 +1,5 @@
 """Plan and dry-run over the real step code with a recording runner: nothing on the machine changes."""
+
 import os
 
 from jeg_wizard.engine import Engine, make_context
@@ -8,8 +9,22 @@ from jeg_wizard.steps import STEPS
 
 from .conftest import CANARY
 
-README_ORDER = ["system", "java", "spark", "environment", "spark_smoke", "kernelspecs", "gateway", "proxy",
-                "hub", "gateway_client", "admin_user", "hub_config", "services", "health"]
+README_ORDER = [
+    "system",
+    "java",
+    "spark",
+    "environment",
+    "spark_smoke",
+    "kernelspecs",
+    "gateway",
+    "proxy",
+    "hub",
+    "gateway_client",
+    "admin_user",
+    "hub_config",
+    "services",
+    "health",
+]
 
 
 def dry(answers, **kw):
@@ -75,6 +90,7 @@ def test_dry_run_install_records_argv_without_secrets(tmp_answers, tmp_path):
 
 def test_injected_failure_stops_at_that_step(tmp_answers):
     import pytest
+
     from jeg_wizard.engine import StepFailed
 
     a = tmp_answers()

@@ -1,5 +1,6 @@
 """The actions' contract: typed journal records that round-trip and read yesterday's journals the
 same way, and effects that happen only through the runner (a dry run changes nothing)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -10,8 +11,17 @@ from pathlib import Path
 import pytest
 
 from jeg_wizard import actions, uninstall
-from jeg_wizard.actions import (KINDS, BlockRecord, DirRecord, FileRecord, LinkRecord, PackagesRecord, ServiceRecord,
-                                UserRecord, VenvRecord)
+from jeg_wizard.actions import (
+    KINDS,
+    BlockRecord,
+    DirRecord,
+    FileRecord,
+    LinkRecord,
+    PackagesRecord,
+    ServiceRecord,
+    UserRecord,
+    VenvRecord,
+)
 from jeg_wizard.engine import Engine, Journal, make_context
 from jeg_wizard.runner import DryRunRunner, Runner
 from jeg_wizard.steps import STEPS
@@ -19,10 +29,19 @@ from jeg_wizard.steps import STEPS
 FIXTURES = Path(__file__).parent / "fixtures"
 
 EXAMPLES = [
-    FileRecord("/etc/jupyter/jupyterhub_config.py", backup="/var/lib/jeg-wizard/backups/x.1", created=False,
-               mode=0o640, owner=[0, 0]),
-    FileRecord("/var/lib/jeg-wizard/downloads/spark.tgz", created=True, scratch="/var/lib/jeg-wizard/downloads/spark.tgz.part"),
-    BlockRecord("/etc/environment", backup="/b/environment.1", created=False, mode=0o644, owner=[0, 0], added_newline=True),
+    FileRecord(
+        "/etc/jupyter/jupyterhub_config.py",
+        backup="/var/lib/jeg-wizard/backups/x.1",
+        created=False,
+        mode=0o640,
+        owner=[0, 0],
+    ),
+    FileRecord(
+        "/var/lib/jeg-wizard/downloads/spark.tgz", created=True, scratch="/var/lib/jeg-wizard/downloads/spark.tgz.part"
+    ),
+    BlockRecord(
+        "/etc/environment", backup="/b/environment.1", created=False, mode=0o644, owner=[0, 0], added_newline=True
+    ),
     DirRecord("/opt/jeg", created=True),
     DirRecord("/opt/spark-4.0.0", created=True, software=True, scratch="/opt/.spark-4.0.0.partial"),
     VenvRecord("/opt/jeg/hub", created=True),
@@ -46,8 +65,11 @@ def snapshot(root: Path) -> dict[str, str]:
         for name in dirs + fs:
             p = Path(d) / name
             st = p.lstat()
-            out[str(p)] = (os.readlink(p) if p.is_symlink() else f"{st.st_mode:o}:{st.st_uid}:"
-                           + (p.read_text(errors="replace") if p.is_file() else "dir"))
+            out[str(p)] = (
+                os.readlink(p)
+                if p.is_symlink()
+                else f"{st.st_mode:o}:{st.st_uid}:" + (p.read_text(errors="replace") if p.is_file() else "dir")
+            )
     return out
 
 
@@ -65,24 +87,39 @@ def test_every_record_round_trips_through_the_journal(tmp_path, record):
 
 def test_notes_unknown_kinds_and_cut_lines_are_not_records(tmp_path):
     journal = Journal(tmp_path / "journal.jsonl")
-    journal.path.write_text('{"kind": "note", "what": "state directory"}\n{"action": "write /etc/x"}\n'
-                            '{"kind": "from-a-later-release", "path": "/x"}\n{"kind": "user"}\n'
-                            '{"kind": "user", "name": "a", "created": true}\n{"kind": "fi')
+    journal.path.write_text(
+        '{"kind": "note", "what": "state directory"}\n{"action": "write /etc/x"}\n'
+        '{"kind": "from-a-later-release", "path": "/x"}\n{"kind": "user"}\n'
+        '{"kind": "user", "name": "a", "created": true}\n{"kind": "fi'
+    )
     assert journal.records() == [UserRecord("a", True)]
 
 
 def test_fold_keeps_the_state_before_us_and_the_last_target():
-    folded = actions.fold([
-        FileRecord("/f", backup="/b/f.1", mode=0o640), FileRecord("/f", backup="/b/f.2", mode=0o644),
-        LinkRecord("/l", "/a", None), LinkRecord("/l", "/b", "/a"),
-        DirRecord("/v", created=False), VenvRecord("/v", created=True),
-        PackagesRecord(["a", "b"]), PackagesRecord(["b", "c"]),
-        UserRecord("u", True), UserRecord("u", False),
-        ServiceRecord("hub", "process"), ServiceRecord("hub", "systemd"),
-    ])
-    assert folded == [FileRecord("/f", backup="/b/f.1", mode=0o640), LinkRecord("/l", "/b", None),
-                      VenvRecord("/v", created=True), PackagesRecord(["a", "b", "c"]), UserRecord("u", True),
-                      ServiceRecord("hub", "systemd")]
+    folded = actions.fold(
+        [
+            FileRecord("/f", backup="/b/f.1", mode=0o640),
+            FileRecord("/f", backup="/b/f.2", mode=0o644),
+            LinkRecord("/l", "/a", None),
+            LinkRecord("/l", "/b", "/a"),
+            DirRecord("/v", created=False),
+            VenvRecord("/v", created=True),
+            PackagesRecord(["a", "b"]),
+            PackagesRecord(["b", "c"]),
+            UserRecord("u", True),
+            UserRecord("u", False),
+            ServiceRecord("hub", "process"),
+            ServiceRecord("hub", "systemd"),
+        ]
+    )
+    assert folded == [
+        FileRecord("/f", backup="/b/f.1", mode=0o640),
+        LinkRecord("/l", "/b", None),
+        VenvRecord("/v", created=True),
+        PackagesRecord(["a", "b", "c"]),
+        UserRecord("u", True),
+        ServiceRecord("hub", "systemd"),
+    ]
 
 
 @pytest.mark.parametrize("flags", ["default", "everything"])
@@ -156,9 +193,13 @@ def test_a_dry_run_of_every_step_creates_no_file(tmp_answers, tmp_path):
         engine.run_step(step)
     assert snapshot(tmp_path) == before
     assert not (tmp_path / "state").exists()
-    for effect in (f"would write {tmp_path}/etc/jupyter/jupyterhub_config.py", f"would mkdir -p -m 755 {tmp_path}/opt/jeg/proxy",
-                   f"would ln -sfn {tmp_path}/opt/spark-4.3.0-pypi {tmp_path}/opt/spark", "would start hub (systemd)",
-                   "would check: "):
+    for effect in (
+        f"would write {tmp_path}/etc/jupyter/jupyterhub_config.py",
+        f"would mkdir -p -m 755 {tmp_path}/opt/jeg/proxy",
+        f"would ln -sfn {tmp_path}/opt/spark-4.3.0-pypi {tmp_path}/opt/spark",
+        "would start hub (systemd)",
+        "would check: ",
+    ):
         assert any(s.startswith(effect) for s in said), effect
 
 

@@ -1,4 +1,5 @@
 """The supervised-process service manager with a real tiny HTTP service (no systemd here)."""
+
 import os
 import socket
 import sys
@@ -23,12 +24,21 @@ def spec(tmp_path):
     envf = tmp_path / "svc.env"
     envf.write_text("SECRET_TOKEN=tok-canary-123\n")
     envf.chmod(0o600)
-    code = ("import http.server, os, sys; "
-            "open(sys.argv[1], 'w').write(os.environ.get('SECRET_TOKEN', '')); "
-            f"http.server.HTTPServer(('127.0.0.1', {port}), http.server.SimpleHTTPRequestHandler).serve_forever()")
-    return ServiceSpec("demo", "demo service", [sys.executable, "-c", code, str(tmp_path / "seen")],
-                       str(tmp_path / "demo.log"), env_file=str(envf), cwd=str(tmp_path),
-                       ready_url=f"http://127.0.0.1:{port}/", stop_grace=3)
+    code = (
+        "import http.server, os, sys; "
+        "open(sys.argv[1], 'w').write(os.environ.get('SECRET_TOKEN', '')); "
+        f"http.server.HTTPServer(('127.0.0.1', {port}), http.server.SimpleHTTPRequestHandler).serve_forever()"
+    )
+    return ServiceSpec(
+        "demo",
+        "demo service",
+        [sys.executable, "-c", code, str(tmp_path / "seen")],
+        str(tmp_path / "demo.log"),
+        env_file=str(envf),
+        cwd=str(tmp_path),
+        ready_url=f"http://127.0.0.1:{port}/",
+        stop_grace=3,
+    )
 
 
 def test_start_wait_stop(spec, tmp_path):

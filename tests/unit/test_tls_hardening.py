@@ -1,5 +1,6 @@
 """Gateway hardening and TLS: the rendered configs, the generated CA/certificate, and a real TLS
 handshake on loopback with the right CA and with a wrong one."""
+
 from __future__ import annotations
 
 import http.server
@@ -66,24 +67,28 @@ def test_sudoers_are_refused_kernels(tmp_answers, tmp_path):
 
 
 def test_limits_off_culling_off_and_port_range(tmp_answers):
-    a = tmp_answers(gateway={"max_kernels": 0, "max_kernels_per_user": 0, "cull_idle_timeout": 0,
-                             "port_range": "40000..41000"})
+    a = tmp_answers(
+        gateway={"max_kernels": 0, "max_kernels_per_user": 0, "cull_idle_timeout": 0, "port_range": "40000..41000"}
+    )
     text = _gateway_config(a)
     assert "max_kernels_per_user = -1" in text and "max_kernels = None" in text
     assert "cull_idle_timeout" not in text and 'port_range = "40000..41000"' in text
 
 
-@pytest.mark.parametrize("over, key", [
-    ({"port_range": "40000..40500"}, "gateway.port_range"),
-    ({"port_range": "9..99999"}, "gateway.port_range"),
-    ({"max_kernels_per_user": -1}, "gateway.max_kernels_per_user"),
-    ({"unauthorized_groups": ["Bad Group"]}, "gateway.unauthorized_groups"),
-    ({"tls": "files"}, "gateway.tls_cert"),
-    ({"tls": "maybe"}, "gateway.tls"),
-    ({"tls_cert": "/etc/hostname"}, "gateway.tls_cert"),
-    ({"tls": "generate", "tls_names": ["bad name!"]}, "gateway.tls_names"),
-    ({"tls_names": ["gw.example.org"]}, "gateway.tls_names"),
-])
+@pytest.mark.parametrize(
+    "over, key",
+    [
+        ({"port_range": "40000..40500"}, "gateway.port_range"),
+        ({"port_range": "9..99999"}, "gateway.port_range"),
+        ({"max_kernels_per_user": -1}, "gateway.max_kernels_per_user"),
+        ({"unauthorized_groups": ["Bad Group"]}, "gateway.unauthorized_groups"),
+        ({"tls": "files"}, "gateway.tls_cert"),
+        ({"tls": "maybe"}, "gateway.tls"),
+        ({"tls_cert": "/etc/hostname"}, "gateway.tls_cert"),
+        ({"tls": "generate", "tls_names": ["bad name!"]}, "gateway.tls_names"),
+        ({"tls_names": ["gw.example.org"]}, "gateway.tls_names"),
+    ],
+)
 def test_bad_hardening_answers_name_the_key(tmp_answers, over, key):
     with pytest.raises(AnswersError) as e:
         tmp_answers(gateway=over)
@@ -111,7 +116,7 @@ def test_tls_generate_renders_https_everywhere(tmp_answers):
     render.check_python(hub, "hub")
     server = render.render("jupyter_server_config.py.j2", render.context(L))
     render.check_python(server, "server")
-    assert "_connection_args[\"ca_certs\"]" in server
+    assert '_connection_args["ca_certs"]' in server
 
 
 def test_tls_plan_masks_keys_and_lists_files(tmp_answers, tmp_path):
@@ -133,13 +138,19 @@ def test_generated_material_is_kept_while_good(tmp_answers):
     m = tls.generated_material(L)
     assert m.generated == ["private CA", f"gateway certificate for {', '.join(tls.gateway_names(a))}"]
     L.tls_dir.mkdir(parents=True)
-    for path, data in ((L.gateway_ca_file, m.ca_cert), (L.tls_ca_key, m.ca_key), (L.gateway_cert_file, m.cert),
-                       (L.gateway_key_file, m.key)):
+    for path, data in (
+        (L.gateway_ca_file, m.ca_cert),
+        (L.tls_ca_key, m.ca_key),
+        (L.gateway_cert_file, m.cert),
+        (L.gateway_key_file, m.key),
+    ):
         path.write_bytes(data)
     again = tls.generated_material(L)
     assert again.generated == [] and again.cert == m.cert and again.ca_cert == m.ca_cert
     host = "127.0.0.1"
-    assert "signed by CN=jeg-wizard private CA" in tls.check_gateway_files(L.gateway_cert_file, L.gateway_key_file, L.gateway_ca_file, host)
+    assert "signed by CN=jeg-wizard private CA" in tls.check_gateway_files(
+        L.gateway_cert_file, L.gateway_key_file, L.gateway_ca_file, host
+    )
     # a new name: a new certificate from the same CA
     b = tmp_answers(gateway={"tls": "generate", "tls_names": ["gw.example.org"]})
     third = tls.generated_material(Layout(b))
@@ -202,7 +213,9 @@ def test_handshake_verifies_with_the_ca_and_names_the_problem_without_it(https_s
     assert health.hub_version(url, verify=str(ca)) == "x"
     wrong, _ = tls.new_ca("wrong CA")
     (tmp_path / "wrong.pem").write_bytes(wrong)
-    with pytest.raises(health.HealthError, match="TLS certificate verification failed: .*(unable to get local issuer|self.signed)"):
+    with pytest.raises(
+        health.HealthError, match="TLS certificate verification failed: .*(unable to get local issuer|self.signed)"
+    ):
         health.hub_version(url, verify=str(tmp_path / "wrong.pem"))
     with pytest.raises(httpx.HTTPError):
         httpx.get(url, verify=True)  # the system's CAs do not know the private CA
@@ -218,7 +231,11 @@ def test_an_admin_who_is_a_sudoer_is_refused_before_anything_changes(tmp_answers
     a = tmp_answers(gateway={"unauthorized_groups": [grp.getgrgid(0).gr_name]})
     assert preflight.group_members(a.gateway.unauthorized_groups)[someone] == grp.getgrgid(0).gr_name
     assert preflight._admin_not_refused(a) == []  # the tmp admin does not exist
-    b = a.model_copy(update={"users": a.users.model_copy(update={"admin": "daemon"}),
-                             "gateway": a.gateway.model_copy(update={"unauthorized_groups": ["daemon"]})})
+    b = a.model_copy(
+        update={
+            "users": a.users.model_copy(update={"admin": "daemon"}),
+            "gateway": a.gateway.model_copy(update={"unauthorized_groups": ["daemon"]}),
+        }
+    )
     (msg,) = preflight._admin_not_refused(b)
     assert msg.startswith("users.admin: 'daemon' is a member of daemon, and the gateway refuses kernels")

@@ -1,6 +1,7 @@
 """Uninstall against the real engine on a temp prefix, with the file-ish steps (environment,
 hub_config, the kernelspec files), a directory and a symlink: install, re-install, uninstall, and
 every byte that was there before is back; kills between journal and write; the CLI."""
+
 from __future__ import annotations
 
 import hashlib
@@ -14,7 +15,7 @@ import pytest
 import tomli_w
 
 from jeg_wizard import files, uninstall
-from jeg_wizard.actions import Directory, FileContent, Symlink
+from jeg_wizard.actions import Directory, Symlink
 from jeg_wizard.answers import parse
 from jeg_wizard.engine import Engine, Journal, Step, StepFailed, make_context
 from jeg_wizard.layout import Layout
@@ -60,6 +61,7 @@ def file_steps() -> list[Step]:
     def extra(ctx):
         L = ctx.layout
         return [Directory(L.spark_dir, 0o755), Symlink(L.spark_link, L.spark_dir)]
+
     return [
         Step("environment", "env", "", environment.build),
         Step("hub_config", "hub config", "", hub_config.build),
@@ -123,7 +125,9 @@ def test_foreign_config_restored_with_its_mode_and_first_backup_wins(root):
     assert cfg.read_bytes() != FOREIGN_HUB_CONFIG
     first = [e for e in Journal(L.state_dir / "journal.jsonl").entries() if e.get("path") == str(cfg)]
     assert first[0]["backup"] and Path(first[0]["backup"]).read_bytes() == FOREIGN_HUB_CONFIG
-    install(root, hub={"port": 8010})  # ours now (the journal says so): no need to allow it again: its backup is our own first version
+    install(
+        root, hub={"port": 8010}
+    )  # ours now (the journal says so): no need to allow it again: its backup is our own first version
     assert b"8010" in cfg.read_bytes()
     lines = undo(L)
     assert any(ln.startswith(f"restore {cfg} as it was before the install") for ln in lines)
@@ -184,11 +188,13 @@ def test_kill_between_journal_and_write_then_rerun_then_uninstall(root, monkeypa
         return real(path, data, mode, owner)
 
     monkeypatch.setattr(files, "atomic_write", dies_before_rename)
-    with pytest.raises(BaseException):
+    with pytest.raises(Killed):
         install(root, system={"replace_existing_files": True})
     assert cfg.read_bytes() == FOREIGN_HUB_CONFIG
     monkeypatch.setattr(files, "atomic_write", real)
-    L = install(root)  # journaled before the kill: ours now, replaced without asking again  # the re-run finishes; the stale temp file is gone
+    L = install(
+        root
+    )  # journaled before the kill: ours now, replaced without asking again  # the re-run finishes; the stale temp file is gone
     assert not [n for n in os.listdir(cfg.parent) if n.endswith(".tmp")]
     assert cfg.read_bytes() != FOREIGN_HUB_CONFIG
     undo(L)
@@ -239,8 +245,15 @@ def test_software_users_packages_only_with_their_flags(root):
     j.write({"kind": "venv", "path": str(venv), "created": True})
     j.write({"kind": "dir", "path": str(root / "opt" / ".spark-x.partial"), "created": True})
     (root / "opt" / ".spark-y.partial").mkdir()
-    j.write({"kind": "dir", "path": str(root / "opt" / "spark-y"), "created": True, "software": True,
-             "scratch": str(root / "opt" / ".spark-y.partial")})
+    j.write(
+        {
+            "kind": "dir",
+            "path": str(root / "opt" / "spark-y"),
+            "created": True,
+            "software": True,
+            "scratch": str(root / "opt" / ".spark-y.partial"),
+        }
+    )
     j.write({"kind": "user", "name": "root", "created": False})
     j.write({"kind": "packages", "installed": ["coreutils"]})
     lines = [op.line for op in uninstall.plan(L, emit=lambda s: None)]
@@ -261,8 +274,15 @@ def test_cli_dry_run_then_uninstall(root):
     env = {**os.environ, "JEGW_TEST_PASSWORD": "x"}
 
     def cli(*args):
-        return subprocess.run([sys.executable, "-m", "jeg_wizard", "uninstall", *args], capture_output=True,
-                              text=True, env=env, stdin=subprocess.DEVNULL, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "jeg_wizard", "uninstall", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            timeout=120,
+        )
+
     installed = snapshot(root)
     r = cli("--dry-run", "--answers", str(a))
     assert r.returncode == 0, r.stderr
@@ -282,17 +302,30 @@ def test_second_run_on_the_same_state_dir_is_refused(root):
     """An install or uninstall holds <state_dir>/install.lock: a second one stops, naming the holder,
     before it could kill the first one's commands or write the same files."""
     L = install(root)
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
-                               "from jeg_wizard.engine import lock_state_dir; lock_state_dir(Path(sys.argv[1])); "
-                               "print('locked', flush=True); time.sleep(60)", str(L.state_dir)],
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; "
+            "from jeg_wizard.engine import lock_state_dir; lock_state_dir(Path(sys.argv[1])); "
+            "print('locked', flush=True); time.sleep(60)",
+            str(L.state_dir),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         data = answers_data(root)
         a = root / "answers.toml"
         a.write_text(tomli_w.dumps(data))
-        r = subprocess.run([sys.executable, "-m", "jeg_wizard", "uninstall", "--answers", str(a)],
-                           capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+        r = subprocess.run(
+            [sys.executable, "-m", "jeg_wizard", "uninstall", "--answers", str(a)],
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=120,
+        )
         assert r.returncode == 1 and f"another jeg-wizard run is working on {L.state_dir} (pid {holder.pid}" in r.stderr
         assert (L.state_dir / "journal.jsonl").exists()
     finally:

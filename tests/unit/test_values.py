@@ -1,5 +1,6 @@
 """The value vocabulary, the Directory action's promise, the loader on odd files, the machine checks and
 the rendered configs' shape."""
+
 from __future__ import annotations
 
 import os
@@ -23,14 +24,39 @@ def problems(data):
     return e.value.problems
 
 
-@pytest.mark.parametrize("path,normal", [("//srv//x/./y/", "/srv/x/y"), ("/srv/x", "/srv/x"), ("/srv/jeg/", "/srv/jeg")])
+@pytest.mark.parametrize(
+    "path,normal", [("//srv//x/./y/", "/srv/x/y"), ("/srv/x", "/srv/x"), ("/srv/jeg/", "/srv/jeg")]
+)
 def test_paths_normalised(path, normal):
     assert parse({"system": {"state_dir": path}}, DEBIAN12).system.state_dir == normal
 
 
-@pytest.mark.parametrize("path", ["/", "/etc", "/etc/", "//usr", "/usr/local", "/var", "/var/lib", "/home", "/home/bob",
-                                  "/root", "/opt", "/tmp", "/dev/shm", "/proc/1", "/sys/x", "/run/x", "/boot/efi",
-                                  "/srv", "/lib64", "/usr/lib/jvm", "/etc/systemd/system"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/etc",
+        "/etc/",
+        "//usr",
+        "/usr/local",
+        "/var",
+        "/var/lib",
+        "/home",
+        "/home/bob",
+        "/root",
+        "/opt",
+        "/tmp",
+        "/dev/shm",
+        "/proc/1",
+        "/sys/x",
+        "/run/x",
+        "/boot/efi",
+        "/srv",
+        "/lib64",
+        "/usr/lib/jvm",
+        "/etc/systemd/system",
+    ],
+)
 def test_system_places_never_ours(path):
     found = problems({"hub": {"config_dir": path}})
     assert any(p.startswith("hub.config_dir: must be a directory of our own") for p in found), found
@@ -52,7 +78,9 @@ def test_ports_strict(value, ok):
 
 def test_request_timeout_takes_an_integer_but_not_a_bool():
     assert parse({"gateway": {"request_timeout": 300}}, DEBIAN12).gateway.request_timeout == 300.0
-    assert problems({"gateway": {"request_timeout": True}})[0].startswith("gateway.request_timeout: input should be a valid number")
+    assert problems({"gateway": {"request_timeout": True}})[0].startswith(
+        "gateway.request_timeout: input should be a valid number"
+    )
 
 
 def test_credentials_in_urls_masked_and_long_values_shortened():
@@ -63,8 +91,12 @@ def test_credentials_in_urls_masked_and_long_values_shortened():
 
 
 def test_crypt_hash_shapes():
-    ok = ["$6$saltsalt$" + "a" * 86, "$5$rounds=5000$salt$" + "b" * 43, "$y$j9T$" + "c" * 22 + "$" + "d" * 43,
-          "$2b$12$" + "e" * 53]
+    ok = [
+        "$6$saltsalt$" + "a" * 86,
+        "$5$rounds=5000$salt$" + "b" * 43,
+        "$y$j9T$" + "c" * 22 + "$" + "d" * 43,
+        "$2b$12$" + "e" * 53,
+    ]
     for h in ok:
         assert parse({"users": {"admin_password_hash": h}}, DEBIAN12).users.admin_password_hash == h
     for h in ["$6$salt$short", "$6$saltsalt$" + "a" * 86 + "\n", "$6$saltsalt$" + "a" * 86 + ":x", "$9$a$b", "plain"]:
@@ -78,8 +110,10 @@ def test_every_user_list_refuses_root_and_the_gateway_user():
 
 
 def test_port_range_must_not_cover_our_ports():
-    assert any(p.startswith("gateway.port_range: 8000..9000 covers gateway.port (8888)")
-               for p in problems({"gateway": {"port_range": "8000..9000"}}))
+    assert any(
+        p.startswith("gateway.port_range: 8000..9000 covers gateway.port (8888)")
+        for p in problems({"gateway": {"port_range": "8000..9000"}})
+    )
 
 
 # ---------------------------------------------------------------- the Directory action
@@ -140,8 +174,11 @@ def test_odd_answers_files_refused_without_blocking(tmp_path, kind):
 def test_machine_checks(tmp_answers, tmp_path):
     link = tmp_path / "link"
     link.symlink_to("/etc")
-    a = tmp_answers(system={"state_dir": str(link), "python": str(tmp_path / "nope")},
-                    gateway={"ip": "192.0.2.7"}, users={"allowed": ["daemon"]})
+    a = tmp_answers(
+        system={"state_dir": str(link), "python": str(tmp_path / "nope")},
+        gateway={"ip": "192.0.2.7"},
+        users={"allowed": ["daemon"]},
+    )
     found = machine.problems(a)
     assert any(p.startswith("system.state_dir: ") and "symlink to /etc" in p for p in found), found
     assert any(p.startswith("system.python: ") for p in found), found
@@ -176,8 +213,11 @@ def test_structural_check_refuses_an_added_statement():
     with pytest.raises(render.RenderError):
         render.check_shape(text + "import os\n", "jupyterhub_config.py.j2", ctx)
     with pytest.raises(render.RenderError):
-        render.check_shape(text.replace("c.Spawner.http_timeout = 60", "c.Spawner.http_timeout = __import__('os')"),
-                           "jupyterhub_config.py.j2", ctx)
+        render.check_shape(
+            text.replace("c.Spawner.http_timeout = 60", "c.Spawner.http_timeout = __import__('os')"),
+            "jupyterhub_config.py.j2",
+            ctx,
+        )
 
 
 def test_ipv6_addresses_bracketed_in_urls(tmp_answers):
@@ -199,6 +239,10 @@ def test_example_answers_name_every_key():
     from jeg_wizard.cli import example_answers
 
     text = example_answers()
-    missing = [f"{s}.{k}" for s, f in Answers.model_fields.items() for k in f.annotation.model_fields
-               if not re.search(rf"^#?\s*{k}\s*=", text, re.M)]
+    missing = [
+        f"{s}.{k}"
+        for s, f in Answers.model_fields.items()
+        for k in f.annotation.model_fields
+        if not re.search(rf"^#?\s*{k}\s*=", text, re.M)
+    ]
     assert missing == []

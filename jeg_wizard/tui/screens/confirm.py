@@ -1,4 +1,5 @@
 """A yes/no question over the current screen."""
+
 from __future__ import annotations
 
 from textual.app import ComposeResult

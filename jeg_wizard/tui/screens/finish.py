@@ -1,5 +1,6 @@
 """Finish: health panels that keep polling (never overlapping), where to log in, where the answers
 were saved, and the end-to-end check (PAM login -> the user's server -> a Spark job) on a key."""
+
 from __future__ import annotations
 
 from rich.text import Text
@@ -57,8 +58,14 @@ class FinishScreen(Screen):
             where.append("\nInstall log: ", style="bold")
             where.append(str(L.install_log) if not ctx.dry_run else "(dry run: no log file)")
             yield Static(where, id="saved")
-            yield Static(Text("Press e for the end-to-end check: log in, start a Spark kernel through the "
-                              "gateway, run spark.range(1000).count().", style="dim"), id="e2e")
+            yield Static(
+                Text(
+                    "Press e for the end-to-end check: log in, start a Spark kernel through the "
+                    "gateway, run spark.range(1000).count().",
+                    style="dim",
+                ),
+                id="e2e",
+            )
         yield Footer()
 
     def _summary(self) -> Text:
@@ -110,15 +117,27 @@ class FinishScreen(Screen):
         a, L = ctx.answers, ctx.layout
         ctx.secrets.set_admin_password(password)  # masked in anything the check prints
         try:
-            smoke = self.app.wiring.e2e(L.hub_url, a.users.admin, password, a.kernels.name,
-                                        timeout=a.gateway.kernel_launch_timeout + 120, verify=L.hub_verify,
-                                        say=lambda s: self.post_message(CheckLine(ctx.runner.redactor(s))))
+            smoke = self.app.wiring.e2e(
+                L.hub_url,
+                a.users.admin,
+                password,
+                a.kernels.name,
+                timeout=a.gateway.kernel_launch_timeout + 120,
+                verify=L.hub_verify,
+                say=lambda s: self.post_message(CheckLine(ctx.runner.redactor(s))),
+            )
         except Exception as e:  # noqa: BLE001 - the answer of the check
             self.post_message(CheckLine(ctx.runner.redactor(f"{type(e).__name__}: {e}"), final=True, ok=False))
             return
         phases = ", ".join(f"{k} {v:.1f}s" for k, v in smoke.phases.items())
-        self.post_message(CheckLine(f"{a.users.admin} logged in and ran spark.range(1000).count() = "
-                                  f"{smoke.result} through the gateway ({phases})", final=True, ok=True))
+        self.post_message(
+            CheckLine(
+                f"{a.users.admin} logged in and ran spark.range(1000).count() = "
+                f"{smoke.result} through the gateway ({phases})",
+                final=True,
+                ok=True,
+            )
+        )
 
     def on_check_line(self, msg: CheckLine) -> None:
         if msg.final:

@@ -1,5 +1,6 @@
 """Questions: the answers file as a form, grouped like the README; validated by `answers.parse`,
 each problem shown under its field; the form cannot go on while a problem remains."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -15,7 +16,6 @@ from textual.widgets import Button, Checkbox, Collapsible, Footer, Input, Label,
 from .. import form
 from ..form import FIELDS, GROUPS, Field
 from ..widgets import StageBar
-
 
 BY_WIDGET_ID = {f.widget_id: p for p, f in FIELDS.items()}
 
@@ -48,11 +48,21 @@ class QuestionsScreen(Screen):
         if f.kind == "bool":
             w: Widget = Checkbox("yes" if v else "no", bool(v), id=f.widget_id, compact=True)
         elif f.kind == "choice":
-            w = Select([(c, c) for c in f.choices], value=v if v in f.choices else f.choices[0],
-                       allow_blank=False, id=f.widget_id, compact=True)
+            w = Select(
+                [(c, c) for c in f.choices],
+                value=v if v in f.choices else f.choices[0],
+                allow_blank=False,
+                id=f.widget_id,
+                compact=True,
+            )
         else:
-            w = Input(str(v), id=f.widget_id, compact=True, password=f.kind == "password",
-                      placeholder=f.help if f.kind in ("text", "list", "password") else "")
+            w = Input(
+                str(v),
+                id=f.widget_id,
+                compact=True,
+                password=f.kind == "password",
+                placeholder=f.help if f.kind in ("text", "list", "password") else "",
+            )
         yield Horizontal(Label(f.label, classes="label"), w, classes="row")
         yield Static("", classes="error", id=_error_id(f.path))
 
@@ -67,9 +77,11 @@ class QuestionsScreen(Screen):
                         if not f.advanced:
                             yield from self._field(f)
                     if g.name == "gateway":
-                        yield Static("Token: generated (64 hex characters) into the token file, mode 0600, "
-                                     "by the gateway step and shared with the hub; never shown.",
-                                     classes="note")
+                        yield Static(
+                            "Token: generated (64 hex characters) into the token file, mode 0600, "
+                            "by the gateway step and shared with the hub; never shown.",
+                            classes="note",
+                        )
                     if any(f.advanced for f in g.fields):
                         # mounted when first opened: half the fields, a much quicker screen
                         yield Collapsible(title=f"More {g.name} settings", collapsed=True, id=f"more-{g.name}")
@@ -130,8 +142,9 @@ class QuestionsScreen(Screen):
 
     def check(self) -> tuple[Any, list[str]]:
         app = self.app
-        answers, problems = form.validate(self.values(), base=app.answers, dist=app.wiring.dist,
-                                          admin_exists=app.wiring.admin_exists)
+        answers, problems = form.validate(
+            self.values(), base=app.answers, dist=app.wiring.dist, admin_exists=app.wiring.admin_exists
+        )
         by_field, by_section, rest = form.route(problems)
         for path, f in FIELDS.items():
             msgs = by_field.get(path, []) if (self.show_all or path in self.touched) else []
@@ -151,8 +164,9 @@ class QuestionsScreen(Screen):
         summary = ""
         if problems and self.show_all:
             where = ", ".join(shown + [f"[{s}]" for s in by_section]) or "see below"
-            summary = (f"✗ {len(problems)} answer{'s' * (len(problems) != 1)} to fix: {where}"
-                       + "".join(f"\n  {p}" for p in rest))
+            summary = f"✗ {len(problems)} answer{'s' * (len(problems) != 1)} to fix: {where}" + "".join(
+                f"\n  {p}" for p in rest
+            )
         if self.shown.get("problems") != summary:
             self.shown["problems"] = summary
             box = self.query_one("#problems", Static)

@@ -1,6 +1,7 @@
 """Run: the steps with marks and durations, the live log, overall progress. Steps run one by one
 in a thread worker that reports back with Messages; on failure the operator retries, skips (when
 the step allows it) or quits and resumes later (a re-run skips what is finished)."""
+
 from __future__ import annotations
 
 import gc
@@ -86,8 +87,9 @@ class RunScreen(Screen):
         self.query_one("#failure").display = False
         self.query_one("#run-done").display = False
         planned = {st.step.id: st.status for st in (self.app.plan_states or [])}
-        self.query_one(StepList).set_steps([(s.id, "done" if planned.get(s.id) == "done" else "waiting")
-                                            for s in self.steps])
+        self.query_one(StepList).set_steps(
+            [(s.id, "done" if planned.get(s.id) == "done" else "waiting") for s in self.steps]
+        )
         log = self.query_one(LogStream)
         self._feed = log.feed  # the sink runs once per line: no DOM query there
         self._unsubscribe = self.engine.ctx.runner.subscribe(self._sink)
@@ -171,8 +173,9 @@ class RunScreen(Screen):
             advice.append("  (this step cannot be skipped)", style="italic")
         lines.append(advice)
         ctx = self.engine.ctx
-        lines.append(Text.assemble(("Full log: ", "bold"),
-                                   "(dry run: none)" if ctx.dry_run else str(ctx.layout.install_log)))
+        lines.append(
+            Text.assemble(("Full log: ", "bold"), "(dry run: none)" if ctx.dry_run else str(ctx.layout.install_log))
+        )
         t = Text("\n").join(lines)
         t.no_wrap, t.overflow = True, "ellipsis"  # one screen line each: the buttons stay in view
         self.query_one("#failure-text", Static).update(t)
@@ -212,8 +215,12 @@ class RunScreen(Screen):
         return True
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        actions = {"retry": self.action_retry, "skip": self.action_skip, "quit": self.action_stop,
-                   "continue": self.action_finish}
+        actions = {
+            "retry": self.action_retry,
+            "skip": self.action_skip,
+            "quit": self.action_stop,
+            "continue": self.action_finish,
+        }
         if event.button.id in actions:
             actions[event.button.id]()
 
@@ -248,8 +255,13 @@ class RunScreen(Screen):
             if yes:
                 self.app.action_quit()
 
-        self.app.push_screen(Confirm("Stop the install now? The running command is stopped; run jeg-wizard "
-                                     "again later to resume (finished steps are skipped)."), answered)
+        self.app.push_screen(
+            Confirm(
+                "Stop the install now? The running command is stopped; run jeg-wizard "
+                "again later to resume (finished steps are skipped)."
+            ),
+            answered,
+        )
 
     def stopped_at(self) -> str | None:
         """The step a quit interrupts (for the farewell message), or None when all finished."""

@@ -1,4 +1,5 @@
 """Welcome: what will be installed, and what this machine has now (detected in a worker)."""
+
 from __future__ import annotations
 
 from rich.table import Table
@@ -20,6 +21,7 @@ def stack(a: Answers) -> Table:
     try:
         from jeg_wizard.steps.gateway import GATEWAY_REQUIREMENTS
         from jeg_wizard.steps.hub import HUB_REQUIREMENTS
+
         gateway = GATEWAY_REQUIREMENTS[0].replace("jupyter_enterprise_gateway==", "")
         hub = ", ".join(r.replace("==", " ").replace(".*", "") for r in HUB_REQUIREMENTS)
     except ImportError:  # a build without the steps package: names only
@@ -48,8 +50,12 @@ def machine(f: Facts | None) -> Table | Text:
     t.add_row("Node", f.node)
     t.add_row("Services", "systemd is running" if f.systemd else "no systemd: supervised processes")
     t.add_row("User", "root" if f.root else Text("not root: the install needs sudo", style="bold red"))
-    t.add_row("Ports", Text("in use: " + ", ".join(f.ports_in_use), style="yellow") if f.ports_in_use
-              else "gateway, hub and proxy ports are free")
+    t.add_row(
+        "Ports",
+        Text("in use: " + ", ".join(f.ports_in_use), style="yellow")
+        if f.ports_in_use
+        else "gateway, hub and proxy ports are free",
+    )
     if f.notes:  # what this distribution changed in the install
         t.add_row("Chosen here", "\n".join(f.notes))
     if f.earlier:
@@ -72,8 +78,11 @@ class WelcomeScreen(Screen):
         a = self.app.answers
         yield StageBar("Welcome")
         with VerticalScroll(id="welcome"):
-            yield Static("Installs JupyterHub, Jupyter Enterprise Gateway and Spark here, step by step as "
-                         "the README does. Nothing changes before you press Start.", classes="lead")
+            yield Static(
+                "Installs JupyterHub, Jupyter Enterprise Gateway and Spark here, step by step as "
+                "the README does. Nothing changes before you press Start.",
+                classes="lead",
+            )
             yield Static("[b]What will be installed[/b]", classes="heading")
             yield Static(stack(a), id="stack")
             yield Static("[b]This machine[/b]", classes="heading")

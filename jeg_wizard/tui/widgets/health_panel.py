@@ -1,6 +1,7 @@
 """One component's quick checks: URL and its findings (ok / problem / unknown), worst first. It polls in a
 thread worker and re-arms its timer only after the previous poll came back, so slow answers never
 pile polls up."""
+
 from __future__ import annotations
 
 import time
@@ -19,7 +20,7 @@ RANK = {"✗": 0, "?": 1, "!": 2, "✓": 3}  # what needs the operator first
 
 class HealthPanel(Static):
     class Read(Message):
-        def __init__(self, panel: "HealthPanel", findings: list[Finding], latency_ms: float):
+        def __init__(self, panel: HealthPanel, findings: list[Finding], latency_ms: float):
             super().__init__()
             self.panel, self.findings, self.latency_ms = panel, findings, latency_ms
 
@@ -52,7 +53,7 @@ class HealthPanel(Static):
             findings = [unknown(self.probe.name, "probe", f"the check itself failed: {e}")]
         self.post_message(self.Read(self, findings, (time.monotonic() - t0) * 1000))
 
-    def on_health_panel_read(self, msg: "HealthPanel.Read") -> None:
+    def on_health_panel_read(self, msg: HealthPanel.Read) -> None:
         if msg.panel is not self:
             return
         msg.stop()

@@ -1,4 +1,5 @@
 """The top line: where the operator is in Welcome > Questions > Plan > Run > Finish."""
+
 from __future__ import annotations
 
 from rich.text import Text
