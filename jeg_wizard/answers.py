@@ -53,6 +53,7 @@ from .values import (
     names,
     port_range,
     show,
+    standalone_master,
 )
 
 D = Field  # a key's default and its description, in one place (the example answers and the docs read them)
@@ -427,10 +428,11 @@ def cross_checks(a: Answers, dist: distro.Distro | None = None) -> list[str]:
         "hub.hub_port": a.hub.hub_port,
         "proxy.api_port": a.proxy.api_port,
     }
-    if a.spark.master.startswith("spark://"):
+    standalone = standalone_master(a.spark.master)
+    if standalone:
         ports["spark.master_webui_port"] = a.spark.master_webui_port
         ports["spark.worker_webui_port"] = a.spark.worker_webui_port
-        ports["spark.master (port)"] = int(a.spark.master.rsplit(":", 1)[1])
+        ports["spark.master (port)"] = standalone[1]
     seen: dict[int, str] = {}
     for key, port in ports.items():
         if port in seen:

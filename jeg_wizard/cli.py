@@ -357,8 +357,10 @@ def cmd_services(args) -> int:
     if bad:
         _err(f"unknown service {', '.join(bad)}; known: {', '.join(known)}")
         return EXIT_USAGE
+    from .actions.services import STOP_ORDER
+
     # start in dependency order (Spark, gateway, hub); stop in reverse
-    order = ["spark-master", "spark-worker", "gateway", "hub"]
+    order = STOP_ORDER[::-1]
     names = sorted(names, key=lambda n: order.index(n) if n in order else 99)
     rc = EXIT_OK
     if args.action in ("stop", "restart"):

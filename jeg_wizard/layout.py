@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import distro
+from . import distro, values
 from .answers import Answers
 
 
@@ -82,11 +82,7 @@ class Layout:
     @property
     def spark_master(self) -> tuple[str, int] | None:
         """(host, port) of a standalone master (spark://HOST:PORT); None for local[*] and yarn."""
-        m = self.a.spark.master
-        if not m.startswith("spark://"):
-            return None
-        host, port = m[len("spark://") :].rsplit(":", 1)
-        return host, int(port)
+        return values.standalone_master(self.a.spark.master)
 
     @property
     def spark_master_webui(self) -> str:

@@ -35,15 +35,7 @@ def problems(a: Answers, *, need_root: bool = True) -> list[str]:
         out.append("run as root (sudo): the install adds packages, a PAM user and services")
     L = Layout(a)
     mgr = manager(a.services.manager, L.services_dir)
-    ours = {
-        "gateway": [("gateway.port", a.gateway.ip, a.gateway.port)],
-        "hub": [
-            ("hub.port", a.hub.ip, a.hub.port),
-            ("hub.hub_port", a.hub.hub_ip, a.hub.hub_port),
-            ("proxy.api_port", a.proxy.api_ip, a.proxy.api_port),
-        ],
-    }
-    for service, ports in ours.items():
+    for service, ports in L.ports.items():
         if mgr.pid(service):
             continue  # our own running service holds them; the install restarts it when needed
         for key, ip, port in ports:

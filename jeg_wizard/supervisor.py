@@ -16,6 +16,9 @@ import sys
 import time
 from pathlib import Path
 
+# what every service of ours starts with (the unit's or the supervisor's environment), before its own env
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 
 def read_env_file(path: str | None) -> dict[str, str]:
     env: dict[str, str] = {}
@@ -42,7 +45,7 @@ def main(spec_path: str) -> int:
     child_pidfile = rundir / f"{name}.child.pid"
     # our own pid file too: an installer killed right after starting us must not leave us unknown
     (rundir / f"{name}.pid").write_text(f"{os.getpid()}\n")
-    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+    env = {"PATH": SYSTEM_PATH, "LANG": "C.UTF-8"}
     env.update(spec.get("env", {}))
     env.update(read_env_file(spec.get("env_file")))
     user = spec.get("user")

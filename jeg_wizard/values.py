@@ -416,6 +416,14 @@ CryptHash = Annotated[
 ]
 
 
+def standalone_master(v: str) -> tuple[str, int] | None:
+    """(host, port) of a validated spark://HOST:PORT master; None for local[*], local[N] and yarn."""
+    if not v.startswith("spark://"):
+        return None
+    host, port = v[len("spark://") :].rsplit(":", 1)
+    return host, int(port)
+
+
 def _spark_master(v: str) -> str:
     m = re.fullmatch(r"local(\[(\*|[1-9][0-9]{0,3})\])?|yarn|spark://([A-Za-z0-9.-]{1,253}):([0-9]{1,5})", v)
     if not m:

@@ -8,10 +8,10 @@ import socket
 from jeg_wizard.actions import ServiceRunning
 from jeg_wizard.engine import Step
 from jeg_wizard.services import ServiceSpec
+from jeg_wizard.supervisor import SYSTEM_PATH
+from jeg_wizard.values import standalone_master
 
 from .hub_config import hub_env_file
-
-SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def hub_spec(ctx) -> ServiceSpec:
@@ -36,9 +36,10 @@ def hub_spec(ctx) -> ServiceSpec:
 
 
 def local_master(master: str) -> tuple[str, int] | None:
-    if not master.startswith("spark://"):
+    hp = standalone_master(master)
+    if hp is None:
         return None
-    host, port = master[len("spark://") :].rsplit(":", 1)
+    host, port = hp
     try:
         addrs = {ai[4][0] for ai in socket.getaddrinfo(host, None)}
     except socket.gaierror:
