@@ -1,7 +1,10 @@
 """Render every screen of the wizard to SVG and PNG, from the same app states as the snapshot
 tests (tests/tui/states.py: real steps through a recording runner, fixed facts and readings).
 
-    /tmp/tv/bin/python screenshots/make.py            # needs rsvg-convert (apt-get install librsvg2-bin)
+    /opt/jeg-wizard/venv/bin/python screenshots/make.py   # needs rsvg-convert (apt-get install librsvg2-bin)
+
+The status screens (8, 9) and the refused plan (10) are the snapshot tests' SVGs, converted with
+rsvg-convert.
 """
 
 from __future__ import annotations
