@@ -256,10 +256,9 @@ def cmd_status(args) -> int:
     if args.command == "status" and not args.json:
         try:
             from .tui.status import run_status
-        except ImportError:
-            pass
-        else:
-            return run_status(layout, args.timeout)
+        except ImportError as e:
+            return _screens_missing(e, "or read the same checks as text: jeg-wizard doctor")
+        return run_status(layout, args.timeout)
     return doctor.main(layout, args.timeout, as_json=getattr(args, "json", False), smoke=getattr(args, "smoke", False))
 
 
@@ -410,11 +409,15 @@ def _is_systemd(sdir: Path) -> bool:
 def cmd_tui(answers_path: str | None) -> int:
     try:
         from .tui.app import run
-    except ImportError as e:  # a broken build: say so; a terminal install in its place would hide it
-        _err(
-            f"the wizard's screens cannot be loaded ({e}); reinstall jeg-wizard with its dependencies "
-            f"(./jeg-wizard rebuilds it, or: pip install --force-reinstall jeg-wizard), "
-            f"or install without them: jeg-wizard install --unattended ANSWERS"
-        )
-        return EXIT_FAIL
+    except ImportError as e:
+        return _screens_missing(e, "or install without them: jeg-wizard install --unattended ANSWERS")
     return run(answers_path)
+
+
+def _screens_missing(e: ImportError, instead: str) -> int:
+    # a broken build: say so; a text mode in the screens' place would hide it
+    _err(
+        f"the wizard's screens cannot be loaded ({e}); reinstall jeg-wizard with its dependencies "
+        f"(./jeg-wizard rebuilds it, or: pip install --force-reinstall jeg-wizard), {instead}"
+    )
+    return EXIT_FAIL

@@ -81,3 +81,16 @@ def test_a_build_without_the_tui_is_an_error_naming_the_fix(monkeypatch, capsys)
     assert cli.main([]) == cli.EXIT_FAIL
     err = capsys.readouterr().err
     assert "the wizard's screens cannot be loaded" in err and "reinstall jeg-wizard" in err
+
+
+def test_status_without_the_tui_is_an_error_naming_the_fix(monkeypatch, capsys, tmp_path):
+    """`status` does not quietly print the doctor's text in place of its screen."""
+    from jeg_wizard import cli, doctor
+
+    answers = tmp_path / "answers.toml"
+    answers.write_text("")
+    monkeypatch.setitem(sys.modules, "jeg_wizard.tui.status", None)
+    monkeypatch.setattr(doctor, "main", lambda *a, **kw: pytest.fail("fell back to the doctor's text"))
+    assert cli.main(["status", "--answers", str(answers)]) == cli.EXIT_FAIL
+    err = capsys.readouterr().err
+    assert "the wizard's screens cannot be loaded" in err and "jeg-wizard doctor" in err
