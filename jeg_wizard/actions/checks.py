@@ -5,8 +5,9 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-if False:  # typing only; engine imports us
+if TYPE_CHECKING:  # typing only; engine imports us
     from ..engine import Context
 
 

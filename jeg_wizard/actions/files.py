@@ -11,9 +11,6 @@ from .. import files, testhook
 from .records import Op, Phase, Record, Undo, inside, journal_of, ours, record_new_dirs
 from .users import user_ids
 
-if False:  # typing only; engine imports us
-    pass
-
 
 def _mode(path: Path) -> int | None:
     try:

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from enum import IntEnum
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-if False:  # typing only
+if TYPE_CHECKING:  # typing only
     from ..engine import Context
     from ..layout import Layout
     from ..runner import Runner
