@@ -88,20 +88,25 @@ def overall(findings: list[Finding]) -> tuple[str, int]:
 
 
 def counts(findings: list[Finding]) -> dict[str, int]:
-    """ok / warnings / failures / unknown, as the summary lines say them."""
+    """ok / warnings / problems / unknown, as the summary lines say them."""
     return {
         "ok": sum(f.status == OK for f in findings),
-        "warnings": sum(f.status == PROBLEM and f.warning for f in findings),
-        "failures": sum(f.status == PROBLEM and not f.warning for f in findings),
+        "warning": sum(f.status == PROBLEM and f.warning for f in findings),
+        "problem": sum(f.status == PROBLEM and not f.warning for f in findings),
         "unknown": sum(f.status == UNKNOWN for f in findings),
     }
 
 
+def tally(findings: list[Finding]) -> str:
+    """'16 ok, 0 warnings, 1 problem' (and 'N unknown' when any): the doctor's and the status screen's words."""
+    c = counts(findings)
+    words = [f"{c['ok']} ok"] + [f"{c[k]} {k}{'' if c[k] == 1 else 's'}" for k in ("warning", "problem")]
+    return ", ".join(words + ([f"{c['unknown']} unknown"] if c["unknown"] else []))
+
+
 def summary(findings: list[Finding]) -> str:
     state, _ = overall(findings)
-    c = counts(findings)
-    text = f"{state}: {c['ok']} ok, {c['warnings']} warnings, {c['failures']} failures"
-    return text + (f", {c['unknown']} unknown" if c["unknown"] else "")
+    return f"{state}: {tally(findings)}"
 
 
 def as_json(findings: list[Finding]) -> str:

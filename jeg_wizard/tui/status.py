@@ -133,11 +133,9 @@ class StatusApp(App):
                 panel.first(ComponentPanel).show(fs)
         state, _ = overall(msg.findings)
         colour = {"healthy": "green", "degraded": "yellow", "down": "red"}[state]
-        counts = checks.counts(msg.findings)
-        more = f", {counts['unknown']} unknown" if counts["unknown"] else ""
         smoke = f"  ·  {self.smoke_text}" if self.smoke_text else ""
         self.query_one("#summary", Static).update(
-            f"[b {colour}]{state} · [/]{counts['ok']} ok, {counts['warnings']} warnings, {counts['failures']} failures{more}  "
+            f"[b {colour}]{state} · [/]{checks.tally(msg.findings)}  "
             f"[dim]{self.clock(msg.seconds)} · {escape(self.layout.hub_url)}[/]{escape(smoke)}"
         )
         if self.interval:

@@ -114,7 +114,7 @@ async def test_panels_summary_and_log_key(tmp_path):
         assert panel.has_class("panel-problem") and panel.border_subtitle == "problem"
         assert app.query_one("#panel-gateway", ComponentPanel).has_class("panel-ok")
         summary = str(app.query_one("#summary").render())
-        assert "down" in summary and "1 failures" in summary
+        assert "down" in summary and "0 warnings, 1 problem " in summary
         await pilot.press("l")
         tail = app.query_one("#tail")
         assert tail.has_class("shown") and tail.border_title == str(log)
