@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from ..layout import Layout
 from . import gateway, hub, kernels, network, proxy, services, spark, user_servers
-from .finding import COMPONENTS, OK, PROBLEM, UNKNOWN, Finding, as_json, counts, overall, summary, tally, unknown, worst
+from .finding import COMPONENTS, OK, PROBLEM, UNKNOWN, Finding, as_json, overall, summary, tally, unknown, worst
 from .install import Install
 
 __all__ = [
@@ -22,7 +22,6 @@ __all__ = [
     "Finding",
     "Install",
     "as_json",
-    "counts",
     "tally",
     "overall",
     "run",
