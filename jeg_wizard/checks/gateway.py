@@ -268,16 +268,31 @@ def check(site: Install) -> list[Finding]:
 
 
 def smoke(site: Install) -> Finding:
-    """Start a Spark kernel on the gateway as the admin, run a job, delete it; the phases timed."""
+    """Start a Spark kernel on the gateway as the admin, run a job, delete it; the phases timed.
+    Never raises: a failure is a problem of one line with the log to read."""
     from .. import health
 
-    L, a = site.L, site.a
+    L, a, log = site.L, site.a, site.log("gateway")
     value, missing = token(site, "spark")
     if missing:
         return missing
     try:
         s = health.gateway_spark_job(L.gateway_url, value, a.kernels.name, a.users.admin, verify=L.gateway_verify)
-    except (health.HealthError, OSError) as e:
-        return problem("spark", "smoke", str(e), log=site.log("gateway"))
-    phases = ", ".join(f"{k} {v:.1f}s" for k, v in s.phases.items())
-    return ok("spark", "smoke", f"spark.range(1000).count() = {s.result} on the gateway ({phases})")
+    except health.HealthError as e:
+        return problem("spark", "smoke", str(e), _smoke_fix(str(e)), log)
+    except Exception as e:  # noqa: BLE001 - a smoke test that cannot run is a finding, not a traceback
+        return problem("spark", "smoke", f"could not run: {type(e).__name__}: {e}", "", log)
+    return ok("spark", "smoke", f"spark.range(1000).count() = {s.result} on the gateway ({s.timings()})")
+
+
+def _smoke_fix(error: str) -> str:
+    """The next step for the commonest causes, read from the one-line error."""
+    if "no answer" in error and error.startswith("start request"):
+        return "the gateway is not answering: see the services and gateway lines above; jeg-wizard services restart gateway"
+    if "HTTP 403" in error:
+        return "the gateway refuses this user: check gateway.unauthorized_users/authorized_users"
+    if "HTTP 401" in error:
+        return "the gateway refuses the token: jeg-wizard services restart gateway"
+    if "NameError" in error or "`spark` is undefined" in error:
+        return "the kernel started without Spark: see the kernels lines above (SPARK_HOME, JAVA_HOME, PYTHONPATH)"
+    return "read the gateway log below for the kernel's own error"
