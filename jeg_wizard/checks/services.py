@@ -5,17 +5,14 @@ its ports, or what its log says, with its restart count."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
+from ..services import config_error
 from . import processes as proc
 from .finding import Finding, ok, problem
 from .install import Install
 
 C = "services"
-
-# compile() of the file, in the interpreter that runs the service: its Python decides what parses
-_COMPILE = "import sys; p = sys.argv[1]; compile(open(p, 'rb').read(), p, 'exec')"
 
 
 def python_config(site: Install, name: str) -> tuple[Path, Path, str] | None:
@@ -57,20 +54,13 @@ def config_problem(site: Install, name: str) -> Finding | None:
         )
     if not config.exists():
         return problem(C, name, f"its config {config} is missing", f"re-run the install ({step} step)", log)
-    try:
-        r = subprocess.run([str(python), "-I", "-c", _COMPILE, str(config)], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return problem(C, name, f"cannot run its interpreter {python}: {e}", "re-run the install", log)
-    if r.returncode == 0:
+    why = config_error(python, config)
+    if not why:
         return None
-    lines = [line.strip() for line in r.stderr.splitlines() if line.strip()]
-    where = next((line for line in reversed(lines) if line.startswith('File "')), "")
-    error = lines[-1] if lines else f"exit code {r.returncode}"
     return problem(
         C,
         name,
-        f"its config {config} does not compile in {python}: {error}"
-        + (f" ({where.split(',', 1)[1].strip()})" if "," in where else ""),
+        why,
         f"fix that line of {config}, or write it again from the answers: re-run the install ({step} step); "
         f"then: jeg-wizard services restart {name}",
         log,
