@@ -157,8 +157,21 @@ _ERROR = re.compile(r"Error|Exception|error:|\bERROR\b|CRITICAL|FATAL|Errno|[Ff]
 _SUPERVISOR = re.compile(r" systemd\[1\]: |^--- .*supervisor: ")  # our supervisors' own lines, not the service's
 
 
+_STARTED = re.compile(r"supervisor: starting |systemd\[1\]: Started ")
+
+
+def last_run(text: str) -> str:
+    """The output of the service's last start that said something (older runs' errors are history)."""
+    runs = _STARTED.split(text)
+    for run in reversed(runs):
+        if any(line.strip() and not _SUPERVISOR.search(line) for line in run.splitlines()[1:]):
+            return "\n".join(run.splitlines()[1:]) if len(runs) > 1 else run
+    return runs[-1]
+
+
 def cause_lines(text: str, n: int = 3) -> list[str]:
-    """The service's own last error lines (else its last lines), not its supervisor's restart notices."""
+    """The service's own last error lines (else its last lines) of its last run, not its supervisor's notices."""
+    text = last_run(text)
     own = [line.strip() for line in text.splitlines() if line.strip() and not _SUPERVISOR.search(line)]
     errors = [line for line in own if _ERROR.search(line)]
     return (errors or own)[-n:]

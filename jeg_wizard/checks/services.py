@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..services import config_error
 from . import processes as proc
-from .finding import Finding, ok, problem
+from .finding import Finding, ok, problem, unknown
 from .install import Install
 
 C = "services"
@@ -146,15 +146,38 @@ def listening(site: Install, name: str, pid: int) -> Finding | None:
             + f"re-run the install to write it from the answers, then: jeg-wizard services restart {name}",
             site.log(name),
         )
-    if name == "gateway" and not where:
-        ports = site.sockets.ports_of(pid)
-        there = f"it listens on {', '.join(map(str, ports))}" if ports else "it listens on no port"
+    if not where:
+        ports = sorted({p for member in family for p in site.sockets.ports_of(member)})
+        up, restarts = proc.uptime(pid), site.manager.restarts(name)
+        log, cause = _log_cause(site, name)
+        if ports:
+            fix = (
+                f"set port_retries = 0 in the gateway config and run: jeg-wizard services restart {name}"
+                if name == "gateway"
+                else f"re-run the install to write its config from the answers, then: jeg-wizard services restart {name}"
+            )
+            return problem(
+                C, name, f"running (pid {pid}) but not on port {port} ({key}): it listens on {ports}", fix, log
+            )
+        if restarts:
+            return problem(
+                C,
+                name,
+                f"not up: restarted {restarts} times, the current try (pid {pid}) does not listen on port {port} "
+                f"yet; its last run's log ends: {cause or '(nothing)'}",
+                f"fix the cause in the log ({log}), then: jeg-wizard services restart {name}",
+                log,
+            )
+        if up is not None and up < 30:
+            return unknown(
+                C, name, f"starting (pid {pid}, up {proc.human(up)}), not yet listening on port {port}", "", log
+            )
         return problem(
             C,
             name,
-            f"running (pid {pid}) but not on port {port} ({key}): {there}",
-            f"set port_retries = 0 in the gateway config and run: jeg-wizard services restart {name}",
-            site.log(name),
+            f"running (pid {pid}, up {proc.human(up)}) but it listens on no port; its log ends: {cause or '(nothing)'}",
+            f"fix the cause in the log ({log}), then: jeg-wizard services restart {name}",
+            log,
         )
     return None
 
