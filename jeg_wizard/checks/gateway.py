@@ -7,7 +7,7 @@ import httpx
 
 from ..health import describe_ssl_error
 from ..secrets import SecretError
-from . import configs
+from . import accounts, configs
 from .finding import Finding, ok, problem, unknown
 from .install import Install
 
@@ -253,9 +253,10 @@ def refused(site: Install, cfg: configs.Config) -> list[Finding]:
 
 
 def check(site: Install) -> list[Finding]:
+    local = accounts.gateway_user(site) + accounts.secret_files(site, C)  # what it needs on this host
     out = answers(site)
     if any(f.what in ("answers", "TLS") for f in out):
-        return out
+        return out + local
     out.append(transport(site))
     if not any(f.what in ("token", "token accepted") for f in out):  # a token the gateway takes
         out += kernel_api(site, site.secrets.gateway_token(generate=False))
@@ -264,7 +265,7 @@ def check(site: Install) -> list[Finding]:
         if site.a.gateway.impersonation:
             out.append(impersonation(site, cfg))
         out += refused(site, cfg)
-    return out + configs.file_finding(site, "gateway", C, "gateway")
+    return out + local + configs.file_finding(site, "gateway", C, "gateway")
 
 
 def smoke(site: Install) -> Finding:
