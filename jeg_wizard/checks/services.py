@@ -31,7 +31,7 @@ def config_problem(site: Install, name: str) -> Finding | None:
     try:
         json.loads(spec.read_text())
     except OSError:
-        pass  # not recorded: the services check says "not running" with the start command
+        return None  # never started by the install: "not running" with the start command says it
     except ValueError as e:
         return problem(
             C,
