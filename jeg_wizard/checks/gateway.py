@@ -106,7 +106,8 @@ def answers(site: Install) -> list[Finding]:
                 log,
             )
         ]
-    return out + [ok(C, "version", f"JEG {body['gateway_version']} (jupyter_server {body.get('version', '?')})")]
+    server = f" (jupyter_server {body['version']})" if body.get("version") else ""
+    return out + [ok(C, "version", f"JEG {body['gateway_version']}{server}")]
 
 
 def transport(site: Install) -> Finding:
@@ -189,7 +190,22 @@ def kernel_api(site: Install, value: str) -> list[Finding]:
             )
         )
     elif k.status_code == 200:
-        out.append(ok(C, "kernel listing", f"{len(k.json())} kernels running"))
+        try:
+            running = k.json()
+        except ValueError:
+            running = None
+        if isinstance(running, list):
+            out.append(ok(C, "kernel listing", f"{len(running)} kernels running"))
+        else:
+            out.append(
+                unknown(
+                    C,
+                    "kernel listing",
+                    "GET /api/kernels answers 200 without a list of kernels",
+                    "is this the gateway? check gateway.ip/port",
+                    log,
+                )
+            )
     else:
         out.append(
             unknown(

@@ -221,7 +221,8 @@ def service(site: Install, name: str) -> Finding:
     port = site.L.ports[name][0][2]
     restarts = site.manager.restarts(name)
     again = f", restarted {restarts} times" if restarts else ""
-    return ok(C, name, f"running, pid {pid}, up {proc.human(up)}, port {port}{again}")
+    since = f", up {proc.human(up)}" if up is not None else ""
+    return ok(C, name, f"running, pid {pid}{since}, port {port}{again}")
 
 
 def check(site: Install) -> list[Finding]:
