@@ -8,7 +8,7 @@ import httpx
 from ..health import describe_ssl_error
 from ..secrets import SecretError
 from . import accounts, configs
-from .finding import Finding, ok, problem, unknown
+from .finding import OK, Finding, ok, problem, unknown
 from .install import Install
 
 C = "gateway"
@@ -271,8 +271,8 @@ def refused(site: Install, cfg: configs.Config) -> list[Finding]:
 def check(site: Install) -> list[Finding]:
     local = accounts.gateway_user(site) + accounts.secret_files(site, C)  # what it needs on this host
     out = answers(site)
-    if any(f.what in ("answers", "TLS") for f in out):
-        return out + local
+    if any(f.what in ("answers", "TLS") for f in out):  # down: no green line for it, only what else is wrong
+        return out + [f for f in local if f.status != OK]
     out.append(transport(site))
     if not any(f.what in ("token", "token accepted") for f in out):  # a token the gateway takes
         out += kernel_api(site, site.secrets.gateway_token(generate=False))

@@ -8,7 +8,7 @@ import httpx
 from . import accounts
 from . import processes as proc
 from .configs import file_finding
-from .finding import Finding, ok, problem, unknown
+from .finding import OK, Finding, ok, problem, unknown
 from .install import Install
 
 C = "hub"
@@ -130,4 +130,6 @@ def check(site: Install) -> list[Finding]:
         for p in hostname_problems(site.a)
     ]
     out += [public_url(site), api(site), *login(site), *cookie_secret(site), *accounts.secret_files(site, C)]
+    if out and any(f.what == "public URL" and f.status != OK for f in out):  # down: no green line for it
+        out = [f for f in out if f.status != OK]
     return out + file_finding(site, "hub", C, "hub_config")
