@@ -161,12 +161,18 @@ _STARTED = re.compile(r"supervisor: starting |systemd\[1\]: Started ")
 
 
 def last_run(text: str) -> str:
-    """The output of the service's last start that said something (older runs' errors are history)."""
+    """The output of the service's last start that failed with an error (else that said something):
+    older runs' errors are history, and a run just starting has not said why the last one died."""
     runs = _STARTED.split(text)
-    for run in reversed(runs):
-        if any(line.strip() and not _SUPERVISOR.search(line) for line in run.splitlines()[1:]):
-            return "\n".join(run.splitlines()[1:]) if len(runs) > 1 else run
-    return runs[-1]
+    bodies = ["\n".join(run.splitlines()[1:]) for run in runs[1:]] if len(runs) > 1 else runs
+    own = [[line for line in body.splitlines() if line.strip() and not _SUPERVISOR.search(line)] for body in bodies]
+    for body, lines in zip(reversed(bodies), reversed(own), strict=True):
+        if any(_ERROR.search(line) for line in lines):
+            return body
+    for body, lines in zip(reversed(bodies), reversed(own), strict=True):
+        if lines:
+            return body
+    return bodies[-1]
 
 
 def cause_lines(text: str, n: int = 3) -> list[str]:

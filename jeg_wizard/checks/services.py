@@ -67,6 +67,10 @@ def config_problem(site: Install, name: str) -> Finding | None:
     )
 
 
+def _times(n: int) -> str:
+    return "once" if n == 1 else f"{n} times"
+
+
 def _log_cause(site: Install, name: str) -> tuple[str, str]:
     from ..services import read_log
 
@@ -87,7 +91,7 @@ def crash_loop(site: Install, name: str, pid: int | None) -> Finding | None:
     return problem(
         C,
         name,
-        f"crash loop: restarted {restarts} times, {state}; cause in the log: {cause or '(the log is empty)'}",
+        f"crash loop: restarted {_times(restarts)}, {state}; cause in the log: {cause or '(the log is empty)'}",
         f"fix the cause in the log ({log}), then: jeg-wizard services restart {name}",
         log,
     )
@@ -123,7 +127,7 @@ def not_running(site: Install, name: str) -> Finding:
         return problem(
             C,
             name,
-            f"not running: it exited {restarts} times and was not restarted again; its log ends: {cause}",
+            f"not running: it exited {_times(restarts)} and was not restarted again; its log ends: {cause}",
             f"fix the cause in the log ({log}), then: jeg-wizard services start {name}",
             log,
         )
@@ -163,7 +167,7 @@ def listening(site: Install, name: str, pid: int) -> Finding | None:
             return problem(
                 C,
                 name,
-                f"not up: restarted {restarts} times, the current try (pid {pid}) does not listen on port {port} "
+                f"not up: restarted {_times(restarts)}, the current try (pid {pid}) does not listen on port {port} "
                 f"yet; its last run's log ends: {cause or '(nothing)'}",
                 f"fix the cause in the log ({log}), then: jeg-wizard services restart {name}",
                 log,
@@ -190,6 +194,10 @@ def service(site: Install, name: str) -> Finding:
         return broken
     looping = crash_loop(site, name, pid)
     if looping:
+        held = held_port(site, name, {pid} if pid else set())
+        if held and not broken:  # the certain cause of the loop
+            restarts = _times(site.manager.restarts(name))
+            return problem(C, name, f"crash loop (restarted {restarts}): {held.detail}", held.fix, held.log)
         return broken or looping
     if not pid:
         return not_running(site, name)
@@ -220,7 +228,7 @@ def service(site: Install, name: str) -> Finding:
             )
     port = site.L.ports[name][0][2]
     restarts = site.manager.restarts(name)
-    again = f", restarted {restarts} times" if restarts else ""
+    again = f", restarted {_times(restarts)}" if restarts else ""
     since = f", up {proc.human(up)}" if up is not None else ""
     return ok(C, name, f"running, pid {pid}{since}, port {port}{again}")
 

@@ -33,6 +33,7 @@ def test_cause_lines_read_the_last_run_only():
         "ModuleNotFoundError: No module named 'x'\n"
         "--- 2026-11-30 10:05:01 supervisor: hub exited with 1\n"
         "--- 2026-11-30 10:05:03 supervisor: starting hub\n"
+        "[I 2026-11-30 10:05:04 JupyterHub] Starting JupyterHub\n"  # a try in progress has not said why yet
     )
     assert cause_lines(log) == ["ModuleNotFoundError: No module named 'x'"]
 
