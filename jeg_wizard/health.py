@@ -299,7 +299,13 @@ class _KernelSocket:
         from websockets.sync.client import connect
 
         kw = {"ssl": self.ssl} if self.ssl else {}
-        self.ws = connect(self.url, additional_headers=self.headers, open_timeout=30, max_size=None, **kw).__enter__()
+        self.ws = connect(
+            self.url,
+            additional_headers=self.headers,
+            open_timeout=max(30.0, self.deadline - time.monotonic()),
+            max_size=None,
+            **kw,
+        ).__enter__()
         return self
 
     def __exit__(self, *exc):
