@@ -151,18 +151,8 @@ def listening(site: Install, name: str, pid: int) -> Finding | None:
             site.log(name),
         )
     if not where:
-        ports = sorted({p for member in family for p in site.sockets.ports_of(member)})
         up, restarts = proc.uptime(pid), site.manager.restarts(name)
         log, cause = _log_cause(site, name)
-        if ports:
-            fix = (
-                f"set port_retries = 0 in the gateway config and run: jeg-wizard services restart {name}"
-                if name == "gateway"
-                else f"re-run the install to write its config from the answers, then: jeg-wizard services restart {name}"
-            )
-            return problem(
-                C, name, f"running (pid {pid}) but not on port {port} ({key}): it listens on {ports}", fix, log
-            )
         if restarts:
             return problem(
                 C,
@@ -175,6 +165,17 @@ def listening(site: Install, name: str, pid: int) -> Finding | None:
         if up is not None and up < 30:
             return unknown(
                 C, name, f"starting (pid {pid}, up {proc.human(up)}), not yet listening on port {port}", "", log
+            )
+        own = site.sockets.ports_of(pid)  # its own sockets (not its proxy's or kernels')
+        if own:
+            fix = (
+                f"set port_retries = 0 in the gateway config and run: jeg-wizard services restart {name}"
+                if name == "gateway"
+                else f"re-run the install to write its config from the answers, then: jeg-wizard services restart {name}"
+            )
+            there = ", ".join(map(str, own))
+            return problem(
+                C, name, f"running (pid {pid}) but not on port {port} ({key}): it listens on {there}", fix, log
             )
         return problem(
             C,
