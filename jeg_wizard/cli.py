@@ -343,7 +343,7 @@ def _paths_only(path: str) -> Answers:
 def cmd_services(args) -> int:
     import json
 
-    from .services import ProcessManager, SystemdManager, log_ref, wait_http
+    from .services import ProcessManager, SystemdManager, log_ref, spec_config_error, wait_http
 
     sdir = Path(args.state_dir) / "services"
     mgr = SystemdManager(sdir) if (sdir.exists() and _is_systemd(sdir)) else ProcessManager(sdir)
@@ -362,6 +362,17 @@ def cmd_services(args) -> int:
     order = STOP_ORDER[::-1]
     names = sorted(names, key=lambda n: order.index(n) if n in order else 99)
     rc = EXIT_OK
+    if args.action == "restart":
+        from .services import ServiceSpec
+
+        for n in list(names):
+            data = json.loads((sdir / f"{n}.json").read_text())
+            data.pop("digest", None)
+            broken = spec_config_error(ServiceSpec(**data))
+            if broken:  # it would not start again, or on its defaults: keep the running one
+                print(f"{n}: FAILED, not restarted (the running one, if any, keeps going): {broken}")
+                names.remove(n)
+                rc = EXIT_FAIL
     if args.action in ("stop", "restart"):
         for n in reversed(names):
             # a restart keeps the hub's user servers running (they reconnect); a stop stops them too
@@ -376,6 +387,11 @@ def cmd_services(args) -> int:
             data = json.loads((sdir / f"{n}.json").read_text())
             data.pop("digest", None)
             spec = ServiceSpec(**data)
+            broken = spec_config_error(spec)
+            if broken:  # it would not start, or start on its defaults: say why now, not after 90 s
+                print(f"{n}: FAILED, not started: {broken}")
+                rc = EXIT_FAIL
+                continue
             mgr.start(spec)
             if spec.ready_url:
                 try:

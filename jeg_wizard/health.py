@@ -73,13 +73,18 @@ def _message(r: httpx.Response) -> str:
     try:
         return str(r.json().get("message", ""))[:300]
     except ValueError:
-        return r.text[:300]
+        return " ".join(r.text.split())[:300]
 
 
 @dataclass
 class Smoke:
     phases: dict[str, float] = field(default_factory=dict)
     result: str = ""
+    total: float = 0.0  # the wall time; the phases add up to it
+
+    def timings(self) -> str:
+        parts = ", ".join(f"{k} {v:.1f}s" for k, v in self.phases.items())
+        return f"{parts}; total {self.total:.1f}s" if self.total else parts
 
 
 class _Timer:
@@ -96,7 +101,22 @@ class _Timer:
             self.say(f"{self.name}: {self.smoke.phases[self.name]:.1f}s")
 
 
-def login_and_spark_job(
+def login_and_spark_job(hub_url: str, user: str, password: str, kernel_name: str, **kw) -> Smoke:
+    """The whole user path over HTTP + websocket, as JupyterLab does it. A failure is one HealthError
+    line (an unreachable hub, a dropped websocket: never a traceback)."""
+    t0 = time.monotonic()
+    try:
+        return _login_and_spark_job(hub_url, user, password, kernel_name, **kw)
+    except HealthError:
+        raise
+    except Exception as e:  # noqa: BLE001
+        raise HealthError(
+            f"login -> Spark job as {user} at {hub_url} failed after {time.monotonic() - t0:.1f}s: {_one_line(e)}; "
+            "see the hub log"
+        ) from None
+
+
+def _login_and_spark_job(
     hub_url: str,
     user: str,
     password: str,
@@ -108,8 +128,8 @@ def login_and_spark_job(
     say=lambda s: None,
     verify: str | bool = True,
 ) -> Smoke:
-    """The whole user path over HTTP + websocket, as JupyterLab does it."""
     smoke = Smoke()
+    t0 = time.monotonic()
     base = hub_url.rstrip("/")
     user_base = f"{base}/user/{quote(user)}"
     deadline = time.monotonic() + timeout
@@ -164,21 +184,37 @@ def login_and_spark_job(
             )
             if r.status_code not in (200, 201):
                 raise HealthError(
-                    f"starting kernel '{kernel_name}' through the hub failed: HTTP {r.status_code}: {r.text[:300]}"
+                    f"starting kernel '{kernel_name}' through the hub failed: HTTP {r.status_code}: {_message(r)}"
                 )
             kid = r.json()["id"]
         try:
             cookie = "; ".join(f"{k.name}={k.value}" for k in c.cookies.jar)
+            ready = _Timer(smoke, "kernel ready", say).__enter__()  # the websocket opens, kernel_info answers
             with _KernelSocket(user_base, kid, deadline, {"Cookie": cookie}, verify) as ks:
-                with _Timer(smoke, "kernel ready", say):
-                    ks.request("kernel_info_request", {})
+                ks.request("kernel_info_request", {})
+                ready.__exit__(None, None, None)
                 with _Timer(smoke, "job", say):
                     smoke.result = ks.execute(code)
         finally:
-            c.delete(f"{user_base}/api/kernels/{kid}", headers=headers)
+            with _Timer(smoke, "kernel delete", say):
+                c.delete(f"{user_base}/api/kernels/{kid}", headers=headers)
+        smoke.total = time.monotonic() - t0
     if expect not in smoke.result:
         raise HealthError(f"the Spark job returned {smoke.result!r}, expected {expect}")
     return smoke
+
+
+def _one_line(e: BaseException) -> str:
+    """An error in one line an operator can read: no raw bodies, no tracebacks."""
+    if isinstance(e, HealthError):
+        return str(e)
+    if isinstance(e, httpx.HTTPError):
+        why = describe_ssl_error(e)
+        return why if why.startswith("TLS") else f"no answer ({type(e).__name__})"
+    if isinstance(e, TimeoutError):
+        return "no answer before the deadline"
+    text = " ".join(str(e).split())[:200]
+    return f"{type(e).__name__}{': ' + text if text else ''}"
 
 
 def gateway_spark_job(
@@ -193,29 +229,57 @@ def gateway_spark_job(
     say=lambda s: None,
     verify: str | bool = True,
 ) -> Smoke:
-    """Straight to the gateway (no hub): start a Spark kernel as `user`, run a job, delete it."""
+    """Straight to the gateway (no hub): start a Spark kernel as `user`, run a job, delete it.
+
+    The phases follow each other, so they add up to the wall time: start request (the gateway
+    launches the kernel process before it answers), launch (the kernel's channels open), ready
+    (kernel_info answered), job, delete. A failure is one HealthError line naming its phase."""
     smoke = Smoke()
-    deadline = time.monotonic() + timeout
-    auth = {"Authorization": f"token {token}"}
-    with httpx.Client(timeout=30, headers=auth, verify=tls_verify(verify)) as c:
-        with _Timer(smoke, "kernel start", say):
-            r = c.post(
-                f"{gateway_url}/api/kernels",
-                json={"name": kernel_name, "env": {"KERNEL_USERNAME": user}},
-                timeout=max(30.0, deadline - time.monotonic()),
-            )
-            if r.status_code not in (200, 201):
-                raise HealthError(f"the gateway did not start '{kernel_name}': HTTP {r.status_code}: {r.text[:300]}")
-            kid = r.json()["id"]
-        try:
-            with _KernelSocket(gateway_url, kid, deadline, auth, verify) as ks:
-                with _Timer(smoke, "kernel ready", say):
+    t0 = last = time.monotonic()
+    deadline = t0 + timeout
+    phase, kid = "start request", None
+
+    def done(name: str, next_phase: str) -> None:
+        nonlocal last, phase
+        now = time.monotonic()
+        smoke.phases[name] = now - last
+        say(f"{name}: {smoke.phases[name]:.1f}s")
+        last, phase = now, next_phase
+
+    try:
+        with httpx.Client(timeout=30, headers={"Authorization": f"token {token}"}, verify=tls_verify(verify)) as c:
+            try:
+                r = c.post(
+                    f"{gateway_url}/api/kernels",
+                    json={"name": kernel_name, "env": {"KERNEL_USERNAME": user}},
+                    timeout=max(30.0, deadline - time.monotonic()),
+                )
+                if r.status_code not in (200, 201):
+                    raise HealthError(f"HTTP {r.status_code}: {_message(r) or r.reason_phrase}")
+                kid = r.json()["id"]
+                done("start request", "launch")
+                with _KernelSocket(gateway_url, kid, deadline, {"Authorization": f"token {token}"}, verify) as ks:
+                    done("launch", "ready")
                     ks.request("kernel_info_request", {})
-                with _Timer(smoke, "job", say):
+                    done("ready", "job")
                     smoke.result = ks.execute(code)
-        finally:
-            with _Timer(smoke, "kernel delete", say):
-                c.delete(f"{gateway_url}/api/kernels/{kid}")
+                    done("job", "delete")
+            finally:
+                if kid:
+                    failed = phase != "delete"
+                    if failed:  # what ran until the failure still counts
+                        smoke.phases[phase] = time.monotonic() - last
+                        last = time.monotonic()
+                    try:
+                        c.delete(f"{gateway_url}/api/kernels/{kid}")
+                    except httpx.HTTPError:
+                        if not failed:
+                            raise
+                    smoke.phases["delete"] = time.monotonic() - last
+    except Exception as e:  # noqa: BLE001 - one line for the operator, never a traceback
+        smoke.total = time.monotonic() - t0
+        raise HealthError(f"{phase} of '{kernel_name}' failed after {smoke.total:.1f}s: {_one_line(e)}") from None
+    smoke.total = time.monotonic() - t0
     if expect not in smoke.result:
         raise HealthError(f"the Spark job returned {smoke.result!r}, expected {expect}")
     return smoke
@@ -235,7 +299,13 @@ class _KernelSocket:
         from websockets.sync.client import connect
 
         kw = {"ssl": self.ssl} if self.ssl else {}
-        self.ws = connect(self.url, additional_headers=self.headers, open_timeout=30, max_size=None, **kw).__enter__()
+        self.ws = connect(
+            self.url,
+            additional_headers=self.headers,
+            open_timeout=max(30.0, self.deadline - time.monotonic()),
+            max_size=None,
+            **kw,
+        ).__enter__()
         return self
 
     def __exit__(self, *exc):

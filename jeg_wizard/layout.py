@@ -128,6 +128,27 @@ class Layout:
         return self.secrets_dir / "proxy-token"
 
     @property
+    def hub_env_file(self) -> Path:
+        """The hub's secret environment (the proxy token), read by its supervisor or systemd."""
+        return self.services_dir / "hub.env"
+
+    @property
+    def secret_files(self) -> list[tuple[str, str, Path, str]]:
+        """Every secret file of ours, in one list: (component, what, path, owner account); each 0600."""
+        a, gw = self.a, self.a.gateway.user
+        out = [
+            ("gateway", "gateway token", self.gateway_token_file, gw),
+            ("hub", "proxy token", self.proxy_token_file, "root"),
+            ("hub", "hub environment", self.hub_env_file, "root"),
+            ("hub", "cookie secret", self.cookie_secret_file, "root"),
+        ]
+        if self.gateway_tls:
+            out.append(("gateway", "TLS key", self.gateway_key_file, gw))
+            if a.gateway.tls == "generate":
+                out.append(("gateway", "CA key", self.tls_ca_key, "root"))
+        return out
+
+    @property
     def hub_state_dir(self) -> Path:
         return self.state_dir / "hub"
 

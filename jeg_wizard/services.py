@@ -315,6 +315,39 @@ def _package_root() -> str:
     return str(Path(__file__).resolve().parent.parent)
 
 
+# compile() of the file, in the interpreter that runs the service: its Python decides what parses
+_COMPILE = "import sys; p = sys.argv[1]; compile(open(p, 'rb').read(), p, 'exec')"
+
+
+def config_error(python: str | Path, config: str | Path) -> str:
+    """Why a Python config does not compile in the service's own interpreter ("" when it does).
+    JEG starts on its defaults (port 8888, no token) when its config does not load: never start it so."""
+    try:
+        r = subprocess.run([str(python), "-I", "-c", _COMPILE, str(config)], capture_output=True, text=True, timeout=20)
+    except FileNotFoundError:
+        return f"its interpreter {python} is missing: the venv is gone or moved"
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"cannot run its interpreter {python}: {e}"
+    if r.returncode == 0:
+        return ""
+    lines = [line.strip() for line in r.stderr.splitlines() if line.strip()]
+    where = next((line for line in reversed(lines) if line.startswith('File "')), "")
+    error = lines[-1] if lines else f"exit code {r.returncode}"
+    at = f" ({where.split(',', 1)[1].strip()})" if "," in where else ""
+    return f"its config {config} does not compile in {python}: {error}{at}"
+
+
+def spec_config_error(spec: ServiceSpec) -> str:
+    """The spec's Python configs, each compiled by the python beside its program (the venv's)."""
+    python = Path(spec.argv[0]).parent / "python"
+    for config in spec.config_files:
+        if config.endswith(".py") and python.exists():
+            why = config_error(python, config)
+            if why:
+                return why
+    return ""
+
+
 def wait_http(
     url: str, timeout: float = 60, log: str | None = None, pid=None, codes=(200,), verify: str | bool = True
 ) -> float:
@@ -344,9 +377,12 @@ def wait_http(
         time.sleep(0.3)
     tail = read_log(log) if log else ""
     if died:
+        from .checks.processes import cause_lines
+
+        cause = " | ".join(cause_lines(read_log(log, 120))) if log else ""
         raise RuntimeError(
             f"the process {died} {time.monotonic() - t0:.0f}s after start, before it answered at {url} "
-            f"(last: {last}); end of {log}:\n{tail}"
+            f"(last: {last}){'; cause: ' + cause if cause else ''}; end of {log}:\n{tail}"
         )
     raise RuntimeError(f"{url} did not answer within {timeout:.0f}s (last: {last}); end of {log}:\n{tail}")
 

@@ -11,7 +11,7 @@ from jeg_wizard.engine import Step
 
 
 def hub_env_file(ctx):
-    return ctx.layout.services_dir / "hub.env"
+    return ctx.layout.hub_env_file
 
 
 def build(ctx):

@@ -27,6 +27,7 @@ __all__ = [
     "run",
     "summary",
     "quick",
+    "masked",
     "QUICK",
     "worst",
 ]
@@ -54,7 +55,7 @@ QUICK: dict[str, Check] = {
 }
 
 
-def _masked(site: Install, findings: list[Finding]) -> list[Finding]:
+def masked(site: Install, findings: list[Finding]) -> list[Finding]:
     """A secret read by a check never leaves it: masked in every text of every finding."""
     r = site.secrets.redactor
     return [Finding(f.component, f.what, f.status, r(f.detail), r(f.fix), f.log, f.warning) for f in findings]
@@ -96,7 +97,7 @@ def run(
         )
     if own and not any(t.is_alive() for t in threads):
         site.close()
-    return _masked(site, out)
+    return masked(site, out)
 
 
 def quick(layout: Layout, component: str, timeout: float = 3.0, secrets=None) -> list[Finding]:

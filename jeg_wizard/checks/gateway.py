@@ -7,8 +7,8 @@ import httpx
 
 from ..health import describe_ssl_error
 from ..secrets import SecretError
-from . import configs
-from .finding import Finding, ok, problem, unknown
+from . import accounts, configs
+from .finding import OK, Finding, ok, problem, unknown
 from .install import Install
 
 C = "gateway"
@@ -106,7 +106,8 @@ def answers(site: Install) -> list[Finding]:
                 log,
             )
         ]
-    return out + [ok(C, "version", f"JEG {body['gateway_version']} (jupyter_server {body.get('version', '?')})")]
+    server = f" (jupyter_server {body['version']})" if body.get("version") else ""
+    return out + [ok(C, "version", f"JEG {body['gateway_version']}{server}")]
 
 
 def transport(site: Install) -> Finding:
@@ -189,7 +190,22 @@ def kernel_api(site: Install, value: str) -> list[Finding]:
             )
         )
     elif k.status_code == 200:
-        out.append(ok(C, "kernel listing", f"{len(k.json())} kernels running"))
+        try:
+            running = k.json()
+        except ValueError:
+            running = None
+        if isinstance(running, list):
+            out.append(ok(C, "kernel listing", f"{len(running)} kernels running"))
+        else:
+            out.append(
+                unknown(
+                    C,
+                    "kernel listing",
+                    "GET /api/kernels answers 200 without a list of kernels",
+                    "is this the gateway? check gateway.ip/port",
+                    log,
+                )
+            )
     else:
         out.append(
             unknown(
@@ -253,9 +269,10 @@ def refused(site: Install, cfg: configs.Config) -> list[Finding]:
 
 
 def check(site: Install) -> list[Finding]:
+    local = accounts.gateway_user(site) + accounts.secret_files(site, C)  # what it needs on this host
     out = answers(site)
-    if any(f.what in ("answers", "TLS") for f in out):
-        return out
+    if any(f.what in ("answers", "TLS") for f in out):  # down: no green line for it, only what else is wrong
+        return out + [f for f in local if f.status != OK]
     out.append(transport(site))
     if not any(f.what in ("token", "token accepted") for f in out):  # a token the gateway takes
         out += kernel_api(site, site.secrets.gateway_token(generate=False))
@@ -264,20 +281,35 @@ def check(site: Install) -> list[Finding]:
         if site.a.gateway.impersonation:
             out.append(impersonation(site, cfg))
         out += refused(site, cfg)
-    return out + configs.file_finding(site, "gateway", C, "gateway")
+    return out + local + configs.file_finding(site, "gateway", C, "gateway")
 
 
 def smoke(site: Install) -> Finding:
-    """Start a Spark kernel on the gateway as the admin, run a job, delete it; the phases timed."""
+    """Start a Spark kernel on the gateway as the admin, run a job, delete it; the phases timed.
+    Never raises: a failure is a problem of one line with the log to read."""
     from .. import health
 
-    L, a = site.L, site.a
+    L, a, log = site.L, site.a, site.log("gateway")
     value, missing = token(site, "spark")
     if missing:
         return missing
     try:
         s = health.gateway_spark_job(L.gateway_url, value, a.kernels.name, a.users.admin, verify=L.gateway_verify)
-    except (health.HealthError, OSError) as e:
-        return problem("spark", "smoke", str(e), log=site.log("gateway"))
-    phases = ", ".join(f"{k} {v:.1f}s" for k, v in s.phases.items())
-    return ok("spark", "smoke", f"spark.range(1000).count() = {s.result} on the gateway ({phases})")
+    except health.HealthError as e:
+        return problem("spark", "smoke", str(e), _smoke_fix(str(e)), log)
+    except Exception as e:  # noqa: BLE001 - a smoke test that cannot run is a finding, not a traceback
+        return problem("spark", "smoke", f"could not run: {type(e).__name__}: {e}", "", log)
+    return ok("spark", "smoke", f"spark.range(1000).count() = {s.result} on the gateway ({s.timings()})")
+
+
+def _smoke_fix(error: str) -> str:
+    """The next step for the commonest causes, read from the one-line error."""
+    if "no answer" in error and error.startswith("start request"):
+        return "the gateway is not answering: see the services and gateway lines above; jeg-wizard services restart gateway"
+    if "HTTP 403" in error:
+        return "the gateway refuses this user: check gateway.unauthorized_users/authorized_users"
+    if "HTTP 401" in error:
+        return "the gateway refuses the token: jeg-wizard services restart gateway"
+    if "NameError" in error or "`spark` is undefined" in error:
+        return "the kernel started without Spark: see the kernels lines above (SPARK_HOME, JAVA_HOME, PYTHONPATH)"
+    return "read the gateway log below for the kernel's own error"

@@ -1,5 +1,6 @@
-"""Kernelspecs on disk: each kernel.json loads, and what it names exists (program, launcher, Spark,
-Java, python paths)."""
+"""Kernelspecs on disk: each kernel.json loads, has what its kind needs (a Spark kernel: SPARK_HOME,
+JAVA_HOME, PYSPARK_PYTHON, pyspark and py4j on PYTHONPATH, PYTHONSTARTUP, PYSPARK_SUBMIT_ARGS, the
+process proxy) and what it names exists; each cause with its own fix."""
 
 from __future__ import annotations
 
@@ -28,28 +29,134 @@ def launcher_problems(path: str) -> list[str]:
     return []
 
 
-def spec_problems(k: dict) -> list[str]:
-    problems = []
-    argv = k.get("argv") or [""]
-    prog = argv[0]
-    if not os.path.exists(prog):
-        problems.append(f"its program {prog} is missing")
-    elif not os.access(prog, os.X_OK):
-        problems.append(f"its program {prog} is not executable (chmod +x {prog})")
-    for arg in argv[1:]:
-        if arg.endswith("/launch_as_user.py"):
-            problems += launcher_problems(arg)
-    env = k.get("env", {})
-    for key, sub in (("SPARK_HOME", "bin/spark-submit"), ("JAVA_HOME", "bin/java")):
-        if key in env and not os.path.exists(os.path.join(env[key], sub)):
-            problems.append(f"{key}={env[key]} has no {sub}")
-    for key in ("PYSPARK_PYTHON", "PYTHONSTARTUP"):
-        if key in env and not os.path.exists(env[key]):
-            problems.append(f"{key}={env[key]} does not exist")
-    for entry in filter(None, env.get("PYTHONPATH", "").split(":")):
+RERUN = "re-run the install (kernelspecs step writes it again)"
+
+
+def _venv_of(program: str) -> Path | None:
+    p = Path(program)
+    return p.parent.parent if p.parent.name == "bin" and (p.parent.parent / "pyvenv.cfg").exists() else None
+
+
+def _has_module(venv: Path, module: str) -> bool:
+    return any(venv.glob(f"lib/python3*/site-packages/{module}"))
+
+
+def _interpreter(path: str, key: str) -> tuple[str, str] | None:
+    """A python the kernel runs: there, executable; the fix names the venv that holds it."""
+    venv = str(Path(path).parent.parent) if Path(path).parent.name == "bin" else ""
+    rebuild = f"the venv {venv} is gone or broken: re-run the install (kernelspecs step rebuilds it)"
+    if not os.path.exists(path):
+        return f"{key} {path} is missing", rebuild if venv else f"install {path} or point {key} elsewhere"
+    if not os.access(path, os.X_OK):
+        return f"{key} {path} is not executable (chmod +x {path})", f"chmod +x {path}"
+    return None
+
+
+def _pythonpath(entries: list[str]) -> list[tuple[str, str]]:
+    """What makes `import pyspark` work in the kernel: pyspark and py4j, each reachable from PYTHONPATH."""
+    out = []
+    for entry in entries:
         if not os.path.exists(entry):
-            problems.append(f"PYTHONPATH entry {entry} does not exist")
-    return problems
+            out.append((f"PYTHONPATH entry {entry} does not exist", RERUN + " (after the spark step put Spark back)"))
+    dirs = [e for e in entries if os.path.isdir(e)]
+    if not any(os.path.exists(os.path.join(d, "pyspark", "__init__.py")) for d in dirs):
+        out.append(
+            (
+                "PYTHONPATH has no pyspark (no entry holds pyspark/__init__.py): `spark` cannot be made",
+                RERUN + "; PYTHONPATH must name $SPARK_HOME/python (or the pip Spark's directory)",
+            )
+        )
+    py4j = any(e.endswith(".zip") and "py4j" in os.path.basename(e) and os.path.isfile(e) for e in entries) or any(
+        os.path.isdir(os.path.join(d, "py4j")) for d in dirs
+    )
+    if not py4j:
+        out.append(
+            (
+                "PYTHONPATH has no py4j (no py4j-*-src.zip, no py4j/ directory): pyspark cannot talk to the JVM",
+                RERUN + "; PYTHONPATH must name $SPARK_HOME/python/lib/py4j-*-src.zip",
+            )
+        )
+    return out
+
+
+def spec_findings(k: dict, spark: bool) -> list[tuple[str, str]]:
+    """(problem, its own fix) for one kernel.json; spark: what makes `spark` exist is required too."""
+    out: list[tuple[str, str]] = []
+    argv = k.get("argv") if isinstance(k.get("argv"), list) and k.get("argv") else [""]
+    prog = argv[0]
+    if not prog:
+        return [("it has no argv", RERUN)]
+    if not os.path.exists(prog):
+        venv = _venv_of(prog) or (Path(prog).parent.parent if Path(prog).parent.name == "bin" else None)
+        out.append(
+            (
+                f"its program {prog} is missing",
+                f"the venv {venv} is gone or broken: re-run the install (kernelspecs step rebuilds it)"
+                if venv
+                else f"install {prog}, or fix argv in kernel.json",
+            )
+        )
+    elif not os.access(prog, os.X_OK):
+        out.append((f"its program {prog} is not executable (chmod +x {prog})", f"chmod +x {prog}"))
+    else:
+        venv = _venv_of(prog)
+        if venv and "ipykernel_launcher" in argv and not _has_module(venv, "ipykernel"):
+            out.append(
+                (
+                    f"{venv} has no ipykernel: the kernel cannot start",
+                    f"{venv}/bin/pip install ipykernel, or re-run the install (kernelspecs step)",
+                )
+            )
+    if not any("{connection_file}" in str(arg) for arg in argv):
+        out.append(("its argv does not pass {connection_file}: the gateway cannot connect to the kernel", RERUN))
+    for arg in argv[1:]:
+        if str(arg).endswith("/launch_as_user.py"):
+            out += [(p, RERUN) for p in launcher_problems(arg)]
+    if spark and not (k.get("metadata") or {}).get("process_proxy", {}).get("class_name"):
+        out.append(("it has no metadata.process_proxy.class_name: the gateway does not know how to launch it", RERUN))
+    env = k.get("env") if isinstance(k.get("env"), dict) else {}
+    if spark:
+        for key in ("SPARK_HOME", "JAVA_HOME", "PYSPARK_PYTHON", "PYTHONPATH", "PYTHONSTARTUP", "PYSPARK_SUBMIT_ARGS"):
+            if not env.get(key):
+                out.append((f"its env has no {key}: the kernel starts without `spark`", RERUN))
+    if env.get("SPARK_HOME") and not os.path.exists(os.path.join(env["SPARK_HOME"], "bin/spark-submit")):
+        out.append(
+            (
+                f"SPARK_HOME={env['SPARK_HOME']} has no bin/spark-submit",
+                "Spark is gone from there: re-run the install (spark step), or set spark.home",
+            )
+        )
+    if env.get("JAVA_HOME") and not os.path.exists(os.path.join(env["JAVA_HOME"], "bin/java")):
+        out.append(
+            (
+                f"JAVA_HOME={env['JAVA_HOME']} has no bin/java",
+                "Java is not there (a kernel with a broken JAVA_HOME starts but has no `spark`): re-run the "
+                "install (java step installs it), or set java.home to a JDK that exists",
+            )
+        )
+    if env.get("PYSPARK_PYTHON"):
+        found = _interpreter(env["PYSPARK_PYTHON"], "PYSPARK_PYTHON")
+        if found:
+            out.append(found)
+    if env.get("PYTHONSTARTUP") and not os.path.exists(env["PYTHONSTARTUP"]):
+        out.append(
+            (
+                f"PYTHONSTARTUP={env['PYTHONSTARTUP']} does not exist (it makes `spark` at start)",
+                RERUN + " (after the spark step put Spark back)",
+            )
+        )
+    if env.get("PYTHONPATH"):
+        entries = [e for e in env["PYTHONPATH"].split(":") if e]
+        out += _pythonpath(entries) if spark else [(p, f) for p, f in _pythonpath(entries) if "entry" in p]
+    args = env.get("PYSPARK_SUBMIT_ARGS", "")
+    if spark and args and not (args.rstrip().endswith("pyspark-shell") and "--master" in args):
+        out.append(
+            (
+                f"PYSPARK_SUBMIT_ARGS={args!r} lacks --master or does not end with pyspark-shell: Spark does not start",
+                RERUN,
+            )
+        )
+    return out
 
 
 def check(site: Install) -> list[Finding]:
@@ -65,18 +172,15 @@ def check(site: Install) -> list[Finding]:
         except (OSError, ValueError) as e:
             out.append(problem(C, name, f"{spec} does not load: {e}", "re-run the install (kernelspecs step)"))
             continue
-        problems = spec_problems(k) if isinstance(k, dict) else ["it is not a JSON object"]
-        if problems:
-            out.append(
-                problem(
-                    C,
-                    name,
-                    "; ".join(problems),
-                    f"fix {spec} (or re-run the install); a kernel with a broken JAVA_HOME starts but has no `spark`",
-                )
-            )
+        if not isinstance(k, dict):
+            out.append(problem(C, name, f"{spec} is not a JSON object", RERUN))
+            continue
+        spark = name == site.a.kernels.name or "SPARK_HOME" in (k.get("env") or {})
+        found = spec_findings(k, spark)
+        if found:
+            fixes = list(dict.fromkeys(f for _, f in found))
+            out.append(problem(C, name, "; ".join(p for p, _ in found), " | ".join(fixes)))
         else:
-            out.append(
-                ok(C, name, f"{k.get('display_name', name)}: program, SPARK_HOME, JAVA_HOME, python paths exist")
-            )
+            what = "program, SPARK_HOME, JAVA_HOME, pyspark and py4j on PYTHONPATH, PYTHONSTARTUP"
+            out.append(ok(C, name, f"{k.get('display_name', name)}: {what if spark else 'program'} in place"))
     return out

@@ -62,9 +62,21 @@ def human(seconds: float | None) -> str:
     return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
 
 
-def _listening() -> dict[int, list[int]]:
-    """port -> socket inodes in LISTEN state (tcp and tcp6)."""
-    out: dict[int, list[int]] = {}
+def _hex_ip(text: str) -> str:
+    """An address as /proc/net/tcp{,6} writes it (little-endian words) in its usual form."""
+    import ipaddress
+
+    raw = bytes.fromhex(text)
+    raw = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+    ip = ipaddress.ip_address(raw)
+    if ip.version == 6 and ip.ipv4_mapped:
+        return str(ip.ipv4_mapped)
+    return str(ip)
+
+
+def _listening() -> dict[int, list[tuple[str, int]]]:
+    """port -> (address, socket inode) in LISTEN state (tcp and tcp6)."""
+    out: dict[int, list[tuple[str, int]]] = {}
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             lines = Path(table).read_text().splitlines()[1:]
@@ -73,7 +85,12 @@ def _listening() -> dict[int, list[int]]:
         for line in lines:
             f = line.split()
             if len(f) > 9 and f[3] == "0A":
-                out.setdefault(int(f[1].rsplit(":", 1)[1], 16), []).append(int(f[9]))
+                addr, port = f[1].rsplit(":", 1)
+                try:
+                    ip = _hex_ip(addr)
+                except ValueError:
+                    ip = "?"
+                out.setdefault(int(port, 16), []).append((ip, int(f[9])))
     return out
 
 
@@ -96,6 +113,14 @@ def _socket_owners() -> dict[int, int]:
     return owners
 
 
+WILDCARD = ("0.0.0.0", "::")
+
+
+def covers(bound: str, wanted: str) -> bool:
+    """A socket bound to `bound` accepts connections to `wanted`."""
+    return bound == wanted or bound in WILDCARD or (wanted in WILDCARD and bound in WILDCARD)
+
+
 class Sockets:
     """One snapshot of the listening ports and their owners, shared by the checks of one run."""
 
@@ -103,15 +128,20 @@ class Sockets:
         self.listening = _listening()
         self.owners = _socket_owners()
 
-    def port_owner(self, port: int) -> int | None:
-        for inode in self.listening.get(port, []):
-            if inode in self.owners:
+    def port_owner(self, port: int, ip: str | None = None) -> int | None:
+        """Who listens on port (on an address that takes connections to ip, when given)."""
+        for addr, inode in self.listening.get(port, []):
+            if inode in self.owners and (ip is None or covers(addr, ip) or ip in WILDCARD):
                 return self.owners[inode]
         return None
 
+    def addresses(self, port: int, pids: set[int]) -> list[str]:
+        """The addresses these processes listen on at port."""
+        return sorted({addr for addr, inode in self.listening.get(port, []) if self.owners.get(inode) in pids})
+
     def ports_of(self, pid: int) -> list[int]:
         inodes = {i for i, p in self.owners.items() if p == pid}
-        return sorted(port for port, ins in self.listening.items() if inodes & set(ins))
+        return sorted(port for port, ins in self.listening.items() if inodes & {i for _, i in ins})
 
 
 def running(program: str) -> list[int]:
@@ -127,8 +157,27 @@ _ERROR = re.compile(r"Error|Exception|error:|\bERROR\b|CRITICAL|FATAL|Errno|[Ff]
 _SUPERVISOR = re.compile(r" systemd\[1\]: |^--- .*supervisor: ")  # our supervisors' own lines, not the service's
 
 
+_STARTED = re.compile(r"supervisor: starting |systemd\[1\]: Started ")
+
+
+def last_run(text: str) -> str:
+    """The output of the service's last start that failed with an error (else that said something):
+    older runs' errors are history, and a run just starting has not said why the last one died."""
+    runs = _STARTED.split(text)
+    bodies = ["\n".join(run.splitlines()[1:]) for run in runs[1:]] if len(runs) > 1 else runs
+    own = [[line for line in body.splitlines() if line.strip() and not _SUPERVISOR.search(line)] for body in bodies]
+    for body, lines in zip(reversed(bodies), reversed(own), strict=True):
+        if any(_ERROR.search(line) for line in lines):
+            return body
+    for body, lines in zip(reversed(bodies), reversed(own), strict=True):
+        if lines:
+            return body
+    return bodies[-1]
+
+
 def cause_lines(text: str, n: int = 3) -> list[str]:
-    """The service's own last error lines (else its last lines), not its supervisor's restart notices."""
+    """The service's own last error lines (else its last lines) of its last run, not its supervisor's notices."""
+    text = last_run(text)
     own = [line.strip() for line in text.splitlines() if line.strip() and not _SUPERVISOR.search(line)]
     errors = [line for line in own if _ERROR.search(line)]
     return (errors or own)[-n:]

@@ -54,7 +54,8 @@ def master(site: Install) -> list[Finding]:
                 site.log("spark-worker"),
             )
         ]
-    return [ok(C, "master", f"{where}: {len(alive)} worker(s), {info.get('cores', '?')} cores")]
+    cores = f", {info['cores']} cores" if isinstance(info.get("cores"), int) else ""
+    return [ok(C, "master", f"{where}: {len(alive)} worker(s){cores}")]
 
 
 check = master

@@ -7,7 +7,7 @@ import pwd
 
 from . import processes as proc
 from .configs import Code
-from .finding import Finding, ok, problem
+from .finding import Finding, ok, problem, unknown
 from .install import Install
 
 C = "user servers"
@@ -105,6 +105,14 @@ def gateway_env(site: Install, env: dict, where: str, from_config: bool = False)
         launch = float(env.get("KERNEL_LAUNCH_TIMEOUT", want["kernel_launch_timeout"]))
     except ValueError:
         req = launch = None
+        out.append(
+            unknown(
+                C,
+                "timeouts",
+                f"{where}: JUPYTER_GATEWAY_REQUEST_TIMEOUT or KERNEL_LAUNCH_TIMEOUT is not a number",
+                "re-run the install (hub_config step) and restart the hub",
+            )
+        )
     if req is not None and req <= launch:
         out.append(
             problem(

@@ -49,7 +49,15 @@ def test_hub_login_spawn_and_spark_job(installed):
     L = installed.layout
     smoke = health.login_and_spark_job(L.hub_url, ADMIN, installed.password, "spark_python_local", timeout=300)
     assert smoke.result == "1000"
-    assert set(smoke.phases) == {"login", "spawn", "kernelspecs", "kernel start", "kernel ready", "job"}
+    assert set(smoke.phases) == {
+        "login",
+        "spawn",
+        "kernelspecs",
+        "kernel start",
+        "kernel ready",
+        "job",
+        "kernel delete",
+    }
 
 
 def test_kernels_run_as_the_unprivileged_gateway_user(installed):

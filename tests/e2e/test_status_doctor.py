@@ -245,5 +245,12 @@ def test_hung_endpoint_does_not_hang_the_doctor(installed, tmp_path):
 
 def test_smoke_runs_a_job_on_the_gateway(installed):
     code, out = doctor(installed, "--smoke")
-    assert "[✓] smoke: spark.range(1000).count() = 1000 on the gateway" in out, out
-    assert re.search(r"kernel start [\d.]+s, kernel ready [\d.]+s, job [\d.]+s, kernel delete [\d.]+s", out)
+    assert "[✓] spark: smoke: spark.range(1000).count() = 1000 on the gateway" in out, out
+    m = re.search(
+        r"start request ([\d.]+)s, launch ([\d.]+)s, ready ([\d.]+)s, job ([\d.]+)s, delete ([\d.]+)s; total ([\d.]+)s",
+        out,
+    )
+    assert m, out
+    *phases, total = map(float, m.groups())
+    assert abs(sum(phases) - total) <= 0.1 * len(phases), out  # each rounded to 0.1 s
+    assert code == 0 and "healthy:" in out  # counted in the summary
