@@ -175,6 +175,19 @@ def cmd_plan(answers: Answers, brief: bool = False) -> int:
     return EXIT_OK
 
 
+def _admin_without_password(a: Answers, given: str | None) -> list[str]:
+    """A new admin account needs a password, or nobody can log in to the hub it was made for."""
+    from .actions.users import user_exists
+
+    u = a.users
+    if given or u.admin_password_hash or user_exists(u.admin):
+        return []
+    return [
+        f"users.admin_password_file, users.admin_password_env or users.admin_password_hash: the hub admin "
+        f"'{u.admin}' does not exist on this machine yet; give one of them so {u.admin} can log in"
+    ]
+
+
 def cmd_install(path: str | None, *, unattended: bool, only: list[str] | None) -> int:
     from . import preflight
     from .engine import Engine, StepFailed, make_context
@@ -190,9 +203,11 @@ def cmd_install(path: str | None, *, unattended: bool, only: list[str] | None) -
     interactive = not unattended and sys.stdin.isatty()
     ctx = make_context(answers, interactive=interactive, log_to_file=not problems)
     try:
-        ctx.secrets.admin_password()  # env var / 0600 file / prompt: fail now, not half-way
+        given = ctx.secrets.admin_password()  # env var / 0600 file / prompt: fail now, not half-way
     except SecretError as e:
         problems.append(str(e))
+    else:
+        problems += _admin_without_password(answers, given)
     if problems:
         _err("cannot start; nothing was changed:")
         for p in problems:

@@ -85,6 +85,32 @@ class Layout:
         return values.standalone_master(self.a.spark.master)
 
     @property
+    def local_spark_master(self) -> tuple[str, int] | None:
+        """The standalone master when it runs on this host (the install starts it and a worker), else None."""
+        hp = self.spark_master
+        if hp is None:
+            return None
+        import ipaddress
+        import socket
+
+        try:
+            addrs = {ai[4][0] for ai in socket.getaddrinfo(hp[0], None)}
+        except socket.gaierror:
+            return None
+        local = {"127.0.0.1", "::1"}
+        try:
+            local |= {ai[4][0] for ai in socket.getaddrinfo(socket.gethostname(), None)}
+        except socket.gaierror:
+            pass
+        return hp if any(ipaddress.ip_address(a).is_loopback or a in local for a in addrs) else None
+
+    @property
+    def spark_local_ip(self) -> str:
+        """Where the local master and worker listen (SPARK_LOCAL_IP): the master's address, loopback for a name."""
+        hp = self.local_spark_master
+        return hp[0] if hp and hp[0][0].isdigit() else "127.0.0.1"
+
+    @property
     def spark_master_webui(self) -> str:
         """The standalone master's web UI (its /json/ says the workers); "" without one."""
         hp = self.spark_master
@@ -265,7 +291,7 @@ class Layout:
     def ports(self) -> dict[str, list[tuple[str, str, int]]]:
         """service -> (answers key, ip, port) it listens on, its own port first (the hub's proxy is its child)."""
         a = self.a
-        return {
+        ports = {
             "gateway": [("gateway.port", a.gateway.ip, a.gateway.port)],
             "hub": [
                 ("hub.hub_port", a.hub.hub_ip, a.hub.hub_port),
@@ -273,6 +299,15 @@ class Layout:
                 ("proxy.api_port", a.proxy.api_ip, a.proxy.api_port),
             ],
         }
+        hp = self.local_spark_master
+        if hp:
+            ip, s = self.spark_local_ip, a.spark
+            ports["spark-master"] = [
+                ("spark.master (port)", ip, hp[1]),
+                ("spark.master_webui_port", ip, s.master_webui_port),
+            ]
+            ports["spark-worker"] = [("spark.worker_webui_port", ip, s.worker_webui_port)]
+        return ports
 
     @property
     def proxy_api_url(self) -> str:

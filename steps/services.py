@@ -2,14 +2,10 @@
 preferred method"): a systemd unit, or a supervised process when PID 1 is not systemd. A standalone
 Spark master and worker too, when the kernel's master is spark:// on this host."""
 
-import ipaddress
-import socket
-
 from jeg_wizard.actions import ServiceRunning
 from jeg_wizard.engine import Step
 from jeg_wizard.services import ServiceSpec
 from jeg_wizard.supervisor import SYSTEM_PATH
-from jeg_wizard.values import standalone_master
 
 from .hub_config import hub_env_file
 
@@ -35,28 +31,9 @@ def hub_spec(ctx) -> ServiceSpec:
     )
 
 
-def local_master(master: str) -> tuple[str, int] | None:
-    hp = standalone_master(master)
-    if hp is None:
-        return None
-    host, port = hp
-    try:
-        addrs = {ai[4][0] for ai in socket.getaddrinfo(host, None)}
-    except socket.gaierror:
-        return None
-    local = {"127.0.0.1", "::1"}
-    try:
-        local |= {ai[4][0] for ai in socket.getaddrinfo(socket.gethostname(), None)}
-    except socket.gaierror:
-        pass
-    if any(ipaddress.ip_address(a).is_loopback or a in local for a in addrs):
-        return host, int(port)
-    return None
-
-
 def spark_specs(ctx) -> list[ServiceSpec]:
     L, s = ctx.layout, ctx.answers.spark
-    hp = local_master(s.master)
+    hp = L.local_spark_master
     if not hp:
         return []
     host, port = hp
@@ -67,7 +44,7 @@ def spark_specs(ctx) -> list[ServiceSpec]:
         "PATH": SYSTEM_PATH,
         "SPARK_LOG_DIR": str(L.log_dir),
         "SPARK_PID_DIR": str(L.services_dir),
-        "SPARK_LOCAL_IP": host if host[0].isdigit() else "127.0.0.1",
+        "SPARK_LOCAL_IP": L.spark_local_ip,
     }
     return [
         ServiceSpec(

@@ -135,6 +135,13 @@ class Sockets:
                 return self.owners[inode]
         return None
 
+    def held_unseen(self, port: int, ip: str | None = None) -> bool:
+        """Someone listens on port whose process this host cannot see (another container or PID namespace)."""
+        return any(
+            inode not in self.owners and (ip is None or covers(addr, ip) or ip in WILDCARD)
+            for addr, inode in self.listening.get(port, [])
+        )
+
     def addresses(self, port: int, pids: set[int]) -> list[str]:
         """The addresses these processes listen on at port."""
         return sorted({addr for addr, inode in self.listening.get(port, []) if self.owners.get(inode) in pids})

@@ -113,6 +113,15 @@ def held_port(site: Install, name: str, family: set[int]) -> Finding | None:
                 f"{'restart' if family else 'start'} {name}",
                 site.log(name),
             )
+        if not family and site.sockets.held_unseen(port, ip):
+            return problem(
+                C,
+                name,
+                f"not running, and port {port} ({key}) is held by a process not visible from here "
+                "(another container or namespace on this network)",
+                f"stop whatever listens on port {port} (or move {key}), then: jeg-wizard services start {name}",
+                site.log(name),
+            )
     return None
 
 

@@ -10,8 +10,6 @@ import tomli_w
 from .. import files
 from ..answers import Answers
 
-PASSWORD_ENV = "JEGW_ADMIN_PASSWORD"
-
 
 def render(a: Answers, *, password_typed: bool) -> str:
     data = a.model_dump()
@@ -21,18 +19,16 @@ def render(a: Answers, *, password_typed: bool) -> str:
         "# Replay the same install with:  jeg-wizard install --unattended THIS_FILE",
         "# No secret is stored here. The gateway token is generated into a 0600 file (gateway.token_file).",
     ]
-    if password_typed and not (u["admin_password_env"] or u["admin_password_file"] or u["admin_password_hash"]):
-        # the password typed in the wizard is not saved: the replay reads it from this variable
-        u["admin_password_env"] = PASSWORD_ENV
+    if not (u["admin_password_env"] or u["admin_password_file"] or u["admin_password_hash"]):
+        # the typed password is not saved, and no variable is named that the operator never set: the
+        # printed replay works as printed here, and a new machine's replay is refused naming the keys
         note += [
-            "# The admin password typed in the wizard is NOT saved. Pass it to the replay through the",
-            f"# environment:  {PASSWORD_ENV}='...' jeg-wizard install --unattended THIS_FILE",
-            "# or use users.admin_password_file (a 0600 file) or users.admin_password_hash instead.",
+            "# The admin password "
+            + ("typed in the wizard is NOT saved. " if password_typed else "was not typed. ")
+            + "A replay on this machine keeps the existing one.",
+            "# On a new machine give it first: users.admin_password_file (a 0600 file holding it),",
+            "# users.admin_password_env (a variable holding it) or users.admin_password_hash.",
         ]
-    elif not password_typed:
-        note.append(
-            "# No admin password was typed: the replay keeps the existing one (or uses users.admin_password_*)."
-        )
     return "\n".join(note) + "\n\n" + tomli_w.dumps(data)
 
 

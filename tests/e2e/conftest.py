@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 import secrets
 import shutil
 import socket
@@ -13,6 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 import tomli_w
 
@@ -137,3 +139,34 @@ def cmdlines() -> dict[int, bytes]:
 
 def _processes_under(root: Path) -> list[int]:
     return [pid for pid, cmd in cmdlines().items() if str(root).encode() in cmd and pid != os.getpid()]
+
+
+def user_servers(user: str) -> set[int]:
+    uid = pwd.getpwnam(user).pw_uid
+    return {
+        pid
+        for pid, cmd in cmdlines().items()
+        if b"jupyterhub-singleuser" in cmd and os.stat(f"/proc/{pid}").st_uid == uid
+    }
+
+
+def spawn(installed, timeout: float = 120) -> None:
+    """The admin's server, running (started through the hub as a user would, when it is not)."""
+    if user_servers(ADMIN):
+        return
+    hub_url, password = installed.layout.hub_url, installed.password
+    with httpx.Client(follow_redirects=True, timeout=30) as c:
+        c.get(f"{hub_url}/hub/login")
+        c.post(
+            f"{hub_url}/hub/login?next=",
+            data={"username": ADMIN, "password": password, "_xsrf": c.cookies.get("_xsrf") or ""},
+        )
+        c.post(
+            f"{hub_url}/hub/api/users/{ADMIN}/server",
+            headers={"X-XSRFToken": c.cookies.get("_xsrf", path="/hub/") or "", "Referer": f"{hub_url}/hub/home"},
+        )
+        deadline = time.monotonic() + timeout
+        while c.get(f"{hub_url}/user/{ADMIN}/lab").status_code != 200:
+            assert time.monotonic() < deadline, "the admin's server did not come back"
+            time.sleep(0.5)
+    assert user_servers(ADMIN)

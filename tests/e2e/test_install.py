@@ -12,7 +12,7 @@ import pytest
 
 from jeg_wizard import health
 
-from .conftest import ADMIN, cmdlines, wizard
+from .conftest import ADMIN, cmdlines, spawn, user_servers, wizard
 
 pytestmark = pytest.mark.e2e
 
@@ -172,23 +172,12 @@ def test_services_stop_and_start(installed):
     assert "gateway: running" in st.stdout and "hub: running" in st.stdout
 
 
-def _user_servers(user: str) -> set[int]:
-    import pwd
-
-    uid = pwd.getpwnam(user).pw_uid
-    return {
-        pid
-        for pid, cmd in cmdlines().items()
-        if b"jupyterhub-singleuser" in cmd and os.stat(f"/proc/{pid}").st_uid == uid
-    }
-
-
 def test_a_hub_restart_keeps_user_servers_and_kernels(installed):
     """Restarting (or crashing) the hub must not take users' work with it: the server and its kernel
     live on, and the hub finds them again."""
     L = installed.layout
     health.login_and_spark_job(L.hub_url, ADMIN, installed.password, "spark_python_local", timeout=300)
-    servers = _user_servers(ADMIN)
+    servers = user_servers(ADMIN)
     assert servers, "the admin's server runs after the job"
     base = f"{L.hub_url}/user/{ADMIN}"
     with httpx.Client(follow_redirects=True, timeout=60) as c:
@@ -203,7 +192,7 @@ def test_a_hub_restart_keeps_user_servers_and_kernels(installed):
         try:
             r = wizard("services", "restart", "hub", "--state-dir", str(L.state_dir), timeout=200)
             assert r.returncode == 0, r.stdout + r.stderr
-            assert _user_servers(ADMIN) == servers, "the user's server was restarted or stopped"
+            assert user_servers(ADMIN) == servers, "the user's server was restarted or stopped"
             kernels = c.get(f"{base}/api/kernels")  # the same session, through the restarted hub's proxy
             assert kernels.status_code == 200 and kid in {k["id"] for k in kernels.json()}
         finally:
@@ -211,28 +200,8 @@ def test_a_hub_restart_keeps_user_servers_and_kernels(installed):
     # and a stop means stop: no user server outlives `services stop`
     wizard("services", "stop", "hub", "--state-dir", str(L.state_dir), timeout=200)
     try:
-        assert not _user_servers(ADMIN)
+        assert not user_servers(ADMIN)
     finally:
         r = wizard("services", "start", "hub", "--state-dir", str(L.state_dir), timeout=200)
         assert r.returncode == 0, r.stdout + r.stderr
-        _spawn(L.hub_url, installed.password)  # later tests (the doctor's) look at a running user server
-
-
-def _spawn(hub_url: str, password: str, timeout: float = 120) -> None:
-    import time
-
-    with httpx.Client(follow_redirects=True, timeout=30) as c:
-        c.get(f"{hub_url}/hub/login")
-        c.post(
-            f"{hub_url}/hub/login?next=",
-            data={"username": ADMIN, "password": password, "_xsrf": c.cookies.get("_xsrf") or ""},
-        )
-        c.post(
-            f"{hub_url}/hub/api/users/{ADMIN}/server",
-            headers={"X-XSRFToken": c.cookies.get("_xsrf", path="/hub/") or "", "Referer": f"{hub_url}/hub/home"},
-        )
-        deadline = time.monotonic() + timeout
-        while c.get(f"{hub_url}/user/{ADMIN}/lab").status_code != 200:
-            assert time.monotonic() < deadline, "the admin's server did not come back"
-            time.sleep(0.5)
-    assert _user_servers(ADMIN)
+        spawn(installed)  # later tests (the doctor's) look at a running user server

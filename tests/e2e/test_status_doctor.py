@@ -23,7 +23,7 @@ from jeg_wizard.answers import load
 from jeg_wizard.checks.processes import Sockets
 from jeg_wizard.layout import Layout
 
-from .conftest import wizard
+from .conftest import spawn, wizard
 
 pytestmark = pytest.mark.e2e
 
@@ -135,6 +135,7 @@ def test_gateway_stopped_then_port_taken_by_another_program(installed):
 
 
 def test_token_changed_on_one_side(installed):
+    spawn(installed)  # a running user server, whose token is checked too
     tf = installed.layout.gateway_token_file
     with edited(tf, lambda t: secrets.token_hex(32) + "\n"):
         code, out = doctor(installed)

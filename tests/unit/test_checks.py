@@ -209,6 +209,19 @@ def test_spark_master_parsed_in_one_place():
     assert Layout(Answers()).spark_master is None and checks.spark.master(checks.Install(Layout(Answers()))) == []
 
 
+def test_every_port_of_ours_includes_a_local_spark_master_and_worker():
+    a = Answers.model_validate({"spark": {"master": "spark://localhost:7177"}})
+    ports = Layout(a).ports
+    assert ports["spark-master"] == [
+        ("spark.master (port)", "127.0.0.1", 7177),
+        ("spark.master_webui_port", "127.0.0.1", a.spark.master_webui_port),
+    ]
+    assert ports["spark-worker"] == [("spark.worker_webui_port", "127.0.0.1", a.spark.worker_webui_port)]
+    # a master on another host is not ours to start or check here; local[*] has none
+    remote = Answers.model_validate({"spark": {"master": "spark://192.0.2.7:7077"}})
+    assert set(Layout(remote).ports) == set(Layout(Answers()).ports) == {"gateway", "hub"}
+
+
 def test_kernelspec_paths(layout, tmp_path):
     spec = tmp_path / "kernels" / "k"
     spec.mkdir(parents=True)

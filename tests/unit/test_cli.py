@@ -41,6 +41,20 @@ def test_missing_password_env_is_caught_before_changes(tmp_path):
     assert list(tmp_path.iterdir()) == [p]
 
 
+def test_a_new_admin_without_any_password_is_refused_naming_the_keys(tmp_path):
+    p = tmp_path / "a.toml"  # what the wizard saves: no password source, for an admin this machine lacks
+    p.write_text(
+        f'[system]\nstate_dir = "{tmp_path}/state"\nlog_dir = "{tmp_path}/log"\n[users]\nadmin = "jegwnosuch"\n'
+    )
+    r = run("install", "--unattended", str(p))
+    assert r.returncode == 2 and "nothing was changed" in r.stderr
+    assert (
+        "users.admin_password_file, users.admin_password_env or users.admin_password_hash: "
+        "the hub admin 'jegwnosuch' does not exist on this machine yet" in r.stderr
+    )
+    assert list(tmp_path.iterdir()) == [p]
+
+
 def test_readable_password_file_refused_with_the_chmod(tmp_path):
     pw = tmp_path / "pw"
     pw.write_text("secret-password")

@@ -76,3 +76,14 @@ def test_smoke_without_a_gateway_is_one_counted_line(layout, capsys):  # noqa: F
     assert "[✗] spark: smoke: start request of" in out
     last = out.strip().splitlines()[-1]
     assert last.startswith("down:") and code == 2
+
+
+def test_a_port_held_from_another_namespace_is_named():
+    from jeg_wizard.checks.processes import Sockets
+
+    s = Sockets.__new__(Sockets)  # one snapshot as a container sees it: the socket, not its process
+    s.listening, s.owners = {8081: [("127.0.0.1", 111)], 8000: [("0.0.0.0", 222)]}, {222: 4242}
+    assert s.held_unseen(8081, "127.0.0.1") and s.port_owner(8081, "127.0.0.1") is None
+    assert not s.held_unseen(8081, "10.0.0.5")  # bound to another address: not in the way
+    assert not s.held_unseen(8000) and s.port_owner(8000) == 4242
+    assert not s.held_unseen(9999)
