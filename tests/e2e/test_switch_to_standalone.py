@@ -35,5 +35,8 @@ def test_standalone_cluster_then_back_to_local(installed, tmp_path):
     assert "ran spark.range(1000).count() = 1000 via the gateway" in out
     doc = wizard("doctor", "--answers", str(standalone))
     assert f"[✓] spark: master: spark://127.0.0.1:{master_port}: 1 worker(s)" in doc.stdout, doc.stdout
+    # the master and worker are services of ours like the others: on their ports, on the address asked
+    assert "[✓] services: spark-master: running, pid" in doc.stdout and f"port {master_port}" in doc.stdout, doc.stdout
+    assert "[✓] services: spark-worker: running, pid" in doc.stdout and f"port {worker_ui}" in doc.stdout, doc.stdout
     back = wizard("install", "--unattended", str(installed.answers_path), env=installed.env)
     assert back.returncode == 0, (back.stdout + back.stderr)[-3000:]
