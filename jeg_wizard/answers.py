@@ -266,6 +266,7 @@ class Hub(Section):
     config_dir: OwnedDir = D("/etc/jupyter", description="jupyterhub_config.py and the gateway config")
     gateway_client: Literal["builtin", "nb2kg"] = D("builtin", description="builtin: jupyter_server's GatewayClient")
     default_url: Literal["/lab", "/tree"] = D("/lab", description="JupyterLab or the classic tree")
+    lab_news: bool = D(False, description="JupyterLab's news feed and update check (they reach the internet)")
     tls_cert: OptAbsPath = D("", description="HTTPS on the public port (both or neither of cert and key)")
     tls_key: OptAbsPath = D("", description="its private key, mode 0600")
     tls_ca: OptAbsPath = D("", description="the CA health checks verify against when not one this machine trusts")

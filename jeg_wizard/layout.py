@@ -31,6 +31,11 @@ class Layout:
         return Path(self.a.proxy.prefix or f"{self.a.system.prefix}/jeg/proxy")
 
     @property
+    def lab_overrides(self) -> Path:
+        """Site-wide JupyterLab settings for the user servers (they run from the hub venv)."""
+        return self.hub_venv / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+
+    @property
     def proxy_bin(self) -> Path:
         return self.proxy_prefix / "node_modules" / ".bin" / "configurable-http-proxy"
 

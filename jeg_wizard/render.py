@@ -232,6 +232,7 @@ def context(layout: Layout, proxy_command: list[str] | None = None) -> dict:
             "admin_user": a.users.admin,
             "allowed_users": sorted({a.users.admin, *a.users.allowed}),
             "default_url": h.default_url,
+            "lab_news": h.lab_news,
             "proxy_command": proxy_command or [str(layout.proxy_bin)],
             "config_dir": str(layout.config_dir),
             "tls_cert": h.tls_cert,

@@ -6,6 +6,8 @@ step); this step writes the user servers' jupyter_server_config.py, which carrie
 lets JupyterLab's kernel websocket work through JEG 3.3.0 (see the template).
 """
 
+import json
+
 from jeg_wizard import render
 from jeg_wizard.actions import FileContent, command_check
 from jeg_wizard.engine import Step
@@ -28,7 +30,15 @@ def build(ctx):
             mode=0o644,
             validate=lambda t: render.check_python(t, str(config)),
         ),
+        FileContent(L.lab_overrides, lambda: lab_overrides(ctx.answers.hub.lab_news), mode=0o644),
     ]
+
+
+def lab_overrides(news: bool) -> str:
+    """JupyterLab's site-wide settings: with news off, no "get notified about Jupyter news?" prompt greets
+    every user and the page never asks the server for news or updates; on: Lab's own defaults (it asks)."""
+    off = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}
+    return json.dumps({} if news else off, indent=1) + "\n"
 
 
 STEP = Step(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -205,3 +207,25 @@ def test_a_hub_restart_keeps_user_servers_and_kernels(installed):
         r = wizard("services", "start", "hub", "--state-dir", str(L.state_dir), timeout=200)
         assert r.returncode == 0, r.stdout + r.stderr
         spawn(installed)  # later tests (the doctor's) look at a running user server
+
+
+def test_nothing_phones_home_from_jupyterlab(installed):
+    """hub.lab_news = false (the default): no "get notified about Jupyter news?" prompt for every user, and
+    the user's server fetches neither news nor updates when asked (both reach the internet)."""
+    L = installed.layout
+    spawn(installed)
+    base = f"{L.hub_url}/user/{ADMIN}"
+    with httpx.Client(follow_redirects=True, timeout=60) as c:
+        c.get(f"{L.hub_url}/hub/login")
+        c.post(
+            f"{L.hub_url}/hub/login?next=",
+            data={"username": ADMIN, "password": installed.password, "_xsrf": c.cookies.get("_xsrf") or ""},
+        )
+        page = c.get(f"{base}/lab")
+        assert page.status_code == 200, page.status_code
+        config = re.search(r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', page.text, re.S)
+        assert config and json.loads(config.group(1))["news"] == {"disabled": True}
+        s = c.get(f"{base}/lab/api/settings/@jupyterlab/apputils-extension:notification").json()["composite"]
+        assert s["fetchNews"] == "false" and s["checkForUpdates"] is False, s  # "none" would prompt
+        assert c.get(f"{base}/lab/api/news").json()["news"] == []
+        assert c.get(f"{base}/lab/api/update").json()["notification"] is None
