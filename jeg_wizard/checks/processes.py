@@ -182,9 +182,21 @@ def last_run(text: str) -> str:
     return bodies[-1]
 
 
+_CHILD = re.compile(r"\[ConfigProxy\]")  # the hub's proxy logs into the hub's log: its errors are not the hub's
+_EXCEPTION = re.compile(r"(^|[\s:])[A-Za-z_][\w.]*(Error|Exception|Exit)(\b|:)")  # a traceback's last line
+
+
 def cause_lines(text: str, n: int = 3) -> list[str]:
-    """The service's own last error lines (else its last lines) of its last run, not its supervisor's notices."""
+    """The service's own last error lines (else its last lines) of its last run, not its supervisor's
+    notices nor its proxy's; a traceback's exception line is the cause when there is one."""
     text = last_run(text)
-    own = [line.strip() for line in text.splitlines() if line.strip() and not _SUPERVISOR.search(line)]
+    own = [
+        line.strip()
+        for line in text.splitlines()
+        if line.strip() and not _SUPERVISOR.search(line) and not _CHILD.search(line)
+    ]
     errors = [line for line in own if _ERROR.search(line)]
+    raised = [i for i, line in enumerate(errors) if _EXCEPTION.search(line)]
+    if raised:  # the exception last, the error lines just before it for context
+        errors = errors[: raised[-1] + 1]
     return (errors or own)[-n:]

@@ -5,6 +5,7 @@ its ports, or what its log says, with its restart count."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from ..services import config_error
@@ -113,13 +114,17 @@ def held_port(site: Install, name: str, family: set[int]) -> Finding | None:
                 f"{'restart' if family else 'start'} {name}",
                 site.log(name),
             )
-        if not family and site.sockets.held_unseen(port, ip):
+        # a socket whose process we cannot see: another container or PID namespace on this network (as root
+        # every process here is visible, ours included; as another user ours may not be, so only when down)
+        if site.sockets.held_unseen(port, ip) and (not family or os.geteuid() == 0):
+            running = f"running (pid {min(family)}) but" if family else "not running, and"
             return problem(
                 C,
                 name,
-                f"not running, and port {port} ({key}) is held by a process not visible from here "
+                f"{running} port {port} ({key}) is held by a process not visible from here "
                 "(another container or namespace on this network)",
-                f"stop whatever listens on port {port} (or move {key}), then: jeg-wizard services start {name}",
+                f"stop whatever listens on port {port} (or move {key}), then: jeg-wizard services "
+                f"{'restart' if family else 'start'} {name}",
                 site.log(name),
             )
     return None

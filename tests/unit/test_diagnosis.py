@@ -38,6 +38,21 @@ def test_cause_lines_read_the_last_run_only():
     assert cause_lines(log) == ["ModuleNotFoundError: No module named 'x'"]
 
 
+def test_the_cause_is_the_exception_not_the_proxys_noise_after_it():
+    j = "2026-11-30T12:48:20+0000 jegw-bookworm "
+    log = (  # the systemd tier's crash loop with 8081 held, as journalctl -o short-iso wrote it
+        f"{j}systemd[1]: Started jeg-hub.service - JupyterHub.\n"
+        f"{j}jupyterhub[7008]: [E 2026-11-30 12:48:20.071 JupyterHub app:3712] Failed to bind hub to http://127.0.0.1:8081/hub/\n"
+        f'{j}jupyterhub[7008]:       File "/opt/jeg/hub/lib/python3.11/site-packages/tornado/netutil.py", line 181\n'
+        f"{j}jupyterhub[7008]:     OSError: [Errno 98] Address already in use\n"
+        f"{j}jupyterhub[7008]: 12:48:20.075 [ConfigProxy] error: 404 GET /hub/api\n"
+        f"{j}jupyterhub[7008]: 12:48:23.654 [ConfigProxy] error: Failed to get custom error page: Error: read ECONNRESET\n"
+    )
+    found = cause_lines(log)
+    assert found[-1].endswith("OSError: [Errno 98] Address already in use"), found
+    assert "Failed to bind hub to http://127.0.0.1:8081/hub/" in found[0] and not any("ConfigProxy" in x for x in found)
+
+
 def test_secret_file_mode_and_the_one_list(layout):  # noqa: F811
     site = checks.Install(layout)
     layout.gateway_token_file.chmod(0o640)
