@@ -7,10 +7,12 @@ import pwd
 import secrets
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -170,3 +172,17 @@ def spawn(installed, timeout: float = 120) -> None:
             assert time.monotonic() < deadline, "the admin's server did not come back"
             time.sleep(0.5)
     assert user_servers(ADMIN)
+
+
+@contextmanager
+def edited(path: Path, change):
+    """The file changed for the block, then put back byte for byte with its mode and owner."""
+    original = path.read_bytes()
+    mode, st = stat.S_IMODE(path.stat().st_mode), path.stat()
+    path.write_text(change(original.decode()))
+    try:
+        yield
+    finally:
+        path.write_bytes(original)
+        path.chmod(mode)
+        os.chown(path, st.st_uid, st.st_gid)

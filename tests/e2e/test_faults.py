@@ -13,7 +13,6 @@ import stat
 import subprocess
 import threading
 import time
-from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from jeg_wizard.answers import load
 from jeg_wizard.layout import Layout
 from jeg_wizard.services import ProcessManager, ServiceSpec
 
-from .conftest import ADMIN, wizard
+from .conftest import ADMIN, edited, wizard
 
 pytestmark = pytest.mark.e2e
 
@@ -66,19 +65,6 @@ def healthy_again(installed) -> None:
             return
         time.sleep(1)
     raise AssertionError(f"not healthy again after the fault was put back:\n{out}")
-
-
-@contextmanager
-def edited(path: Path, change):
-    original = path.read_bytes()
-    mode, st = stat.S_IMODE(path.stat().st_mode), path.stat()
-    path.write_text(change(original.decode()))
-    try:
-        yield
-    finally:
-        path.write_bytes(original)
-        path.chmod(mode)
-        os.chown(path, st.st_uid, st.st_gid)
 
 
 def test_healthy_doctor_is_fast_and_quiet(installed):

@@ -10,10 +10,8 @@ import os
 import re
 import secrets
 import socket
-import stat
 import subprocess
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,7 +21,7 @@ from jeg_wizard.answers import load
 from jeg_wizard.checks.processes import Sockets
 from jeg_wizard.layout import Layout
 
-from .conftest import spawn, wizard
+from .conftest import edited, spawn, wizard
 
 pytestmark = pytest.mark.e2e
 
@@ -35,18 +33,6 @@ def doctor(installed, *extra):
 
 def problems(out: str) -> list[str]:
     return [line for line in out.splitlines() if line.startswith(("[!]", "[✗]", "[?]"))]
-
-
-@contextmanager
-def edited(path: Path, change):
-    original = path.read_bytes()
-    mode = stat.S_IMODE(path.stat().st_mode)
-    path.write_text(change(original.decode()))
-    try:
-        yield
-    finally:
-        path.write_bytes(original)
-        path.chmod(mode)
 
 
 def restart(installed, *names):
