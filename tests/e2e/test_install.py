@@ -223,8 +223,9 @@ def test_nothing_phones_home_from_jupyterlab(installed):
         )
         page = c.get(f"{base}/lab")
         assert page.status_code == 200, page.status_code
-        config = re.search(r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', page.text, re.S)
-        assert config and json.loads(config.group(1))["news"] == {"disabled": True}
+        config = re.search(r"""<script id=["']jupyter-config-data["'][^>]*>(.*?)</script>""", page.text, re.S)
+        assert config, f"no page config in {page.url}: {page.text[:1500]}"
+        assert json.loads(config.group(1))["news"] == {"disabled": True}
         s = c.get(f"{base}/lab/api/settings/@jupyterlab/apputils-extension:notification").json()["composite"]
         assert s["fetchNews"] == "false" and s["checkForUpdates"] is False, s  # "none" would prompt
         assert c.get(f"{base}/lab/api/news").json()["news"] == []
