@@ -6,17 +6,25 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from importlib import resources
-from pathlib import Path
 
 from . import __version__
-from .answers import Answers, AnswersError, load
+
+# --version and --help answer before anything heavy is imported (the answers model, pydantic, alone
+# takes longer than the interpreter's start, and even pathlib and typing cost): each command imports
+# what it uses.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .answers import Answers
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 
 def example_answers() -> str:
     """The commented example, with the defaults this machine gets (the Java its distribution ships)."""
+    from importlib import resources
+
     from . import distro
 
     text = (resources.files("jeg_wizard.templates") / "answers.example.toml").read_text()
@@ -26,6 +34,8 @@ def example_answers() -> str:
 
 
 def _load_answers(path: str | None) -> Answers:
+    from .answers import Answers, load
+
     return load(path) if path else Answers()
 
 
@@ -105,6 +115,8 @@ def _empty_paths(args) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from .answers import AnswersError
+
     try:
         empty = _empty_paths(args)
         if empty:
@@ -112,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "answers":
             return cmd_answers(args)
         if args.command == "plan":
-            return cmd_plan(load(args.answers) if args.answers else Answers(), brief=args.brief)
+            return cmd_plan(_load_answers(args.answers), brief=args.brief)
         if args.command == "install" or args.unattended:
             path = args.unattended or getattr(args, "answers", None)
             unattended = bool(args.unattended)
@@ -135,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_answers(args) -> int:
+    from .answers import load
+
     if args.check:
         load(args.check)
         print(f"{args.check}: valid")
@@ -153,6 +167,7 @@ def _steps():
 
 
 def cmd_plan(answers: Answers, brief: bool = False) -> int:
+    from .answers import AnswersError
     from .engine import Engine, make_context
     from .plan import render_plan
     from .secrets import SecretError
@@ -177,6 +192,7 @@ def cmd_plan(answers: Answers, brief: bool = False) -> int:
 
 def cmd_install(path: str | None, *, unattended: bool, only: list[str] | None) -> int:
     from . import preflight
+    from .answers import AnswersError
     from .engine import Engine, StepFailed, make_context
     from .secrets import SecretError
 
@@ -235,6 +251,8 @@ def cmd_install(path: str | None, *, unattended: bool, only: list[str] | None) -
 
 def _save_answers(ctx, path: str | None) -> None:
     """A copy of the answers used (no secrets in them), for `services`, status and a replay."""
+    from pathlib import Path
+
     from . import files
 
     text = Path(path).read_bytes() if path else example_answers().encode()
@@ -245,7 +263,10 @@ SAVED_ANSWERS = "/var/lib/jeg-wizard/answers.toml"
 
 
 def cmd_status(args) -> int:
+    from pathlib import Path
+
     from . import doctor
+    from .answers import load
     from .layout import Layout
 
     path = args.answers or SAVED_ANSWERS
@@ -263,7 +284,10 @@ def cmd_status(args) -> int:
 
 
 def cmd_uninstall(args) -> int:
+    from pathlib import Path
+
     from . import uninstall
+    from .answers import AnswersError, load
     from .layout import Layout
 
     path = args.answers or str(Path(args.state_dir) / "answers.toml")
@@ -318,7 +342,7 @@ def cmd_uninstall(args) -> int:
 
 def _paths_only(path: str) -> Answers:
     """The saved answers' directories only, for an uninstall when the rest no longer validates."""
-    from .answers import load_data
+    from .answers import Answers, load, load_data
 
     data, _ = load_data(path)
     keep = {
@@ -342,6 +366,7 @@ def _paths_only(path: str) -> Answers:
 
 def cmd_services(args) -> int:
     import json
+    from pathlib import Path
 
     from .services import ProcessManager, SystemdManager, log_ref, spec_config_error, wait_http
 
@@ -417,6 +442,8 @@ def cmd_services(args) -> int:
 
 
 def _is_systemd(sdir: Path) -> bool:
+    from pathlib import Path
+
     from . import distro
 
     return distro.systemd_running() and any(Path("/etc/systemd/system").glob("jeg-*.service"))
