@@ -52,12 +52,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"jeg-wizard {__version__}")
     p.add_argument("--unattended", metavar="ANSWERS", help="install from an answers file, no TUI")
     p.add_argument("--answers", metavar="FILE", help="pre-fill the wizard from an answers file")
+    p.add_argument("--verify", action="store_true", help="with --unattended: as install --verify")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     i = sub.add_parser("install", help="install (from an answers file, or the defaults)")
     i.add_argument("--unattended", metavar="ANSWERS", help="answers file; no questions asked")
     i.add_argument("--answers", metavar="FILE", help="answers file (questions only for a missing password)")
     i.add_argument("--only", metavar="STEP", action="append", help="run only these steps (repeatable)")
+    i.add_argument(
+        "--verify",
+        action="store_true",
+        help="also run the end-to-end checks (Spark jobs) when nothing changed (a run that changes something does)",
+    )
 
     pl = sub.add_parser("plan", help="dry run: the steps, their state, commands and file diffs")
     pl.add_argument("answers", nargs="?", metavar="ANSWERS", help="answers file (default: the defaults)")
@@ -128,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "install" or args.unattended:
             path = args.unattended or getattr(args, "answers", None)
             unattended = bool(args.unattended)
-            return cmd_install(path, unattended=unattended, only=getattr(args, "only", None))
+            return cmd_install(path, unattended=unattended, only=getattr(args, "only", None), verify=args.verify)
         if args.command == "services":
             return cmd_services(args)
         if args.command == "uninstall":
@@ -190,7 +196,7 @@ def cmd_plan(answers: Answers, brief: bool = False) -> int:
     return EXIT_OK
 
 
-def cmd_install(path: str | None, *, unattended: bool, only: list[str] | None) -> int:
+def cmd_install(path: str | None, *, unattended: bool, only: list[str] | None, verify: bool = False) -> int:
     from . import preflight
     from .answers import AnswersError
     from .engine import Engine, StepFailed, make_context
@@ -204,7 +210,7 @@ def cmd_install(path: str | None, *, unattended: bool, only: list[str] | None) -
             raise AnswersError([f"--only: no step {', '.join(unknown)}; steps: {', '.join(s.id for s in steps)}"])
     problems = preflight.gate(answers, [s for s in steps if not only or s.id in only])
     interactive = not unattended and sys.stdin.isatty()
-    ctx = make_context(answers, interactive=interactive, log_to_file=not problems)
+    ctx = make_context(answers, interactive=interactive, log_to_file=not problems, verify=verify)
     try:
         ctx.secrets.admin_password()  # env var / 0600 file / prompt: fail now, not half-way
     except SecretError as e:
