@@ -130,6 +130,9 @@ def run() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if (sys.argv[1:] if argv is None else argv) == ["--version"]:  # building the parser took a quarter of it
+        print(f"jeg-wizard {__version__}")
+        return EXIT_OK
     args = _parser().parse_args(argv)
     from .answers import AnswersError
 
