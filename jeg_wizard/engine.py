@@ -23,7 +23,9 @@ from .testhook import pause
 
 class Action(Protocol):
     title: str
-    verify_only: bool  # True: a check that changes nothing (runs every time)
+    verify_only: bool  # True: a check that changes nothing (runs every time, unless deep)
+    # a check with `deep = True` (a Spark job, a program run to see it answers) runs only when the
+    # engine is verifying: see Engine.verifying; other actions need not define it
 
     def done(self, ctx: Context) -> bool: ...
     def preview(self, ctx: Context) -> list[str]: ...
@@ -46,6 +48,7 @@ class Context:
     secrets: Secrets
     journal: Journal
     interactive: bool = False
+    verify: bool = False  # --verify: the deep checks run even when nothing changed
 
     @property
     def layout(self) -> Layout:
@@ -152,16 +155,51 @@ class Engine:
         self.steps = steps
         self.listeners: list[Listener] = []
         self._recovered = False
+        self._passed: set[str] = set()  # steps that ran to the end in this run
+
+    # -- a re-run that only looks: the deep checks run when asked, or when something changed since
+    # they last all passed (a marker in the state dir, removed before the first change of any run)
+    @property
+    def _verified_marker(self) -> Path:
+        return self.ctx.layout.state_dir / "verified"
+
+    @property
+    def verifying(self) -> bool:
+        return self.ctx.verify or not self._verified_marker.exists()
+
+    def _changing(self) -> None:
+        """Before a change: the last full check no longer speaks for this machine."""
+        if not self.ctx.dry_run:
+            self._verified_marker.unlink(missing_ok=True)
+
+    def mark_verified(self) -> None:
+        """Every step ran to the end in this run, deep checks included where anything changed:
+        the next run with nothing to change only looks."""
+        if self.ctx.dry_run or self.ctx.journal.path is None or self._passed != {s.id for s in self.steps}:
+            return
+        if self._verified_marker.exists():  # nothing changed: a run that only looked writes nothing
+            return
+        from . import files
+
+        files.atomic_write(self._verified_marker, b"the deep checks passed after the last change\n", 0o600)
 
     def _emit(self, event: str, st: StepState) -> None:
         for listener in list(self.listeners):
             listener(event, st)
 
-    def inspect(self, step: Step) -> StepState:
+    def inspect(self, step: Step, deep: bool | None = None) -> StepState:
         """Look without changing anything: which of the step's actions still have work to do."""
         st = StepState(step)
-        st.actions = step.build(self.ctx)
-        st.pending = [a for a in st.actions if a.verify_only or not a.done(self.ctx)]
+        deep = self.verifying if deep is None else deep
+        for a in step.build(self.ctx):  # in order, as run_step goes: a change makes the checks after it deep
+            if a.verify_only and getattr(a, "deep", False) and not deep:
+                continue
+            st.actions.append(a)
+            if a.verify_only:
+                st.pending.append(a)
+            elif not a.done(self.ctx):
+                st.pending.append(a)
+                deep = True
         if not st.pending:
             st.status = "done"
         elif st.changes:
@@ -171,9 +209,11 @@ class Engine:
         return st
 
     def plan(self) -> list[StepState]:
-        states = []
+        states, changes = [], False
         for step in self.steps:
-            st = self.inspect(step)
+            # as the run will: once a step changes something, the deep checks after it run
+            st = self.inspect(step, deep=self.verifying or changes)
+            changes = changes or st.changes
             states.append(st)
             self._emit("plan", st)
         return states
@@ -216,8 +256,13 @@ class Engine:
             st.actions = step.build(self.ctx)
             changed = False
             for action in st.actions:
-                if not action.verify_only and action.done(self.ctx):
+                if action.verify_only:
+                    if getattr(action, "deep", False) and not self.verifying:
+                        continue
+                elif action.done(self.ctx):
                     continue
+                else:
+                    self._changing()
                 self.ctx.runner.emit(f"-- {action.title}")
                 pause(f"before {action.title}")
                 action.apply(self.ctx)
@@ -234,6 +279,7 @@ class Engine:
             self._emit("finish", st)
             raise StepFailed(st, e) from e
         st.seconds = time.monotonic() - t0
+        self._passed.add(step.id)
         self.ctx.runner.emit(f"== {step.id}: {st.status} in {st.seconds:.1f}s")
         self._emit("finish", st)
         return st
@@ -245,6 +291,7 @@ class Engine:
                 if only and step.id not in only:
                     continue
                 done.append(self.run_step(step))
+            self.mark_verified()
         finally:  # run_step alone (the TUI) keeps the lock until the process ends
             if self._recovered and self.ctx.journal.path is not None:
                 unlock_state_dir(self.ctx.journal.path.parent)
@@ -318,6 +365,7 @@ def make_context(
     dry_run: bool = False,
     interactive: bool = False,
     log_to_file: bool = True,
+    verify: bool = False,
 ) -> Context:
     """The wiring both front ends use: redactor shared by runner, secrets and log file."""
     from .installlog import InstallLog
@@ -330,4 +378,4 @@ def make_context(
         runner = (DryRunRunner if dry_run else Runner)(redactor, log.write if log else None)
     secrets = Secrets(answers, layout, redactor, interactive=interactive)
     journal = Journal(None if dry_run else layout.state_dir / "journal.jsonl")
-    return Context(answers, runner, secrets, journal, interactive=interactive)
+    return Context(answers, runner, secrets, journal, interactive=interactive, verify=verify)

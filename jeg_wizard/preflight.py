@@ -216,7 +216,9 @@ def python_problems(a: Answers) -> list[str]:
             f"system.python ({py}) is Python {found}; choose spark.version = "
             f'"{distro.default_spark(version[:2])}" (or a newer Python)'
         ]
-    return pypi_problems(a, version[:2]) if a.spark.source == "pypi" else []
+    if a.spark.source != "pypi" or (Layout(a).spark_dir / "pyspark" / "bin" / "spark-submit").exists():
+        return []  # installed already (steps/spark.py's sentinel): a re-run does not ask the index
+    return pypi_problems(a, version[:2])
 
 
 def pypi_problems(a: Answers, python: tuple[int, ...]) -> list[str]:

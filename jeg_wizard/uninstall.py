@@ -34,6 +34,7 @@ STATE_ENTRIES = (
     "apt-upgraded",
     "install.lock",
     "tls",
+    "verified",
 )
 
 

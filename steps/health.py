@@ -63,6 +63,7 @@ def build(ctx):
             f"login as {a.users.admin} -> spawn -> Spark job through the gateway",
             e2e,
             [f"# POST {L.hub_url}/hub/login as {a.users.admin}; start {a.kernels.name}; run spark.range(1000).count()"],
+            deep=True,
         ),
     ]
 

@@ -18,6 +18,8 @@ class Check:
     title: str
     run: Callable[[Context], str | None]  # returns a line to report
     describe: list[str] = field(default_factory=list)
+    # runs a program or a job (seconds each): only when verifying (--verify, or after a change)
+    deep: bool = False
     verify_only = True
 
     def done(self, ctx) -> bool:
@@ -47,4 +49,5 @@ def command_check(title: str, argv: list[str], expect: str, env: dict | None = N
             f"$ {shlex.join(argv)}"
             + (f"   # env: {' '.join(f'{k}={v}' for k, v in (env or {}).items())}" if env else "")
         ],
+        deep=True,
     )

@@ -154,14 +154,31 @@ def test_second_run_changes_nothing(installed):
     L = installed.layout
     before = _managed_hashes(L)
     pids = {n: (L.services_dir / f"{n}.child.pid").read_text() for n in ("gateway", "hub")}
+    journal = (L.state_dir / "journal.jsonl").read_text()
+    logged = len(L.install_log.read_text().splitlines())
     again = wizard("install", "--unattended", str(installed.answers_path), env=installed.env)
     out = again.stdout + again.stderr
     assert again.returncode == 0, out[-4000:]
     assert "(0 steps did work, 14 were already done)" in out
+    # it only looked: no change journaled, no command run (every command is logged as `$ argv`),
+    # so no pip and no Spark job; the health step asked the gateway and the hub over HTTP
+    assert (L.state_dir / "journal.jsonl").read_text() == journal
+    commands = [line for line in L.install_log.read_text().splitlines()[logged:] if " $ " in line]
+    assert not [c for c in commands if " pip " in c or "spark-submit" in c], commands
+    assert commands == []
+    assert "ok: gateway at " in out and "logged in and ran" not in out
     assert _managed_hashes(L) == before
     assert {n: (L.services_dir / f"{n}.child.pid").read_text() for n in ("gateway", "hub")} == pids
     plan = wizard("plan", "--brief", str(installed.answers_path), env=installed.env)
     assert "[to do]" not in plan.stdout and "0 with changes to make" in plan.stdout
+
+    # --verify: the end-to-end checks again (a Spark job, login -> Spark job), still no change
+    verified = wizard("install", "--unattended", str(installed.answers_path), "--verify", env=installed.env)
+    out = verified.stdout + verified.stderr
+    assert verified.returncode == 0, out[-4000:]
+    assert "JEG_WIZARD_SMOKE 100" in out and "logged in and ran spark.range(1000).count() = 1000" in out
+    assert (L.state_dir / "journal.jsonl").read_text() == journal
+    assert _managed_hashes(L) == before
 
 
 def test_services_stop_and_start(installed):

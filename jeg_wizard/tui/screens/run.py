@@ -133,6 +133,7 @@ class RunScreen(Screen):
                 self.post_message(StepBroke(i, f"{type(e).__name__}: {e}", list(self._tail)))
                 return
             self.post_message(StepEnded(i, st.status))
+        self.engine.mark_verified()  # a run with no step skipped: the next one with nothing to change only looks
         self.post_message(RunEnded())
 
     # ---------------------------------------------------------------- worker reports
