@@ -153,9 +153,8 @@ def user_servers(user: str) -> set[int]:
 
 
 def spawn(installed, timeout: float = 120) -> None:
-    """The admin's server, running (started through the hub as a user would, when it is not)."""
-    if user_servers(ADMIN):
-        return
+    """The admin's server, running and serving Lab (started through the hub as a user would, when it is not:
+    a server process alone may still be starting, and the hub's spawn-pending page answers 200 too)."""
     hub_url, password = installed.layout.hub_url, installed.password
     with httpx.Client(follow_redirects=True, timeout=30) as c:
         c.get(f"{hub_url}/hub/login")
@@ -168,8 +167,11 @@ def spawn(installed, timeout: float = 120) -> None:
             headers={"X-XSRFToken": c.cookies.get("_xsrf", path="/hub/") or "", "Referer": f"{hub_url}/hub/home"},
         )
         deadline = time.monotonic() + timeout
-        while c.get(f"{hub_url}/user/{ADMIN}/lab").status_code != 200:
-            assert time.monotonic() < deadline, "the admin's server did not come back"
+        while True:
+            r = c.get(f"{hub_url}/user/{ADMIN}/lab")
+            if r.status_code == 200 and r.url.path.startswith(f"/user/{ADMIN}/"):  # Lab itself, not the hub's page
+                break
+            assert time.monotonic() < deadline, f"the admin's server did not come back: {r.status_code} {r.url}"
             time.sleep(0.5)
     assert user_servers(ADMIN)
 
