@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from . import distro, values
@@ -89,7 +90,7 @@ class Layout:
         """(host, port) of a standalone master (spark://HOST:PORT); None for local[*] and yarn."""
         return values.standalone_master(self.a.spark.master)
 
-    @property
+    @cached_property  # name lookups: once per Layout, not at every read of `ports` by the checks
     def local_spark_master(self) -> tuple[str, int] | None:
         """The standalone master when it runs on this host (the install starts it and a worker), else None."""
         hp = self.spark_master

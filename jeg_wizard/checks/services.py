@@ -105,28 +105,22 @@ def held_port(site: Install, name: str, family: set[int]) -> Finding | None:
         if owner and name == "hub" and any("configurable-http-proxy" in arg for arg in proc.cmdline(owner)[:2]):
             continue  # the hub's proxy, even orphaned: the hub takes it over (the proxy check names an orphan)
         if owner and owner not in family and proc.ppid(owner) not in family:
-            running = f"running (pid {min(family)}) but" if family else "not running, and"
-            return problem(
-                C,
-                name,
-                f"{running} port {port} ({key}) is held by {proc.describe(owner)}",
-                f"stop that process (or move {key}), then: jeg-wizard services "
-                f"{'restart' if family else 'start'} {name}",
-                site.log(name),
-            )
+            holder, stop = proc.describe(owner), "stop that process"
         # a socket whose process we cannot see: another container or PID namespace on this network (as root
         # every process here is visible, ours included; as another user ours may not be, so only when down)
-        if site.sockets.held_unseen(port, ip) and (not family or os.geteuid() == 0):
-            running = f"running (pid {min(family)}) but" if family else "not running, and"
-            return problem(
-                C,
-                name,
-                f"{running} port {port} ({key}) is held by a process not visible from here "
-                "(another container or namespace on this network)",
-                f"stop whatever listens on port {port} (or move {key}), then: jeg-wizard services "
-                f"{'restart' if family else 'start'} {name}",
-                site.log(name),
-            )
+        elif site.sockets.held_unseen(port, ip) and (not family or os.geteuid() == 0):
+            holder = "a process not visible from here (another container or namespace on this network)"
+            stop = f"stop whatever listens on port {port}"
+        else:
+            continue
+        running = f"running (pid {min(family)}) but" if family else "not running, and"
+        return problem(
+            C,
+            name,
+            f"{running} port {port} ({key}) is held by {holder}",
+            f"{stop} (or move {key}), then: jeg-wizard services {'restart' if family else 'start'} {name}",
+            site.log(name),
+        )
     return None
 
 
