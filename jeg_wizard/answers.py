@@ -8,6 +8,7 @@ a crypt hash or a prompt; the gateway token lives in a 0600 file (generated when
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 import stat
@@ -24,6 +25,7 @@ else:  # pragma: no cover
 
 from . import distro
 from .values import (
+    HOST_RX,
     IP,
     URL,
     VERSION_RX,
@@ -39,12 +41,14 @@ from .values import (
     KernelName,
     OptAbsPath,
     OptOwnedDir,
+    OptSiteHost,
     OwnedDir,
     Port,
     PortRange,
     Prefix,
     Seconds,
     Sha512,
+    SiteHost,
     SparkMaster,
     SparkOpts,
     SparkVersion,
@@ -323,6 +327,54 @@ class Services(Section):
     start: Bool = D(True, description="start the gateway and the hub, then check them")
 
 
+class Site(Section):
+    """Roles on separate hosts (jeg_wizard.roles): left out, everything runs on this host."""
+
+    gateway_host: OptSiteHost = D(
+        "",
+        description="the gateway host as the hub host reaches it (JEG, kernels, the Spark master); empty: all on one host",
+    )
+    hub_host: OptSiteHost = D("", description="the hub host's address (JupyterHub, the proxy, the user servers)")
+    worker_hosts: names(SiteHost) = D(
+        [], description="Spark worker hosts (they join a standalone master on the gateway host)"
+    )
+    plain_http: Bool = D(
+        False,
+        description="true: the hub host talks to the gateway in plain HTTP (token and code in clear on the network)",
+    )
+
+    @property
+    def split(self) -> bool:
+        return bool(self.gateway_host or self.hub_host)
+
+    @model_validator(mode="after")
+    def _hosts(self) -> Site:
+        if not self.split:
+            for key in ("worker_hosts", "plain_http"):
+                if getattr(self, key):
+                    raise ValueError(
+                        f"site.{key}: only used with site.gateway_host and site.hub_host (roles on separate hosts)"
+                    )
+            return self
+        for key, other in (("gateway_host", "hub_host"), ("hub_host", "gateway_host")):
+            if not getattr(self, key):
+                raise ValueError(
+                    f"site.{key}: is required when site.{other} is set: roles on separate hosts need both addresses "
+                    f"(leave [site] out for everything on this host)"
+                )
+        if self.hub_host == self.gateway_host:
+            raise ValueError(
+                f"site.hub_host: must differ from site.gateway_host ({self.gateway_host}): the roles are on separate "
+                f"hosts (leave [site] out for everything on this host)"
+            )
+        seen = {self.gateway_host: "site.gateway_host", self.hub_host: "site.hub_host"}
+        for i, w in enumerate(self.worker_hosts):
+            if w in seen:
+                raise ValueError(f"site.worker_hosts: {w} (item {i + 1}) is already {seen[w]}; each host has one role")
+            seen[w] = "in site.worker_hosts"
+        return self
+
+
 SECRET_KEYS = {
     ("gateway", "token"): "put the token in a 0600 file and set gateway.token_file (or leave it empty to generate one)",
     (
@@ -345,6 +397,35 @@ class Answers(Section):
     hub: Hub = Hub()
     users: Users = Users()
     services: Services = Services()
+    site: Site = Site()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_defaults(cls, data: Any) -> Any:
+        """Roles on separate hosts: the gateway listens on the gateway host's address and speaks TLS
+        (generated CA) unless the answers say otherwise; site.plain_http = true makes the default off."""
+        site = data.get("site") if isinstance(data, dict) else None
+        gw = data.get("gateway", {}) if isinstance(data, dict) else None
+        if (
+            not isinstance(site, dict)
+            or not isinstance(gw, dict)
+            or not site.get("gateway_host")
+            or not site.get("hub_host")
+        ):
+            return data
+        add: dict[str, Any] = {}
+        host = site["gateway_host"]
+        if "ip" not in gw and isinstance(host, str):
+            try:
+                addr = ipaddress.ip_address(host)
+            except ValueError:  # a name: all interfaces (the name's address is one of them)
+                add["ip"] = "0.0.0.0" if re.fullmatch(HOST_RX, host) else None
+            else:
+                add["ip"] = host if not (addr.is_loopback or addr.is_unspecified) else None
+        if "tls" not in gw:
+            add["tls"] = "off" if site.get("plain_http") is True else "generate"
+        add = {k: v for k, v in add.items() if v is not None}
+        return {**data, "gateway": {**gw, **add}} if add else data
 
 
 # ---------------------------------------------------------------- loading and cross-field rules
@@ -448,6 +529,7 @@ def cross_checks(a: Answers, dist: distro.Distro | None = None) -> list[str]:
             "Notebook 7; choose 'builtin' (jupyter_server's GatewayClient, the maintained successor of nb2kg)"
         )
     problems += _account_problems(a)
+    problems += _site_problems(a)
     rng = port_range(a.gateway.port_range)
     if rng:
         inside = [f"{k} ({p})" for k, p in ports.items() if rng[0] <= p <= rng[1]]
@@ -457,6 +539,63 @@ def cross_checks(a: Answers, dist: distro.Distro | None = None) -> list[str]:
                 f"that port; choose a range outside our service ports"
             )
     return problems
+
+
+def _site_problems(a: Answers) -> list[str]:
+    """Roles on separate hosts: the hub host must reach the gateway (its address, TLS unless told
+    plain), and a standalone master runs on the gateway host for the workers to join."""
+    s, g = a.site, a.gateway
+    if not s.split:
+        return []
+    out = []
+    gw_ip = ipaddress.ip_address(g.ip)
+    if gw_ip.is_loopback:
+        out.append(
+            f"gateway.ip: {g.ip} is loopback: the hub host ({s.hub_host}) cannot reach the gateway on "
+            f"{s.gateway_host}; leave gateway.ip out (it becomes site.gateway_host), or give 0.0.0.0 or {s.gateway_host}"
+        )
+    elif not gw_ip.is_unspecified and _is_ip(s.gateway_host) and g.ip != s.gateway_host:
+        out.append(
+            f"gateway.ip: {g.ip} is not site.gateway_host ({s.gateway_host}), where the hub host connects; "
+            f"leave gateway.ip out, or give 0.0.0.0 or {s.gateway_host}"
+        )
+    if g.tls == "off" and not s.plain_http:
+        out.append(
+            "gateway.tls: 'off' would send the gateway token and every notebook's code in clear between the hub "
+            "host and the gateway host; leave it out (generate: a private CA) or set site.plain_http = true "
+            "to accept plain HTTP"
+        )
+    if s.plain_http and g.tls != "off":
+        out.append(
+            f"site.plain_http: true asks for plain HTTP between the hosts but gateway.tls is '{g.tls}'; "
+            "choose one (leave gateway.tls out with plain_http = true)"
+        )
+    master = standalone_master(a.spark.master)
+    if s.worker_hosts and not master:
+        out.append(
+            f"site.worker_hosts: Spark workers join a standalone master; spark.master is {show(a.spark.master)}: "
+            f'set spark.master = "spark://{s.gateway_host}:7077" (the master runs on the gateway host) or leave '
+            "site.worker_hosts empty"
+        )
+    if master and master[0] != s.gateway_host:
+        out.append(
+            f"spark.master: the standalone master runs on the gateway host: spark://{s.gateway_host}:{master[1]}, "
+            f"got {show(a.spark.master)}"
+        )
+    if g.impersonation:
+        out.append(
+            "gateway.impersonation: not available with roles on separate hosts: kernels would run on the gateway "
+            "host as hub users, whose accounts exist on the hub host only; set it to false"
+        )
+    return out
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _account_problems(a: Answers) -> list[str]:

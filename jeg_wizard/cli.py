@@ -64,10 +64,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also run the end-to-end checks (Spark jobs) when nothing changed (a run that changes something does)",
     )
+    _site_args(i, join=True)
 
     pl = sub.add_parser("plan", help="dry run: the steps, their state, commands and file diffs")
     pl.add_argument("answers", nargs="?", metavar="ANSWERS", help="answers file (default: the defaults)")
     pl.add_argument("--brief", action="store_true", help="steps and states only")
+    _site_args(pl, join=True)
 
     an = sub.add_parser("answers", help="answers files")
     an.add_argument("--example", action="store_true", help="print a commented example answers file")
@@ -77,11 +79,13 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true", help="machine-readable, no screen")
     st.add_argument("--answers", metavar="FILE", help="answers of the install (default: the copy in the state dir)")
     st.add_argument("--timeout", type=float, default=3.0, help="seconds per probe (default 3)")
+    _site_args(st)
 
     dr = sub.add_parser("doctor", help="one line per check, with the cause and the fix")
     dr.add_argument("--answers", metavar="FILE", help="answers of the install (default: the copy in the state dir)")
     dr.add_argument("--timeout", type=float, default=3.0, help="seconds per probe (default 3)")
     dr.add_argument("--smoke", action="store_true", help="also start a Spark kernel on the gateway and run a job")
+    _site_args(dr)
 
     un = sub.add_parser("uninstall", help="undo what the install did, as its journal says (--dry-run: the list only)")
     un.add_argument("--dry-run", action="store_true", help="print what would be undone; change nothing")
@@ -106,11 +110,34 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _site_args(p: argparse.ArgumentParser, join: bool = False) -> None:
+    """Roles on separate hosts (the answers' [site]): this host's part, and the hub host's join file."""
+    p.add_argument(
+        "--role",
+        metavar="ROLE",
+        help="this host's part of a site of several hosts: gateway, hub or worker (default: found from this "
+        "host's addresses; all without [site] in the answers)",
+    )
+    if join:
+        p.add_argument(
+            "--join",
+            metavar="FILE",
+            help="the hub host: the join file the gateway host's install wrote (gateway URL, token, CA; mode 0600)",
+        )
+
+
 def _empty_paths(args) -> list[str]:
     """A file option given as "" (an unset variable in a script) must not mean "the defaults"."""
-    flags = {"unattended": "--unattended", "answers": "--answers", "check": "--check", "state_dir": "--state-dir"}
+    flags = {
+        "unattended": "--unattended",
+        "answers": "--answers",
+        "check": "--check",
+        "state_dir": "--state-dir",
+        "join": "--join",
+    }
+    what = {"state_dir": "a directory", "join": "the join file"}
     out = [
-        f"{flag}: an empty path was given; give the path of {'a directory' if key == 'state_dir' else 'an answers file'}"
+        f"{flag}: an empty path was given; give the path of {what.get(key, 'an answers file')}"
         for key, flag in flags.items()
         if getattr(args, key, None) == ""
     ]
@@ -143,11 +170,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "answers":
             return cmd_answers(args)
         if args.command == "plan":
-            return cmd_plan(_load_answers(args.answers), brief=args.brief)
+            return cmd_plan(_load_answers(args.answers), brief=args.brief, role=args.role, join=args.join)
         if args.command == "install" or args.unattended:
             path = args.unattended or getattr(args, "answers", None)
             unattended = bool(args.unattended)
-            return cmd_install(path, unattended=unattended, only=getattr(args, "only", None), verify=args.verify)
+            return cmd_install(
+                path,
+                unattended=unattended,
+                only=getattr(args, "only", None),
+                verify=args.verify,
+                role=getattr(args, "role", None),
+                join=getattr(args, "join", None),
+            )
         if args.command == "services":
             return cmd_services(args)
         if args.command == "uninstall":
@@ -179,26 +213,62 @@ def cmd_answers(args) -> int:
     return EXIT_USAGE
 
 
-def _steps():
-    from jeg_wizard.steps import STEPS
+def _steps(role: str = "all"):
+    from jeg_wizard.steps import for_role
 
-    return STEPS
+    return for_role(role)
 
 
-def cmd_plan(answers: Answers, brief: bool = False) -> int:
+def _site(answers: Answers, role: str | None, join: str | None):
+    """(this host's role, the join file read and checked): AnswersError / JoinError before any change."""
+    from . import roles
+    from .answers import AnswersError
+    from .layout import Layout
+
+    role = roles.detect(answers, role)
+    if join is None:
+        return role, None
+    if role != "hub":
+        raise AnswersError([f"--join: only the hub host takes a join file; this host's role is {role}"])
+    from . import join as join_file
+
+    return role, join_file.read(join, Layout(answers, role))
+
+
+def _not_joined(answers: Answers, role: str, joined) -> list[str]:
+    """The hub host's first install needs the gateway host's join file (a re-run finds its token)."""
+    from .layout import Layout
+
+    L = Layout(answers, role)
+    if role != "hub" or joined is not None or L.gateway_token_file.exists():
+        return []
+    return [
+        f"--join: this is the hub host and it has no gateway token yet ({L.gateway_token_file}); copy the join "
+        f"file the gateway host's install wrote ({L.join_file} there) here, chmod 600 it, and run: "
+        "jeg-wizard install --join FILE ..."
+    ]
+
+
+def cmd_plan(answers: Answers, brief: bool = False, role: str | None = None, join: str | None = None) -> int:
     from .answers import AnswersError
     from .engine import Engine, make_context
+    from .join import JoinError
     from .plan import render_plan
     from .secrets import SecretError
 
-    ctx = make_context(answers, dry_run=True)
     try:
-        ctx.secrets.admin_password()
+        role, joined = _site(answers, role, join)
+    except JoinError as e:
+        raise AnswersError(e.problems) from None
+    ctx = make_context(answers, dry_run=True, role=role, join=joined)
+    try:
         missing = ""
+        if ctx.layout.runs("hub"):
+            ctx.secrets.admin_password()
     except SecretError as e:  # plan what a given password would do, and say what is missing
         missing = str(e)
         ctx.secrets._cache["admin"] = "(not given)"
-    engine = Engine(ctx, _steps())
+    engine = Engine(ctx, _steps(role))
     try:
         text = render_plan(engine.plan(), ctx, brief=brief)
     except SecretError as e:  # e.g. a token file others can read: the plan cannot show what would be written
@@ -206,6 +276,8 @@ def cmd_plan(answers: Answers, brief: bool = False) -> int:
     sys.stdout.write(text)
     if missing:
         print(f"note: {missing}: the install refuses to start until it is given")
+    for line in _not_joined(answers, role, joined):
+        print(f"note: {line}")
     return EXIT_OK
 
 
@@ -222,27 +294,47 @@ def _admin_without_password(a: Answers, given: str | None) -> list[str]:
     ]
 
 
-def cmd_install(path: str | None, *, unattended: bool, only: list[str] | None, verify: bool = False) -> int:
+def cmd_install(
+    path: str | None,
+    *,
+    unattended: bool,
+    only: list[str] | None,
+    verify: bool = False,
+    role: str | None = None,
+    join: str | None = None,
+) -> int:
     from . import preflight
     from .answers import AnswersError
     from .engine import Engine, StepFailed, make_context
+    from .join import JoinError
     from .secrets import SecretError
 
     answers = _load_answers(path)  # raises AnswersError before anything changes
-    steps = _steps()
+    try:
+        role, joined = _site(answers, role, join)
+    except JoinError as e:
+        _err("cannot start; nothing was changed:")
+        for p in e.problems:
+            print(f"  - {p}", file=sys.stderr)
+        return EXIT_USAGE
+    steps = _steps(role)
     if only:
         unknown = sorted(set(only) - {s.id for s in steps})
         if unknown:
             raise AnswersError([f"--only: no step {', '.join(unknown)}; steps: {', '.join(s.id for s in steps)}"])
-    problems = preflight.gate(answers, [s for s in steps if not only or s.id in only])
+    problems = preflight.gate(answers, [s for s in steps if not only or s.id in only], role=role)
+    problems += _not_joined(answers, role, joined)
     interactive = not unattended and sys.stdin.isatty()
-    ctx = make_context(answers, interactive=interactive, log_to_file=not problems, verify=verify)
-    try:
-        given = ctx.secrets.admin_password()  # env var / 0600 file / prompt: fail now, not half-way
+    ctx = make_context(
+        answers, interactive=interactive, log_to_file=not problems, verify=verify, role=role, join=joined
+    )
+    try:  # the hub's admin (other hosts of a site have no hub users)
+        given = ctx.secrets.admin_password() if ctx.layout.runs("hub") else None  # now, not half-way
     except SecretError as e:
         problems.append(str(e))
     else:
-        problems += _admin_without_password(answers, given)
+        if ctx.layout.runs("hub"):
+            problems += _admin_without_password(answers, given)
     if problems:
         _err("cannot start; nothing was changed:")
         for p in problems:
@@ -275,10 +367,15 @@ def cmd_install(path: str | None, *, unattended: bool, only: list[str] | None, v
     L = ctx.layout
     changed = sum(1 for s in states if s.status == "ok")
     print(f"\nInstall complete ({changed} steps did work, {len(states) - changed} were already done). Log: {log}")
-    if answers.services.start and not only:
+    if answers.services.start and not only and L.runs("hub"):
         print(
             f"Log in at {L.public_hub_url}/hub/login as {answers.users.admin}: "
             f"{L.public_hub_url}/user/{answers.users.admin}/lab (lab) or /tree (notebooks)"
+        )
+    if role == "gateway" and L.join_file.exists():
+        print(
+            f"Join file for the hub host ({answers.site.hub_host}): {L.join_file} (mode 0600: it holds the gateway "
+            f"token). Copy it there privately, then on the hub host: jeg-wizard install --join FILE ..."
         )
     return EXIT_OK
 
@@ -307,7 +404,10 @@ def cmd_status(args) -> int:
     if not args.answers and not Path(path).exists():
         _err(f"no install found ({path} is missing); give --answers FILE")
         return 2
-    layout = Layout(load(path))
+    from . import roles
+
+    answers = load(path)
+    layout = Layout(answers, roles.detect(answers, args.role))
     if args.command == "status" and not args.json:
         try:
             from .tui.status import run_status

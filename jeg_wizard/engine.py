@@ -39,6 +39,8 @@ class Step:
     readme: str  # the README stage this step performs
     build: Callable[[Context], list[Action]]
     skippable: bool = True
+    # the hosts' parts (jeg_wizard.roles) this step belongs to; "all" is the one-host install
+    roles: tuple[str, ...] = ("all", "gateway", "hub", "worker")
 
 
 @dataclass
@@ -49,10 +51,12 @@ class Context:
     journal: Journal
     interactive: bool = False
     verify: bool = False  # --verify: the deep checks run even when nothing changed
+    role: str = "all"  # this host's part of the site (jeg_wizard.roles)
+    join: object = None  # the hub host: the gateway host's join file, read and checked (jeg_wizard.join.Join)
 
     @property
     def layout(self) -> Layout:
-        return Layout(self.answers)
+        return Layout(self.answers, self.role)
 
     @property
     def dry_run(self) -> bool:
@@ -366,16 +370,20 @@ def make_context(
     interactive: bool = False,
     log_to_file: bool = True,
     verify: bool = False,
+    role: str = "all",
+    join=None,
 ) -> Context:
     """The wiring both front ends use: redactor shared by runner, secrets and log file."""
     from .installlog import InstallLog
     from .runner import DryRunRunner
 
-    layout = Layout(answers)
+    layout = Layout(answers, role)
     redactor = runner.redactor if runner else Redactor()
     log = InstallLog(layout.install_log) if (log_to_file and not dry_run) else None
     if runner is None:
         runner = (DryRunRunner if dry_run else Runner)(redactor, log.write if log else None)
     secrets = Secrets(answers, layout, redactor, interactive=interactive)
+    if join is not None:  # the hub host's gateway token comes from the join file
+        secrets.set_gateway_token(join.token)
     journal = Journal(None if dry_run else layout.state_dir / "journal.jsonl")
-    return Context(answers, runner, secrets, journal, interactive=interactive, verify=verify)
+    return Context(answers, runner, secrets, journal, interactive=interactive, verify=verify, role=role, join=join)

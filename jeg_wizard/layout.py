@@ -13,6 +13,11 @@ from .answers import Answers
 @dataclass(frozen=True)
 class Layout:
     a: Answers
+    role: str = "all"  # this host's part of the site (jeg_wizard.roles): all, gateway, hub or worker
+
+    def runs(self, *roles: str) -> bool:
+        """This host runs one of these parts (the all-in-one host runs every part)."""
+        return self.role == "all" or self.role in roles
 
     # -- venvs and programs
     @property
@@ -94,8 +99,10 @@ class Layout:
     def local_spark_master(self) -> tuple[str, int] | None:
         """The standalone master when it runs on this host (the install starts it and a worker), else None."""
         hp = self.spark_master
-        if hp is None:
+        if hp is None or self.role in ("hub", "worker"):
             return None
+        if self.role == "gateway":  # a split site's master runs on the gateway host (answers.py checks it)
+            return hp
         import ipaddress
         import socket
 
@@ -271,8 +278,15 @@ class Layout:
 
     @property
     def gateway_url(self) -> str:
+        """Where clients reach the gateway: its address, or on a split site the gateway host's (from every host)."""
         scheme = "https" if self.gateway_tls else "http"
-        return f"{scheme}://{self._host(self.a.gateway.ip)}:{self.a.gateway.port}"
+        host = self.a.site.gateway_host or self.a.gateway.ip
+        return f"{scheme}://{self._host(host)}:{self.a.gateway.port}"
+
+    @property
+    def join_file(self) -> Path:
+        """What the gateway host hands the hub host (URL, token, CA): jeg_wizard.join."""
+        return self.state_dir / "join.json"
 
     @property
     def hub_url(self) -> str:
@@ -297,23 +311,44 @@ class Layout:
     def ports(self) -> dict[str, list[tuple[str, str, int]]]:
         """service -> (answers key, ip, port) it listens on, its own port first (the hub's proxy is its child)."""
         a = self.a
-        ports = {
-            "gateway": [("gateway.port", a.gateway.ip, a.gateway.port)],
-            "hub": [
+        ports: dict[str, list[tuple[str, str, int]]] = {}
+        if self.runs("gateway"):
+            ports["gateway"] = [("gateway.port", a.gateway.ip, a.gateway.port)]
+        if self.runs("hub"):
+            ports["hub"] = [
                 ("hub.hub_port", a.hub.hub_ip, a.hub.hub_port),
                 ("hub.port", a.hub.ip, a.hub.port),
                 ("proxy.api_port", a.proxy.api_ip, a.proxy.api_port),
-            ],
-        }
+            ]
         hp = self.local_spark_master
-        if hp:
+        if hp and self.runs("gateway"):
             ip, s = self.spark_local_ip, a.spark
             ports["spark-master"] = [
                 ("spark.master (port)", ip, hp[1]),
                 ("spark.master_webui_port", ip, s.master_webui_port),
             ]
-            ports["spark-worker"] = [("spark.worker_webui_port", ip, s.worker_webui_port)]
+            if not a.site.worker_hosts:  # one host: a worker beside the master
+                ports["spark-worker"] = [("spark.worker_webui_port", ip, s.worker_webui_port)]
+        if self.role == "worker" and self.spark_master:
+            ports["spark-worker"] = [("spark.worker_webui_port", self.worker_ip, a.spark.worker_webui_port)]
         return ports
+
+    @property
+    def listen_addresses(self) -> list[tuple[str, str]]:
+        """(answers key, address) of what this host's part listens on: each must be an address here."""
+        a, out = self.a, []
+        if self.runs("gateway"):
+            out.append(("gateway.ip", a.gateway.ip))
+        if self.runs("hub"):
+            out += [("hub.ip", a.hub.ip), ("hub.hub_ip", a.hub.hub_ip), ("proxy.api_ip", a.proxy.api_ip)]
+        return out
+
+    @cached_property
+    def worker_ip(self) -> str:
+        """A worker host's own address (site.worker_hosts): its worker listens there."""
+        from . import roles
+
+        return roles.worker_host(self.a)
 
     @property
     def proxy_api_url(self) -> str:

@@ -23,11 +23,11 @@ from .values import system_place
 LOGIN_DEFS = "/etc/login.defs"
 
 
-def problems(a: Answers) -> list[str]:
+def problems(a: Answers, role: str = "all") -> list[str]:
     return [
         *owned_dirs_resolved(a),
-        *hub_accounts(a),
-        *addresses_here(a),
+        *(hub_accounts(a) if role in ("all", "hub") else []),
+        *addresses_here(a, role),
         *programs_exist(a),
         *file_urls_exist(a),
         *service_manager_here(a),
@@ -114,14 +114,9 @@ def address_here(ip: str) -> bool:
     return True
 
 
-def addresses_here(a: Answers) -> list[str]:
+def addresses_here(a: Answers, role: str = "all") -> list[str]:
     out = []
-    for key, ip in (
-        ("gateway.ip", a.gateway.ip),
-        ("hub.ip", a.hub.ip),
-        ("hub.hub_ip", a.hub.hub_ip),
-        ("proxy.api_ip", a.proxy.api_ip),
-    ):
+    for key, ip in Layout(a, role).listen_addresses:
         if not address_here(ip):
             out.append(
                 f"{key}: {ip} is not an address of this machine (on no interface here), so nothing could "

@@ -15,6 +15,7 @@ def render_plan(states: list[StepState], ctx, brief: bool = False) -> str:
         f"jeg-wizard plan: {len(states)} steps, {todo} with changes to make (dry run: nothing was changed)",
         f"on {distro.detect().pretty}:",
         *(f"  - {line}" for line in distro.choices(ctx.answers)),
+        *site_lines(ctx),
         "",
     ]
     for n, st in enumerate(states, 1):
@@ -29,3 +30,24 @@ def render_plan(states: list[StepState], ctx, brief: bool = False) -> str:
                 for sub in line.rstrip("\n").splitlines():
                     out.append(f"        {ctx.runner.redactor(sub)}")
     return "\n".join(out) + "\n"
+
+
+def site_lines(ctx) -> list[str]:
+    """A site of several hosts: which part this host does, and plain HTTP between them said out loud."""
+    from .roles import DOES
+
+    site = ctx.answers.site
+    if not site.split:
+        return []
+    workers = f", workers {', '.join(site.worker_hosts)}" if site.worker_hosts else ""
+    out = [f"this host's role: {ctx.role}: {DOES[ctx.role]}"]
+    out.append(f"  (site: gateway host {site.gateway_host}, hub host {site.hub_host}{workers})")
+    if site.plain_http:
+        out.append(PLAIN_HTTP_WARNING.format(hub=site.hub_host, gateway=site.gateway_host))
+    return out
+
+
+PLAIN_HTTP_WARNING = (
+    "warning: site.plain_http = true: the hub host ({hub}) talks to the gateway host ({gateway}) in plain HTTP; "
+    "the gateway token and every notebook's code cross the network in clear"
+)

@@ -23,17 +23,18 @@ def port_in_use(ip: str, port: int) -> bool:
         return False
 
 
-def gate(a: Answers, steps, *, need_root: bool = True) -> list[str]:
+def gate(a: Answers, steps, *, need_root: bool = True, role: str = "all") -> list[str]:
     """Everything that must hold before the chosen steps change anything; [] means go."""
-    return problems(a, need_root=need_root) + foreign_files(a, steps)
+    return problems(a, need_root=need_root, role=role) + foreign_files(a, steps, role)
 
 
-def problems(a: Answers, *, need_root: bool = True) -> list[str]:
-    """The checks that depend on the answers and the machine only (not on which steps run)."""
+def problems(a: Answers, *, need_root: bool = True, role: str = "all") -> list[str]:
+    """The checks that depend on the answers and the machine only (not on which steps run); on a site
+    of several hosts, those of this host's part (role)."""
     out = []
     if need_root and os.geteuid() != 0:
         out.append("run as root (sudo): the install adds packages, a PAM user and services")
-    L = Layout(a)
+    L = Layout(a, role)
     mgr = manager(a.services.manager, L.services_dir)
     for service, ports in L.ports.items():
         if mgr.pid(service):
@@ -43,24 +44,27 @@ def problems(a: Answers, *, need_root: bool = True) -> list[str]:
                 out.append(
                     f"{key}: port {port} on {ip} is already in use by another program; stop it or choose another port"
                 )
-    out += _admin_not_refused(a)
-    out += hostname_problems(a)
-    out += node_problems()
+    if L.runs("gateway"):
+        out += _admin_not_refused(a)
+    if L.runs("hub"):
+        out += hostname_problems(a)
+        out += node_problems()
     out += python_problems(a)
-    out += _given_tls_files(a)
+    if L.runs("gateway"):
+        out += _given_tls_files(a)
     out += _hub_tls_key(a)
-    out += _machine(a)
+    out += _machine(a, role)
     return out
 
 
-def foreign_files(a: Answers, steps) -> list[str]:
+def foreign_files(a: Answers, steps, role: str = "all") -> list[str]:
     """Config files the chosen steps would replace that exist and are not ours."""
     from .actions import FileContent
     from .engine import Journal, make_context
 
     if a.system.replace_existing_files:
         return []
-    ctx = make_context(a, dry_run=True)
+    ctx = make_context(a, dry_run=True, role=role)
     ctx.journal = Journal(Layout(a).state_dir / "journal.jsonl")  # read only: foreign() looks up our writes
     out = []
     for step in steps:
@@ -79,11 +83,11 @@ def foreign_files(a: Answers, steps) -> list[str]:
     return out
 
 
-def _machine(a: Answers) -> list[str]:
+def _machine(a: Answers, role: str = "all") -> list[str]:
     """Answers that cannot work on this machine (addresses, programs, accounts, symlinked system dirs)."""
     from . import machine
 
-    return machine.problems(a)
+    return machine.problems(a, role)
 
 
 def _hub_tls_key(a: Answers) -> list[str]:

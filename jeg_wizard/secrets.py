@@ -72,6 +72,11 @@ class Secrets:
         """generate=False: the token in its file, or None (the checks); OSError when it cannot be read."""
         return self._token("gateway", self.layout.gateway_token_file, "gateway.token_file", generate)
 
+    def set_gateway_token(self, value: str) -> None:
+        """The hub host: the token the gateway host handed over in its join file (written by the join step)."""
+        self._cache["gateway"] = value
+        self.redactor.add(value)
+
     def proxy_token(self, generate: bool = True) -> str | None:
         return self._token("proxy", self.layout.proxy_token_file, "proxy token", generate)
 

@@ -30,11 +30,14 @@ class TLSError(Exception):
 
 
 def gateway_names(a) -> list[str]:
-    """What clients may call the gateway: its address, loopback, this host's names, the extra names."""
+    """What clients may call the gateway: its address, loopback, this host's names, the extra names, and on a
+    site of several hosts the gateway host's address."""
     names = {"localhost", "127.0.0.1", "::1", socket.gethostname(), socket.getfqdn()}
     if not ipaddress.ip_address(a.gateway.ip).is_unspecified:
         names.add(a.gateway.ip)
     names.update(a.gateway.tls_names)
+    if a.site.gateway_host:  # a split site: the address the hub host connects to
+        names.add(a.site.gateway_host)
     return sorted(n for n in names if n)
 
 

@@ -338,6 +338,25 @@ IP = Annotated[str, BeforeValidator(_text), AfterValidator(ip)]
 ConcreteIP = Annotated[str, BeforeValidator(_text), AfterValidator(lambda v: ip(v, allow_any=False))]
 HostOrIP = Annotated[str, BeforeValidator(_text), AfterValidator(_host_or_ip)]
 
+
+def _site_host(v: str) -> str:
+    """A host of a site as the other hosts reach it: an IP address or a DNS name, never loopback or 0.0.0.0."""
+    try:
+        ip(v)
+    except ValueError:
+        _pattern(HOST_RX, "must be an IP address or a DNS name the other hosts reach")(v)
+        if v.lower() == "localhost" or v.lower().startswith("localhost."):
+            raise ValueError(f"must be an address the other hosts reach, not {v}") from None
+        return v
+    addr = ipaddress.ip_address(v)
+    if addr.is_loopback or addr.is_unspecified:
+        raise ValueError(f"must be an address the other hosts reach, not {v}")
+    return v
+
+
+SiteHost = Annotated[str, BeforeValidator(_text), AfterValidator(_site_host)]
+OptSiteHost = Annotated[str, BeforeValidator(_text), AfterValidator(_optional(_site_host))]
+
 # ---------------------------------------------------------------- URLs and secrets
 
 
@@ -497,6 +516,8 @@ __all__ = [
     "IP",
     "ConcreteIP",
     "HostOrIP",
+    "SiteHost",
+    "OptSiteHost",
     "URL",
     "Sha512",
     "CryptHash",

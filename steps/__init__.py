@@ -1,7 +1,8 @@
 """The install, stage by stage, in the order of the hand-run README (shared/seed-README.md).
 
 Each module builds one Step from small typed actions (jeg_wizard.actions); each action says how
-it knows it is already done, so a re-run skips what holds and changes nothing.
+it knows it is already done, so a re-run skips what holds and changes nothing. On a site whose roles
+are on separate hosts (answers [site]) each host runs the steps of its part: `for_role`.
 """
 
 from jeg_wizard.engine import Step
@@ -15,6 +16,7 @@ from . import (
     hub,
     hub_config,
     java,
+    join,
     kernelspecs,
     proxy,
     services,
@@ -23,7 +25,7 @@ from . import (
     system,
 )
 
-STEPS: list[Step] = [
+EVERY_STEP: list[Step] = [
     system.STEP,
     java.STEP,
     spark.STEP,
@@ -31,6 +33,7 @@ STEPS: list[Step] = [
     spark_smoke.STEP,
     kernelspecs.STEP,
     gateway.STEP,
+    join.STEP,
     proxy.STEP,
     hub.STEP,
     gateway_client.STEP,
@@ -39,3 +42,11 @@ STEPS: list[Step] = [
     services.STEP,
     health.STEP,
 ]
+
+
+def for_role(role: str) -> list[Step]:
+    """The steps of one host's part (jeg_wizard.roles), in the same order; "all": the one-host install."""
+    return [s for s in EVERY_STEP if role in s.roles]
+
+
+STEPS: list[Step] = for_role("all")  # the one-host install (the TUI's, and the default)

@@ -38,4 +38,10 @@ def build(ctx):
     return [EnvBlock(Path(ctx.answers.environment.file), variables(ctx))]
 
 
-STEP = Step("environment", "Set the environment variables", "sudo vim /etc/environment", build)
+STEP = Step(
+    "environment",
+    "Set the environment variables",
+    "sudo vim /etc/environment",
+    build,
+    roles=("all", "gateway", "worker"),
+)

@@ -224,4 +224,5 @@ STEP = Step(
     "Install and start Jupyter Enterprise Gateway",
     "pip3 install jupyter_enterprise_gateway; jupyter enterprisegateway",
     build,
+    roles=("all", "gateway"),
 )

@@ -42,5 +42,9 @@ def lab_overrides(news: bool) -> str:
 
 
 STEP = Step(
-    "gateway_client", "Point the notebook servers at the gateway", "pip3 install nb2kg; serverextension enable", build
+    "gateway_client",
+    "Point the notebook servers at the gateway",
+    "pip3 install nb2kg; serverextension enable",
+    build,
+    roles=("all", "hub"),
 )

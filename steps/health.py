@@ -56,8 +56,18 @@ def build(ctx):
             raise
         return f"{a.users.admin} logged in and ran spark.range(1000).count() = {smoke.result} via the gateway"
 
+    if L.role == "gateway":  # the hub host checks the gateway from its side, and runs the job
+        # worker hosts join later (installed after this host): the doctor says when none has
+        spark = [Check("the Spark master answers and has a worker", lambda ctx: _passed(ctx, "spark"))]
+        return [Check("gateway answers with the token and refuses without it", gateway)] + (
+            spark if L.spark_master and not a.site.worker_hosts else []
+        )
     return [
-        Check("gateway answers with the token and refuses without it", gateway),
+        Check(
+            "gateway answers with the token and refuses without it"
+            + (f" (from the hub host, at {L.gateway_url})" if L.role == "hub" else ""),
+            gateway,
+        ),
         Check("hub API answers", hub),
         Check(
             f"login as {a.users.admin} -> spawn -> Spark job through the gateway",
@@ -74,4 +84,5 @@ STEP = Step(
     "open http://<server>:8000 and log in",
     build,
     skippable=False,
+    roles=("all", "gateway", "hub"),
 )

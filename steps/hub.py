@@ -16,5 +16,9 @@ def build(ctx):
 
 
 STEP = Step(
-    "hub", "Install JupyterHub, Notebook and JupyterLab", "sudo -H pip3 install jupyterhub notebook jupyterlab", build
+    "hub",
+    "Install JupyterHub, Notebook and JupyterLab",
+    "sudo -H pip3 install jupyterhub notebook jupyterlab",
+    build,
+    roles=("all", "hub"),
 )

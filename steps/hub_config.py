@@ -34,4 +34,10 @@ def build(ctx):
     ]
 
 
-STEP = Step("hub_config", "Write the hub configuration", "sudo vim /etc/jupyter/jupyterhub_config.py", build)
+STEP = Step(
+    "hub_config",
+    "Write the hub configuration",
+    "sudo vim /etc/jupyter/jupyterhub_config.py",
+    build,
+    roles=("all", "hub"),
+)

@@ -48,4 +48,5 @@ STEP = Step(
     "Install the Spark Python kernelspec",
     "cp -r kernels/spark_python_standalone /usr/local/share/jupyter/kernels",
     build,
+    roles=("all", "gateway"),
 )

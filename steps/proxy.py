@@ -23,4 +23,10 @@ def build(ctx):
     return actions
 
 
-STEP = Step("proxy", "Install node and configurable-http-proxy", "sudo npm install -g configurable-http-proxy", build)
+STEP = Step(
+    "proxy",
+    "Install node and configurable-http-proxy",
+    "sudo npm install -g configurable-http-proxy",
+    build,
+    roles=("all", "hub"),
+)

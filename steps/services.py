@@ -31,60 +31,71 @@ def hub_spec(ctx) -> ServiceSpec:
     )
 
 
-def spark_specs(ctx) -> list[ServiceSpec]:
-    L, s = ctx.layout, ctx.answers.spark
-    hp = L.local_spark_master
-    if not hp:
-        return []
-    host, port = hp
-    cls = f"{L.spark_home}/bin/spark-class"
-    env = {
+def _spark_env(ctx, local_ip: str) -> dict[str, str]:
+    L = ctx.layout
+    return {
         "SPARK_HOME": str(L.spark_home),
         "JAVA_HOME": str(L.java_home),
         "PATH": SYSTEM_PATH,
         "SPARK_LOG_DIR": str(L.log_dir),
         "SPARK_PID_DIR": str(L.services_dir),
-        "SPARK_LOCAL_IP": L.spark_local_ip,
+        "SPARK_LOCAL_IP": local_ip,
     }
-    return [
-        ServiceSpec(
-            "spark-master",
-            "Spark standalone master",
-            [
-                cls,
-                "org.apache.spark.deploy.master.Master",
-                "--host",
-                host,
-                "--port",
-                str(port),
-                "--webui-port",
-                str(s.master_webui_port),
-            ],
-            str(L.service_log("spark-master")),
-            env=env,
-            cwd=str(L.state_dir),
-            sandbox=["ProtectSystem=full"],
-            ready_url=f"http://{host}:{s.master_webui_port}/json/",
-        ),
-        ServiceSpec(
-            "spark-worker",
-            "Spark standalone worker",
-            [
-                cls,
-                "org.apache.spark.deploy.worker.Worker",
-                "--host",
-                host,
-                "--webui-port",
-                str(s.worker_webui_port),
-                s.master,
-            ],
-            str(L.service_log("spark-worker")),
-            env=env,
-            cwd=str(L.state_dir),
-            sandbox=["ProtectSystem=full"],
-            ready_url=f"http://{host}:{s.worker_webui_port}/json/",
-        ),
-    ]
+
+
+def worker_spec(ctx, host: str, env: dict[str, str]) -> ServiceSpec:
+    L, s = ctx.layout, ctx.answers.spark
+    return ServiceSpec(
+        "spark-worker",
+        "Spark standalone worker",
+        [
+            f"{L.spark_home}/bin/spark-class",
+            "org.apache.spark.deploy.worker.Worker",
+            "--host",
+            host,
+            "--webui-port",
+            str(s.worker_webui_port),
+            s.master,
+        ],
+        str(L.service_log("spark-worker")),
+        env=env,
+        cwd=str(L.state_dir),
+        sandbox=["ProtectSystem=full"],
+        ready_url=f"http://{host}:{s.worker_webui_port}/json/",
+    )
+
+
+def spark_specs(ctx) -> list[ServiceSpec]:
+    """The standalone master on the gateway host, with a worker beside it unless the site has worker hosts;
+    on a worker host its worker only, joining that master."""
+    L, s = ctx.layout, ctx.answers.spark
+    if L.role == "worker":
+        return [worker_spec(ctx, L.worker_ip, _spark_env(ctx, L.worker_ip))] if L.spark_master else []
+    hp = L.local_spark_master
+    if not hp or not L.runs("gateway"):
+        return []
+    host, port = hp
+    env = _spark_env(ctx, L.spark_local_ip)
+    master = ServiceSpec(
+        "spark-master",
+        "Spark standalone master",
+        [
+            f"{L.spark_home}/bin/spark-class",
+            "org.apache.spark.deploy.master.Master",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--webui-port",
+            str(s.master_webui_port),
+        ],
+        str(L.service_log("spark-master")),
+        env=env,
+        cwd=str(L.state_dir),
+        sandbox=["ProtectSystem=full"],
+        ready_url=f"http://{host}:{s.master_webui_port}/json/",
+    )
+    return [master] if ctx.answers.site.worker_hosts else [master, worker_spec(ctx, host, env)]
 
 
 def build(ctx):
@@ -92,7 +103,8 @@ def build(ctx):
         return []
     L, kind = ctx.layout, ctx.answers.services.manager
     actions = [ServiceRunning(lambda spec=spec: spec, kind, L.services_dir) for spec in spark_specs(ctx)]
-    actions.append(ServiceRunning(lambda: hub_spec(ctx), kind, L.services_dir))
+    if L.runs("hub"):  # the gateway started in its own step (on its host)
+        actions.append(ServiceRunning(lambda: hub_spec(ctx), kind, L.services_dir))
     return actions
 
 

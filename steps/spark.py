@@ -44,4 +44,5 @@ STEP = Step(
     "Install Apache Spark under the prefix, with the spark symlink",
     "wget spark-*.tgz; tar -xvf -C /opt; ln -s",
     build,
+    roles=("all", "gateway", "worker"),
 )

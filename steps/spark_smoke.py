@@ -30,4 +30,4 @@ def build(ctx):
     ]
 
 
-STEP = Step("spark_smoke", "Test Spark with a tiny job", "pyspark (exit())", build)
+STEP = Step("spark_smoke", "Test Spark with a tiny job", "pyspark (exit())", build, roles=("all", "gateway", "worker"))

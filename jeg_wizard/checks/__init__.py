@@ -46,6 +46,22 @@ CHECKS: dict[str, Check] = {
     "network": network.check,
 }
 
+# what each host of a split site checks (jeg_wizard.roles): its own services, and the hub host the gateway
+# host's gateway from its side ("all": every component)
+ROLE_CHECKS: dict[str, tuple[str, ...]] = {
+    "gateway": ("services", "gateway", "kernels", "spark", "network"),
+    "hub": ("services", "gateway", "hub", "proxy", "user servers", "network"),
+    "worker": ("services", "network"),
+}
+
+
+def for_role(role: str, checks: dict[str, Check] | None = None) -> dict[str, Check]:
+    checks = CHECKS if checks is None else checks
+    if role not in ROLE_CHECKS:
+        return checks
+    return {name: fn for name, fn in checks.items() if name in ROLE_CHECKS[role]}
+
+
 # the cheap subset the Finish panels poll: the same functions, HTTP only (no /proc scan, no render)
 QUICK: dict[str, Check] = {
     "gateway": gateway.answers,
@@ -69,7 +85,7 @@ def run(
     site: Install | None = None,
 ) -> list[Finding]:
     """Every check (or the ones given) at once; one that has not answered by the deadline is unknown."""
-    checks = CHECKS if checks is None else checks
+    checks = for_role(layout.role) if checks is None else checks
     own = site is None
     site = site or Install(layout, timeout)
     budget = deadline if deadline is not None else timeout + 0.2

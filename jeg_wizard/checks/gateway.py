@@ -24,8 +24,63 @@ def token(site: Install, component: str = C) -> tuple[str | None, Finding | None
     except OSError as e:
         return None, unknown(component, "token", f"cannot read {f}: {e.strerror}", "run the doctor as root")
     if not value:
-        return None, problem(component, "token", f"no token in {f}", "re-run the install (it generates one)")
+        fix = f"{_rejoin(site)}" if _remote(site) else "re-run the install (it generates one)"
+        return None, problem(component, "token", f"no token in {f}", fix)
     return value, None
+
+
+# -- the hub host of a split site checks the gateway across the hop: each failure names both hosts
+
+
+def _remote(site: Install) -> str:
+    """'GATEWAY_HOST:PORT' when the gateway is on another host (this is the hub host), else ''."""
+    L = site.L
+    return f"{L._host(site.a.site.gateway_host)}:{site.a.gateway.port}" if L.role == "hub" else ""
+
+
+def _rejoin(site: Install) -> str:
+    return (
+        f"copy the join file from the gateway host ({site.L.join_file} there; its install writes it) and run "
+        "here: jeg-wizard install --join FILE"
+    )
+
+
+def why_unreachable(e: BaseException, timeout: float) -> str:
+    """The socket's own reason, in an operator's words: refused, no route, no name, or silence."""
+    import errno
+    import socket
+
+    seen: BaseException | None = e
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError):
+            return "connection refused (nothing listens on that address and port there)"
+        if isinstance(seen, socket.gaierror):
+            return "the name does not resolve"
+        if isinstance(seen, OSError) and seen.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+            return "no route to host"
+        seen = seen.__cause__ or seen.__context__
+    text = str(e).lower()
+    if isinstance(e, httpx.TimeoutException) or "timed out" in text:
+        return f"no answer within {timeout:g}s (the host is down, or a firewall drops the packets)"
+    if "refused" in text:
+        return "connection refused (nothing listens on that address and port there)"
+    if "no route" in text or "unreachable" in text:
+        return "no route to host"
+    return f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
+
+
+def _unreachable(site: Install, e: httpx.HTTPError, hop: str) -> Finding:
+    a, host = site.a, site.a.site.gateway_host
+    why = why_unreachable(e, site.timeout)
+    return problem(
+        C,
+        "answers",
+        f"hub host cannot reach gateway host {hop}: {why}",
+        f"on the gateway host {host}: jeg-wizard services status gateway (start it if it is stopped); it must "
+        f"listen on {a.gateway.ip} (gateway.ip), not 127.0.0.1 only, and port {a.gateway.port} must be open "
+        f"from {a.site.hub_host}",
+        f"on the gateway host {host}: {site.log('gateway')}",
+    )
 
 
 def answers(site: Install) -> list[Finding]:
@@ -33,10 +88,33 @@ def answers(site: Install) -> list[Finding]:
     takes ours and says its version."""
     L, log = site.L, site.log("gateway")
     url = L.gateway_url
+    hop = _remote(site)
+    if L.gateway_tls and not L.gateway_ca_file.exists():
+        return [
+            problem(
+                C,
+                "TLS",
+                f"no CA certificate at {L.gateway_ca_file}: the gateway's certificate cannot be verified",
+                _rejoin(site) if hop else "re-run the install (the gateway step writes it)",
+            )
+        ]
     try:
         anon = site.get(f"{url}/api/kernelspecs")
     except httpx.HTTPError as e:
         why = describe_ssl_error(e)
+        if why.startswith("TLS") and hop:
+            return [
+                problem(
+                    C,
+                    "TLS",
+                    f"hub host cannot verify gateway host {hop}: {why} (against the CA from the join file, "
+                    f"{L.gateway_ca_file})",
+                    f"the gateway host's CA or certificate is not the one the join file carried: {_rejoin(site)}",
+                    f"on the gateway host {site.a.site.gateway_host}: {log}",
+                )
+            ]
+        if hop:
+            return [_unreachable(site, e, hop)]
         if why.startswith("TLS"):
             return [
                 problem(
@@ -81,6 +159,17 @@ def answers(site: Install) -> list[Finding]:
     if missing:
         return out + [missing]
     r = site.get(f"{url}/api", headers={"Authorization": f"token {value}"})
+    if r.status_code in (401, 403) and hop:
+        return out + [
+            problem(
+                C,
+                "token accepted",
+                f"gateway host {hop} refuses the token from the join file ({L.gateway_token_file}, HTTP "
+                f"{r.status_code}): the gateway there uses another token",
+                _rejoin(site),
+                f"on the gateway host {site.a.site.gateway_host}: {log}",
+            )
+        ]
     if r.status_code in (401, 403):
         return out + [
             problem(
@@ -116,6 +205,18 @@ def transport(site: Install) -> Finding:
     import ipaddress
 
     L, a = site.L, site.a
+    if a.site.plain_http:  # said on both hosts, by the plan too
+        return problem(
+            C,
+            "transport",
+            f"plain HTTP between the hub host ({a.site.hub_host}) and the gateway host ({a.site.gateway_host}) "
+            "(site.plain_http = true): the gateway token and all code cross the network in clear",
+            "set site.plain_http = false (TLS with a generated CA is then the default) and re-run the install on "
+            "both hosts (the hub host with the new join file)",
+            warning=True,
+        )
+    if L.role == "hub":  # answers() got here through TLS verified against the join file's CA
+        return ok(C, "transport", f"HTTPS to gateway host {_remote(site)}, verified against {L.gateway_ca_file}")
     if not L.gateway_tls:
         if ipaddress.ip_address(a.gateway.ip).is_loopback:
             return ok(C, "transport", f"plain HTTP on loopback ({a.gateway.ip})")
@@ -269,6 +370,14 @@ def refused(site: Install, cfg: configs.Config) -> list[Finding]:
 
 
 def check(site: Install) -> list[Finding]:
+    if site.L.role == "hub":  # the gateway is another host's: what this host sees of it, across the hop
+        out = answers(site)
+        if any(f.what in ("answers", "TLS") for f in out):
+            return out
+        out.append(transport(site))
+        if not any(f.what in ("token", "token accepted") for f in out):
+            out += kernel_api(site, site.secrets.gateway_token(generate=False))
+        return out
     local = accounts.gateway_user(site) + accounts.secret_files(site, C)  # what it needs on this host
     out = answers(site)
     if any(f.what in ("answers", "TLS") for f in out):  # down: no green line for it, only what else is wrong

@@ -22,19 +22,24 @@ class Install:
         self.secrets = secrets or Secrets(layout.a, layout, Redactor())
         # one client per trust root: building one per request costs an SSL context each time
         self.http = httpx.Client(timeout=timeout, verify=tls_verify(layout.hub_verify))
-        # the gateway under TLS: verified against its own CA, as the user servers do
-        self.gw_http = (
-            httpx.Client(timeout=timeout, verify=tls_verify(layout.gateway_verify)) if layout.gateway_tls else self.http
-        )
         self._configs: dict[str, configs.Config | None] = {}
+
+    @cached_property
+    def gw_http(self) -> httpx.Client:
+        """The gateway under TLS: verified against its own CA, as the user servers do (made when first
+        asked: a missing CA file is the gateway check's finding, not a failure of every check)."""
+        if not self.L.gateway_tls:
+            return self.http
+        return httpx.Client(timeout=self.timeout, verify=tls_verify(self.L.gateway_verify))
 
     def get(self, url: str, **kw) -> httpx.Response:
         return (self.gw_http if url.startswith(self.L.gateway_url) else self.http).get(url, **kw)
 
     def close(self) -> None:
         self.http.close()
-        if self.gw_http is not self.http:
-            self.gw_http.close()
+        gw = self.__dict__.get("gw_http")
+        if gw is not None and gw is not self.http:
+            gw.close()
 
     @cached_property
     def sockets(self) -> Sockets:

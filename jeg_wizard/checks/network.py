@@ -14,7 +14,6 @@ C = "network"
 
 
 def addresses(site: Install) -> list[Finding]:
-    a = site.a
     return [
         problem(
             C,
@@ -22,7 +21,7 @@ def addresses(site: Install) -> list[Finding]:
             f"{ip} is not an address of any interface here: nothing can listen on it",
             f"set {key} to an address of this host (ip -br addr)",
         )
-        for key, ip in (("gateway.ip", a.gateway.ip), ("hub.ip", a.hub.ip), ("hub.hub_ip", a.hub.hub_ip))
+        for key, ip in site.L.listen_addresses
         if not address_here(ip)
     ]
 

@@ -50,6 +50,7 @@ class StatusApp(App):
     CSS = """
     Screen { layout: vertical; }
     #summary { height: 1; padding: 0 1; }
+    #site-warning { height: auto; padding: 0 1; }
     #panels { grid-size: 2; grid-gutter: 0 1; height: auto; }
     ComponentPanel { border: round $secondary; padding: 0 1; height: auto; }
     .panel-ok { border: round $success; }
@@ -95,9 +96,18 @@ class StatusApp(App):
 
     def compose(self) -> ComposeResult:
         yield Static("checking…", id="summary")
+        site = self.layout.a.site
+        if site.plain_http:  # said on every screen that shows this site's health
+            from ..plan import PLAIN_HTTP_WARNING
+
+            yield Static(
+                f"[b yellow]{escape(PLAIN_HTTP_WARNING.format(hub=site.hub_host, gateway=site.gateway_host))}[/]",
+                id="site-warning",
+            )
+        here = checks.for_role(self.layout.role)  # a host of a split site: the components of its part
         with VerticalScroll():
             with Grid(id="panels"):
-                for c in COMPONENTS:
+                for c in (c for c in COMPONENTS if c in here):
                     yield ComponentPanel(c, id=f"panel-{c.replace(' ', '-')}")
             yield Log(id="tail", max_lines=200)
         yield Footer()

@@ -204,6 +204,11 @@ FLAGS = [
     (["plan", ""], "plan: an empty path was given"),
     (["answers", "--check", ""], "--check: an empty path was given"),
     (["uninstall", "--state-dir", ""], "--state-dir: an empty path was given"),
+    (["install", "--unattended", "VALID", "--join", ""], "--join: an empty path was given"),
+    # roles: a role the answers cannot have, a join file on a host that takes none
+    (["install", "--unattended", "VALID", "--role", "bogus"], "--role: unknown role 'bogus'; allowed: all, gateway"),
+    (["plan", "VALID", "--role", "hub"], "--role hub: the answers have no [site]"),
+    (["install", "--unattended", "VALID", "--join", "@ROOT@/etc"], "--join: only the hub host takes a join file"),
     # crashes and hangs: a FIFO, a device, a name too long (SUBPROCESS: from here on)
     (["install", "--unattended", "@ROOT@/pw-fifo"], "@ROOT@/pw-fifo: cannot read the answers file: not a regular file"),
     (["plan", "@ROOT@/pw-fifo"], "@ROOT@/pw-fifo: cannot read the answers file: not a regular file"),
