@@ -175,16 +175,23 @@ class Layout:
     def secret_files(self) -> list[tuple[str, str, Path, str]]:
         """Every secret file of ours, in one list: (component, what, path, owner account); each 0600."""
         a, gw = self.a, self.a.gateway.user
-        out = [
-            ("gateway", "gateway token", self.gateway_token_file, gw),
-            ("hub", "proxy token", self.proxy_token_file, "root"),
-            ("hub", "hub environment", self.hub_env_file, "root"),
-            ("hub", "cookie secret", self.cookie_secret_file, "root"),
-        ]
-        if self.gateway_tls:
+        out = []
+        if self.runs("gateway"):
+            out.append(("gateway", "gateway token", self.gateway_token_file, gw))
+        elif self.role == "hub":  # the hub host's copy, from the join file: read by the hub (root)
+            out.append(("hub", "gateway token", self.gateway_token_file, "root"))
+        if self.runs("hub"):
+            out += [
+                ("hub", "proxy token", self.proxy_token_file, "root"),
+                ("hub", "hub environment", self.hub_env_file, "root"),
+                ("hub", "cookie secret", self.cookie_secret_file, "root"),
+            ]
+        if self.gateway_tls and self.runs("gateway"):
             out.append(("gateway", "TLS key", self.gateway_key_file, gw))
             if a.gateway.tls == "generate":
                 out.append(("gateway", "CA key", self.tls_ca_key, "root"))
+        if self.role == "gateway":
+            out.append(("gateway", "join file", self.join_file, "root"))
         return out
 
     @property

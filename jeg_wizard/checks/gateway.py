@@ -61,7 +61,7 @@ def why_unreachable(e: BaseException, timeout: float) -> str:
         seen = seen.__cause__ or seen.__context__
     text = str(e).lower()
     if isinstance(e, httpx.TimeoutException) or "timed out" in text:
-        return f"no answer within {timeout:g}s (the host is down, or a firewall drops the packets)"
+        return f"no answer within {round(timeout, 1):g}s (the host is down, or a firewall drops the packets)"
     if "refused" in text:
         return "connection refused (nothing listens on that address and port there)"
     if "no route" in text or "unreachable" in text:

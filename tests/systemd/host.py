@@ -262,6 +262,7 @@ class Machine:
     leader: int | None = None
     console: Path | None = None
     boots: int = 0
+    netns: str = ""  # a network namespace of tests/systemd/net.py to join (a host of a site), "" for the machine's
 
     @property
     def name(self) -> str:
@@ -313,6 +314,7 @@ class Machine:
             "--keep-unit",
             "--console=read-only",
             f"--resolv-conf={self.distro.resolv_conf}",
+            *([f"--network-namespace-path=/run/netns/{self.netns}"] if self.netns else []),
             *self.binds,
         ]
         t0 = time.monotonic()

@@ -480,6 +480,26 @@ def test_each_host_checks_its_own_part(site):
     assert Layout(a, "gateway").listen_addresses == [("gateway.ip", GW)]
 
 
+def test_each_host_checks_its_own_secret_files(site, tmp_path):
+    a = site()
+    assert [(c, w, o) for c, w, _, o in Layout(a, "hub").secret_files] == [
+        ("hub", "gateway token", "root"),
+        ("hub", "proxy token", "root"),
+        ("hub", "hub environment", "root"),
+        ("hub", "cookie secret", "root"),
+    ]
+    assert [w for _, w, _, _ in Layout(a, "gateway").secret_files] == [
+        "gateway token",
+        "TLS key",
+        "CA key",
+        "join file",
+    ]
+    s = _site_install(a)  # the joined token, made readable by others: named on the hub host
+    s.L.gateway_token_file.chmod(0o644)
+    [f] = checks.accounts.secret_files(s, "hub")
+    assert f.status == checks.PROBLEM and f"chmod 600 {s.L.gateway_token_file}" == f.fix
+
+
 def test_the_no_token_fix_on_the_hub_host_is_the_join(site):
     s = checks.Install(Layout(site(), "hub"))
     value, f = checks.gateway.token(s)
