@@ -143,3 +143,21 @@ async def test_polls_never_overlap():
             if app.polls >= 3:
                 break
         assert app.polls >= 3 and len(calls) == app.polls + (1 if app.in_flight else 0)
+
+
+@pytest.mark.anyio
+async def test_a_hub_host_of_a_plain_http_site_says_so_and_shows_its_part():
+    site = Answers.model_validate(
+        {"site": {"gateway_host": "10.231.0.1", "hub_host": "10.231.0.2", "plain_http": True}}
+    )
+    app = StatusApp(Layout(site, "hub"), check=fixed(HEALTHY), interval=0, clock=lambda s: "")
+    async with app.run_test(size=(100, 34)) as pilot:
+        await settle(pilot)
+        warning = str(app.query_one("#site-warning").render())
+        assert "site.plain_http = true: the hub host (10.231.0.2) talks to the gateway host (10.231.0.1)" in warning
+        panels = [p.component for p in app.query(ComponentPanel)]
+        assert panels == ["services", "gateway", "hub", "proxy", "user servers", "network"]
+    one_host = app_with(HEALTHY)
+    async with one_host.run_test(size=(100, 34)) as pilot:
+        await settle(pilot)
+        assert not one_host.query("#site-warning") and len(one_host.query(ComponentPanel)) == 8
