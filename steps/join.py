@@ -34,8 +34,10 @@ def gateway_host(ctx) -> list:
 
 def _joined(ctx) -> str:
     """A re-run without --join: what an earlier join put here must still be here."""
+    from .services import joined_files
+
     L = ctx.layout
-    wanted = [L.gateway_token_file] + ([L.gateway_ca_file] if L.gateway_tls else [])
+    wanted = joined_files(L)
     missing = [str(p) for p in wanted if not p.exists()]
     if missing:
         raise RuntimeError(

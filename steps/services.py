@@ -10,6 +10,11 @@ from jeg_wizard.supervisor import SYSTEM_PATH
 from .hub_config import hub_env_file
 
 
+def joined_files(L) -> list:
+    """What the join step wrote on the hub host: the gateway token and, under TLS, the gateway's CA."""
+    return [L.gateway_token_file] + ([L.gateway_ca_file] if L.gateway_tls else [])
+
+
 def hub_spec(ctx) -> ServiceSpec:
     L = ctx.layout
     return ServiceSpec(
@@ -22,7 +27,8 @@ def hub_spec(ctx) -> ServiceSpec:
         cwd=str(L.hub_state_dir),
         ready_url=f"{L.hub_url}/hub/api",
         ready_verify=L.hub_verify,
-        config_files=[str(L.hub_config)],
+        # the hub host of a split site: a new join (token, CA) restarts the hub and the user servers holding the old
+        config_files=[str(L.hub_config)] + ([str(f) for f in joined_files(L)] if L.role == "hub" else []),
         # PAM and spawning as users need root; users' homes stay writable for their servers
         sandbox=["ProtectSystem=full"],
         # user servers outlive a hub restart or crash (cleanup_servers = False); the hub finds them again.

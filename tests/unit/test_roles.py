@@ -188,6 +188,11 @@ def test_plan_of_each_role_has_only_its_steps(site):
         "health",
     ]
     assert actions(hub_states, "services") == ["service hub running"]
+    from jeg_wizard.steps.services import hub_spec
+
+    hub_ctx = make_context(a, DryRunRunner(probe_results={}), dry_run=True, role="hub")
+    L = hub_ctx.layout  # a new join restarts the hub (its user servers hold the old token)
+    assert hub_spec(hub_ctx).config_files == [str(L.hub_config), str(L.gateway_token_file), str(L.gateway_ca_file)]
     assert f'+    "JUPYTER_GATEWAY_URL": "https://{GW}:8888",' in hub_text
     assert "spark-master" not in hub_text and "jupyter-enterprisegateway" not in hub_text
     assert any("from the hub host" in t for t in actions(hub_states, "health"))
