@@ -51,7 +51,7 @@ CHECKS: dict[str, Check] = {
 ROLE_CHECKS: dict[str, tuple[str, ...]] = {
     "gateway": ("services", "gateway", "kernels", "spark", "network"),
     "hub": ("services", "gateway", "hub", "proxy", "user servers", "network"),
-    "worker": ("services", "network"),
+    "worker": ("services", "spark", "network"),
 }
 
 

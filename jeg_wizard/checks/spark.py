@@ -19,7 +19,19 @@ def master(site: Install) -> list[Finding]:
     where = site.a.spark.master
     try:
         r = site.get(f"{url}/json/")
-    except httpx.HTTPError:
+    except httpx.HTTPError as e:
+        if L.role == "worker":
+            from .gateway import why_unreachable
+
+            return [
+                problem(
+                    C,
+                    "master",
+                    f"worker host {L.worker_ip} cannot reach the Spark master on gateway host "
+                    f"{site.a.site.gateway_host} ({url}/json/): {why_unreachable(e, site.timeout)}",
+                    f"on the gateway host {site.a.site.gateway_host}: jeg-wizard services status spark-master",
+                )
+            ]
         return [
             problem(
                 C,
@@ -43,7 +55,34 @@ def master(site: Install) -> list[Finding]:
                 site.log("spark-master"),
             )
         ]
-    alive = [w for w in info.get("workers", []) if w.get("state") == "ALIVE"]
+    alive = [w for w in info.get("workers", []) if isinstance(w, dict) and w.get("state") == "ALIVE"]
+    hosts = {str(w.get("host", "")) for w in alive}
+    if L.role == "worker":  # this worker, as the master sees it
+        if L.worker_ip in hosts:
+            return [ok(C, "worker", f"{L.worker_ip} is a live worker of {where}")]
+        return [
+            problem(
+                C,
+                "worker",
+                f"worker host {L.worker_ip} is not a live worker of the master on gateway host "
+                f"{site.a.site.gateway_host} ({len(alive)} live: {', '.join(sorted(hosts)) or 'none'})",
+                "jeg-wizard services restart spark-worker; the gateway host must reach this host back "
+                f"({L.worker_ip}, the worker's ports)",
+                site.log("spark-worker"),
+            )
+        ]
+    missing = [h for h in site.a.site.worker_hosts if h not in hosts]
+    if missing:  # the gateway host: each worker host the site names, by name
+        return [
+            problem(
+                C,
+                "workers",
+                f"{where} has no live worker from worker host {', '.join(missing)} ({len(alive)} live: "
+                f"{', '.join(sorted(hosts)) or 'none'})",
+                f"on {', '.join(missing)}: jeg-wizard install --role worker (or jeg-wizard services restart "
+                f"spark-worker); it must reach {site.a.site.gateway_host} on the master's port",
+            )
+        ]
     if not alive:
         return [
             problem(

@@ -560,3 +560,37 @@ def test_hub_host_verifies_the_gateway_against_the_joined_ca(site, remote_gatewa
     assert (f.what, f.status) == ("TLS", checks.PROBLEM)
     assert f"hub host cannot verify gateway host {GW}:8888: TLS certificate verification failed" in f.detail
     s.close()
+
+
+def _master_says(s, workers):
+    s.get = lambda url, **kw: _Reply(200, {"workers": workers, "cores": 4})
+
+
+def test_the_gateway_host_names_the_worker_hosts_the_master_lacks(site):
+    a = site(site={"worker_hosts": [WORKER, "10.231.0.4"]}, spark={"master": f"spark://{GW}:7077"})
+    s = checks.Install(Layout(a, "gateway"))
+    _master_says(s, [{"host": WORKER, "state": "ALIVE"}, {"host": "10.231.0.4", "state": "DEAD"}])
+    [f] = checks.spark.master(s)
+    assert f.status == checks.PROBLEM
+    assert f"spark://{GW}:7077 has no live worker from worker host 10.231.0.4 (1 live: {WORKER})" in f.detail
+    _master_says(s, [{"host": h, "state": "ALIVE"} for h in (WORKER, "10.231.0.4")])
+    assert [f.status for f in checks.spark.master(s)] == ["ok"]
+
+
+def test_a_worker_host_checks_it_is_a_live_worker_of_the_master(site, monkeypatch):
+    a = site(site={"worker_hosts": [WORKER]}, spark={"master": f"spark://{GW}:7077"})
+    L = Layout(a, "worker")
+    assert "spark" in checks.for_role("worker")
+    s = checks.Install(L)
+    _master_says(s, [])
+    [f] = checks.spark.master(s)
+    assert f"worker host {WORKER} is not a live worker of the master on gateway host {GW} (0 live: none)" in f.detail
+    _master_says(s, [{"host": WORKER, "state": "ALIVE"}])
+    [f] = checks.spark.master(s)
+    assert f.status == checks.OK
+    s.get = _fail_with(_refused())
+    [f] = checks.spark.master(s)
+    assert f"worker host {WORKER} cannot reach the Spark master on gateway host {GW} (http://{GW}:8380/json/): " in (
+        f.detail
+    )
+    assert "connection refused" in f.detail
