@@ -162,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     args = _parser().parse_args(argv)
     from .answers import AnswersError
+    from .join import JoinError
 
     try:
         empty = _empty_paths(args)
@@ -191,6 +192,11 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_tui(args.answers)
     except AnswersError as e:
         _err("the answers are not valid; nothing was changed:")
+        for problem in e.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    except JoinError as e:
+        _err("the join file is not valid; nothing was changed:")
         for problem in e.problems:
             print(f"  - {problem}", file=sys.stderr)
         return EXIT_USAGE
@@ -252,14 +258,10 @@ def _not_joined(answers: Answers, role: str, joined) -> list[str]:
 def cmd_plan(answers: Answers, brief: bool = False, role: str | None = None, join: str | None = None) -> int:
     from .answers import AnswersError
     from .engine import Engine, make_context
-    from .join import JoinError
     from .plan import render_plan
     from .secrets import SecretError
 
-    try:
-        role, joined = _site(answers, role, join)
-    except JoinError as e:
-        raise AnswersError(e.problems) from None
+    role, joined = _site(answers, role, join)
     ctx = make_context(answers, dry_run=True, role=role, join=joined)
     try:
         missing = ""
@@ -306,17 +308,10 @@ def cmd_install(
     from . import preflight
     from .answers import AnswersError
     from .engine import Engine, StepFailed, make_context
-    from .join import JoinError
     from .secrets import SecretError
 
     answers = _load_answers(path)  # raises AnswersError before anything changes
-    try:
-        role, joined = _site(answers, role, join)
-    except JoinError as e:
-        _err("cannot start; nothing was changed:")
-        for p in e.problems:
-            print(f"  - {p}", file=sys.stderr)
-        return EXIT_USAGE
+    role, joined = _site(answers, role, join)  # and JoinError
     steps = _steps(role)
     if only:
         unknown = sorted(set(only) - {s.id for s in steps})

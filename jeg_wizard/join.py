@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 import re
-import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .layout import Layout
+if TYPE_CHECKING:  # the CLI imports JoinError at every start: nothing heavy here
+    from .layout import Layout
 
 KEYS = ("jeg_wizard_join", "gateway_url", "gateway_token", "ca_pem")
 VERSION = 1
@@ -111,8 +112,3 @@ def _ca_problem(pem: str) -> str | None:
     except x509.ExtensionNotFound:
         is_ca = False
     return None if is_ca else "is a certificate but not a CA's"
-
-
-def is_private(path: Path) -> bool:
-    """The file is 0600 (or stricter): what the gateway host writes."""
-    return not stat.S_IMODE(path.stat().st_mode) & 0o077

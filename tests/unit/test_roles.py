@@ -334,7 +334,7 @@ def test_install_with_a_bad_join_file_changes_nothing(site, tmp_path, monkeypatc
     bad = _write(tmp_path / "join.json", "{}", 0o600)
     code = cli.main(["install", "--unattended", str(a_file), "--role", "hub", "--join", str(bad)])
     err = capsys.readouterr().err
-    assert code == 2 and "cannot start; nothing was changed" in err and "missing key 'gateway_url'" in err
+    assert code == 2 and "the join file is not valid; nothing was changed" in err and "missing key 'gateway_url'" in err
     assert not (tmp_path / "state").exists() and not (tmp_path / "log").exists()
     code = cli.main(["install", "--unattended", str(a_file), "--role", "hub"])
     err = capsys.readouterr().err
