@@ -1,5 +1,8 @@
 """The gateway host's side of tests/systemd/test_two_hosts.py, run inside its network namespace.
 
+`software ANSWERS` (in this machine's own namespace, which reaches the package index): the venvs the
+gateway host's steps would build, with their own Venv actions (what an offline bundle carries in).
+
 `prepare ANSWERS`: this host's role found from its real interfaces, then the real actions that give the
 gateway its token and TLS files (steps/gateway.py) and the join step (steps/join.py), through the engine.
 `serve ANSWERS [BIND]`: a stand-in for Enterprise Gateway's API on gateway.ip (or BIND) with the certificate
@@ -20,6 +23,22 @@ from jeg_wizard.answers import load
 from jeg_wizard.engine import Engine, Step, make_context
 from jeg_wizard.layout import Layout
 from jeg_wizard.steps import gateway, join
+
+
+def software(path: str) -> None:
+    from jeg_wizard.actions import Venv
+    from jeg_wizard.steps.kernelspecs import KERNEL_REQUIREMENTS
+
+    a = load(path)
+    ctx = make_context(a, role="gateway", log_to_file=False)
+    L, python = ctx.layout, a.system.python
+    for venv in (
+        Venv(L.gateway_venv, python, gateway.GATEWAY_DEPENDENCIES, no_deps=gateway.GATEWAY_REQUIREMENTS),
+        Venv(L.kernel_venv, python, KERNEL_REQUIREMENTS),
+    ):
+        if not venv.done(ctx):
+            venv.apply(ctx)
+        print(f"{venv.path}: ready")
 
 
 def prepare(path: str) -> None:
@@ -80,4 +99,4 @@ def serve(path: str, bind: str | None = None) -> None:
 
 
 if __name__ == "__main__":
-    {"prepare": prepare, "serve": serve}[sys.argv[1]](*sys.argv[2:])
+    {"software": software, "prepare": prepare, "serve": serve}[sys.argv[1]](*sys.argv[2:])

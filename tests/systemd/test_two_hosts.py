@@ -1,12 +1,15 @@
-"""Two hosts of one site on this machine, each in its own network namespace on a private /24 (net.py): the
-gateway host makes its token, TLS files and join file with the real steps; the join file is copied to the
-hub host, whose real `install --join` takes it and whose real `doctor` checks the gateway across the hop,
-TLS-verified against the CA from the join file. Then the faults, each named on the hub host with the hop:
-the gateway listening on loopback only, the gateway host gone from the network, a new CA on the gateway
-host (and the re-join that heals it), a changed token.
+"""Two hosts of one site on this machine, each in its own network namespace on a private /24 (net.py),
+with an unreachable route for that /24 in this machine's namespace while they exist.
 
-The gateway is a stand-in for Enterprise Gateway's API (gateway_standin.py) with the certificate and token
-the real steps wrote: the hosts have no internet, and the gateway's venv comes with the offline bundle.
+1. With a stand-in gateway (gateway_standin.py: the certificate and token the real steps wrote): the join,
+   the hub host's doctor across the hop, four faults named there (the gateway on loopback only, the
+   gateway host off the network, a new CA on the gateway host and the re-join that heals it, a changed
+   token). Fast: no software.
+2. With the real one: the gateway host's real `install` (kernelspecs, gateway, join: Enterprise Gateway
+   3.3.0 serving HTTPS with the generated CA's certificate), the hub host's real `install --join`, its
+   doctor across the hop; three faults. The hosts have no internet: the gateway host's venvs are built
+   once in this machine's namespace under a cached prefix (what the offline bundle will carry).
+
 Both hosts share this machine's file system (each its own state, config and log dirs); nothing binds a
 port of this machine's own network namespace."""
 
@@ -250,3 +253,95 @@ def test_the_hub_host_joins_the_gateway_host_and_names_each_fault_with_the_hop(s
     finally:
         gateway.stop()
     print(f"[two hosts] join, doctor and four faults in {time.monotonic() - t0:.1f}s")
+
+
+# ---------------------------------------------------------------- the real gateway on the gateway host
+
+SOFTWARE = Path(os.environ.get("JEGW_SYSTEMD_CACHE", "/var/cache/jegw-systemd")) / "two-hosts"
+
+
+def gateway_software(answers_file: Path) -> float:
+    """The gateway host's venvs, built once in this machine's namespace (the hosts have no internet) under a
+    cached prefix; a later run finds them done. Returns the seconds it took."""
+    import fcntl
+
+    SOFTWARE.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    with open(SOFTWARE / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one builder at a time
+        r = subprocess.run(
+            [sys.executable, str(STANDIN), "software", str(answers_file)],
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            capture_output=True,
+            text=True,
+            timeout=1200,
+        )
+    if r.returncode != 0 and "pip" in r.stderr + r.stdout and "Could not" in r.stderr + r.stdout:
+        pytest.skip(f"the package index is not reachable from this machine: {r.stderr[-300:]}")
+    assert r.returncode == 0, r.stdout + r.stderr
+    return time.monotonic() - t0
+
+
+def wizard(site: net.Site, host: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return run(site, host, "-m", "jeg_wizard", *args, timeout=timeout)
+
+
+def test_a_real_gateway_host_and_hub_host(site):
+    """The gateway host's real `install` (its kernelspecs, gateway and join steps: Enterprise Gateway 3.3.0
+    started with the generated TLS material), the hub host's real `install --join`, and the hub host's
+    doctor against the real gateway across the hop; then the faults it names."""
+    s, files, tmp = site
+    gw_root = tmp / "gateway"
+    text = files["gateway"].read_text().replace(f'prefix = "{gw_root}/opt"', f'prefix = "{SOFTWARE}/opt"')
+    gw_answers = gw_root / "real.toml"
+    gw_answers.write_text(text)
+    built = gateway_software(gw_answers)
+    print(f"[two hosts] the gateway host's venvs ready in {built:.1f}s")
+    gw_state = gw_root / "state"
+    t0 = time.monotonic()
+    steps = ["--only", "kernelspecs", "--only", "gateway", "--only", "join"]
+    try:
+        r = wizard(s, "gateway", "install", "--unattended", str(gw_answers), *steps)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+        assert f"Join file for the hub host ({HUB}): {gw_state}/join.json" in r.stdout
+        assert "gateway /api/kernelspecs lists" in r.stdout
+        copied = copy_join(gw_state / "join.json", tmp / "hub" / "join.json")
+        r = wizard(s, "hub", "install", "--unattended", str(files["hub"]), "--join", str(copied), "--only", "join")
+        assert r.returncode == 0, r.stdout + r.stderr
+
+        lines = doctor_gateway(s, files["hub"])
+        assert all(ln.startswith("[✓]") for ln in lines), lines
+        text = "\n".join(lines)
+        assert "version: JEG 3.3.0 (jupyter_server 1." in text
+        assert f"HTTPS to gateway host {HOP}, verified against" in text
+        assert "kernel listing: 0 kernels running" in text
+
+        # the gateway stopped on its host
+        r = wizard(s, "gateway", "services", "stop", "gateway", "--state-dir", str(gw_state))
+        assert r.returncode == 0, r.stdout + r.stderr
+        text = said("real gateway stopped", "\n".join(doctor_gateway(s, files["hub"])))
+        assert f"hub host cannot reach gateway host {HOP}: connection refused" in text, text
+        r = wizard(s, "gateway", "services", "start", "gateway", "--state-dir", str(gw_state))
+        assert r.returncode == 0 and "running" in r.stdout, r.stdout + r.stderr
+
+        # a new CA on the gateway host (its install makes one when the old is gone): the hub host's no longer fits
+        shutil.rmtree(gw_state / "tls")
+        r = wizard(s, "gateway", "install", "--unattended", str(gw_answers), *steps)
+        assert r.returncode == 0 and "generated a new private CA" in r.stdout, r.stdout[-3000:] + r.stderr[-3000:]
+        text = said("real gateway with a new CA", "\n".join(doctor_gateway(s, files["hub"])))
+        assert f"hub host cannot verify gateway host {HOP}: TLS certificate verification failed" in text, text
+        rejoin = copy_join(gw_state / "join.json", tmp / "hub" / "join-2.json")
+        r = wizard(s, "hub", "install", "--unattended", str(files["hub"]), "--join", str(rejoin), "--only", "join")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert all(ln.startswith("[✓]") for ln in doctor_gateway(s, files["hub"]))
+
+        # the gateway's token changed on its host
+        (gw_state / "secrets" / "gateway-token").write_text("a-new-token-0123456789abcdef\n")
+        r = wizard(s, "gateway", "services", "restart", "gateway", "--state-dir", str(gw_state))
+        assert r.returncode == 0, r.stdout + r.stderr
+        text = said("real gateway with a new token", "\n".join(doctor_gateway(s, files["hub"])))
+        assert f"gateway host {HOP} refuses the token from the join file" in text, text
+    finally:
+        wizard(s, "gateway", "services", "stop", "--state-dir", str(gw_state), timeout=120)
+    print(f"[two hosts] real gateway: install, join, doctor and three faults in {time.monotonic() - t0:.1f}s")
