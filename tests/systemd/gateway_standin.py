@@ -1,7 +1,7 @@
 """The gateway host's side of tests/systemd/test_two_hosts.py, run inside its network namespace.
 
-`software ANSWERS` (in this machine's own namespace, which reaches the package index): the venvs the
-gateway host's steps would build, with their own Venv actions (what an offline bundle carries in).
+`software ANSWERS ROLE` (in this machine's own namespace, which reaches the package indexes): what that
+host's steps fetch (venvs, pyspark, the proxy), with their own actions (what an offline bundle carries in).
 
 `prepare ANSWERS`: this host's role found from its real interfaces, then the real actions that give the
 gateway its token and TLS files (steps/gateway.py) and the join step (steps/join.py), through the engine.
@@ -25,20 +25,20 @@ from jeg_wizard.layout import Layout
 from jeg_wizard.steps import gateway, join
 
 
-def software(path: str) -> None:
-    from jeg_wizard.actions import Venv
-    from jeg_wizard.steps.kernelspecs import KERNEL_REQUIREMENTS
+def software(path: str, role: str = "gateway") -> None:
+    """The actions of this role's steps that fetch from the network (venvs, pip --target, npm), applied here."""
+    from jeg_wizard.actions import NpmInstall, PipTarget, Venv
+    from jeg_wizard.steps import for_role
 
     a = load(path)
-    ctx = make_context(a, role="gateway", log_to_file=False)
-    L, python = ctx.layout, a.system.python
-    for venv in (
-        Venv(L.gateway_venv, python, gateway.GATEWAY_DEPENDENCIES, no_deps=gateway.GATEWAY_REQUIREMENTS),
-        Venv(L.kernel_venv, python, KERNEL_REQUIREMENTS),
-    ):
-        if not venv.done(ctx):
-            venv.apply(ctx)
-        print(f"{venv.path}: ready")
+    ctx = make_context(a, role=role, log_to_file=False)
+    for step in for_role(role):
+        for action in step.build(ctx):
+            if isinstance(action, (Venv, PipTarget, NpmInstall)):
+                if not action.done(ctx):
+                    ctx.journal.step = step.id
+                    action.apply(ctx)
+                print(f"{action.title}: ready", flush=True)
 
 
 def prepare(path: str) -> None:
