@@ -5,13 +5,16 @@ with an unreachable route for that /24 in this machine's namespace while they ex
    the hub host's doctor across the hop, four faults named there (the gateway on loopback only, the
    gateway host off the network, a new CA on the gateway host and the re-join that heals it, a changed
    token). Fast: no software.
-2. With the real one: the gateway host's real `install` (kernelspecs, gateway, join: Enterprise Gateway
-   3.3.0 serving HTTPS with the generated CA's certificate), the hub host's real `install --join`, its
-   doctor across the hop; three faults. The hosts have no internet: the gateway host's venvs are built
-   once in this machine's namespace under a cached prefix (what the offline bundle will carry).
+2. The real site: the gateway host's real `install` (Spark, the kernelspec, Enterprise Gateway 3.3.0
+   over TLS from the generated CA, the join file) and the hub host's real `install --join` (the proxy,
+   the hub, the admin; its health step logs in, spawns a server and runs a Spark job through the gateway
+   on the other host), its doctor across the hop, three faults. The hosts have no internet: what their
+   steps fetch is built once in this machine's namespace under a cached prefix (what the offline bundle
+   will carry), so their installs find it done.
 
-Both hosts share this machine's file system (each its own state, config and log dirs); nothing binds a
-port of this machine's own network namespace."""
+Both hosts share this machine's file system (each its own state, config and log dirs) and accounts: the
+hub admin is a user of this machine while the real site runs (removed after), and the gateway runs as
+root rather than adding its system user here. Nothing binds a port of this machine's own namespace."""
 
 from __future__ import annotations
 
