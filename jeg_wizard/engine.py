@@ -41,6 +41,7 @@ class Step:
     skippable: bool = True
     # the hosts' parts (jeg_wizard.roles) this step belongs to; "all" is the one-host install
     roles: tuple[str, ...] = ("all", "gateway", "hub", "worker")
+    titles: dict[str, str] = field(default_factory=dict)  # role -> its title where the part differs
 
 
 @dataclass

@@ -5,6 +5,8 @@ it knows it is already done, so a re-run skips what holds and changes nothing. O
 are on separate hosts (answers [site]) each host runs the steps of its part: `for_role`.
 """
 
+from dataclasses import replace
+
 from jeg_wizard.engine import Step
 
 from . import (
@@ -45,8 +47,9 @@ EVERY_STEP: list[Step] = [
 
 
 def for_role(role: str) -> list[Step]:
-    """The steps of one host's part (jeg_wizard.roles), in the same order; "all": the one-host install."""
-    return [s for s in EVERY_STEP if role in s.roles]
+    """The steps of one host's part (jeg_wizard.roles), in the same order, titled for it; "all": the
+    one-host install."""
+    return [replace(s, title=s.titles[role]) if role in s.titles else s for s in EVERY_STEP if role in s.roles]
 
 
 STEPS: list[Step] = for_role("all")  # the one-host install (the TUI's, and the default)

@@ -85,4 +85,8 @@ STEP = Step(
     build,
     skippable=False,
     roles=("all", "gateway", "hub"),
+    titles={
+        "gateway": "Check the gateway (and the Spark master with its worker)",
+        "hub": "Check the gateway across the hop, the hub and a real Spark job",
+    },
 )

@@ -119,4 +119,9 @@ STEP = Step(
     "Start the hub (and a standalone Spark cluster when configured)",
     "sudo jupyterhub -f /etc/jupyter/jupyterhub_config.py",
     build,
+    titles={
+        "gateway": "Start the Spark master (standalone; the gateway started in its own step)",
+        "hub": "Start the hub",
+        "worker": "Start the Spark worker, joining the master on the gateway host",
+    },
 )

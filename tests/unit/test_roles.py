@@ -594,3 +594,13 @@ def test_a_worker_host_checks_it_is_a_live_worker_of_the_master(site, monkeypatc
         f.detail
     )
     assert "connection refused" in f.detail
+
+
+def test_each_role_titles_its_steps_for_its_part():
+    titles = {r: {s.id: s.title for s in for_role(r)} for r in ("all", "gateway", "hub", "worker")}
+    assert titles["all"]["services"] == "Start the hub (and a standalone Spark cluster when configured)"
+    assert titles["hub"]["services"] == "Start the hub"
+    assert titles["gateway"]["services"].startswith("Start the Spark master")
+    assert titles["worker"]["services"].startswith("Start the Spark worker")
+    assert "across the hop" in titles["hub"]["health"]
+    assert [s.title for s in STEPS] == list(titles["all"].values())
