@@ -53,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--unattended", metavar="ANSWERS", help="install from an answers file, no TUI")
     p.add_argument("--answers", metavar="FILE", help="pre-fill the wizard from an answers file")
     p.add_argument("--verify", action="store_true", help="with --unattended: as install --verify")
+    p.add_argument("--bundle", metavar="FILE", help="with --unattended: as install --bundle")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     i = sub.add_parser("install", help="install (from an answers file, or the defaults)")
@@ -64,6 +65,15 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also run the end-to-end checks (Spark jobs) when nothing changed (a run that changes something does)",
     )
+    i.add_argument(
+        "--bundle",
+        metavar="FILE",
+        help="an offline bundle (jeg-wizard bundle): packages come only from it, no network is used",
+    )
+
+    b = sub.add_parser("bundle", help="gather everything an install of ANSWERS needs into one file, for offline hosts")
+    b.add_argument("answers", metavar="ANSWERS", help="the answers file the target will install")
+    b.add_argument("-o", "--output", metavar="FILE", required=True, help="the bundle to write (a .tar)")
 
     pl = sub.add_parser("plan", help="dry run: the steps, their state, commands and file diffs")
     pl.add_argument("answers", nargs="?", metavar="ANSWERS", help="answers file (default: the defaults)")
@@ -106,16 +116,26 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+WHAT = {"state_dir": "a directory", "bundle": "a bundle file", "output": "the file to write"}
+
+
 def _empty_paths(args) -> list[str]:
     """A file option given as "" (an unset variable in a script) must not mean "the defaults"."""
-    flags = {"unattended": "--unattended", "answers": "--answers", "check": "--check", "state_dir": "--state-dir"}
+    flags = {
+        "unattended": "--unattended",
+        "answers": "--answers",
+        "check": "--check",
+        "state_dir": "--state-dir",
+        "bundle": "--bundle",
+        "output": "--output",
+    }
     out = [
-        f"{flag}: an empty path was given; give the path of {'a directory' if key == 'state_dir' else 'an answers file'}"
+        f"{flag}: an empty path was given; give the path of {WHAT.get(key, 'an answers file')}"
         for key, flag in flags.items()
         if getattr(args, key, None) == ""
     ]
-    if args.command == "plan" and args.answers == "":
-        out = ["plan: an empty path was given; give the path of an answers file (or none for the defaults)"]
+    if args.command in ("plan", "bundle") and args.answers == "":
+        out = [f"{args.command}: an empty path was given; give the path of an answers file"]
     return out
 
 
@@ -144,10 +164,18 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_answers(args)
         if args.command == "plan":
             return cmd_plan(_load_answers(args.answers), brief=args.brief)
+        if getattr(args, "bundle", None) and not (args.command == "install" or args.unattended):
+            raise AnswersError(["--bundle: only with `install` or `--unattended ANSWERS` (the TUI installs online)"])
         if args.command == "install" or args.unattended:
             path = args.unattended or getattr(args, "answers", None)
             unattended = bool(args.unattended)
-            return cmd_install(path, unattended=unattended, only=getattr(args, "only", None), verify=args.verify)
+            return cmd_install(
+                path, unattended=unattended, only=getattr(args, "only", None), verify=args.verify, bundle=args.bundle
+            )
+        if args.command == "bundle":
+            from . import bundling
+
+            return bundling.main(_load_answers(args.answers), args.output)
         if args.command == "services":
             return cmd_services(args)
         if args.command == "uninstall":
@@ -222,7 +250,20 @@ def _admin_without_password(a: Answers, given: str | None) -> list[str]:
     ]
 
 
-def cmd_install(path: str | None, *, unattended: bool, only: list[str] | None, verify: bool = False) -> int:
+def _open_bundle(path: str):
+    """Unpacked and verified (a bar while it goes), or BundleError naming what is wrong."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+    from .bundle import unpack
+
+    with Progress(TextColumn("bundle"), BarColumn(), DownloadColumn(), transient=True) as bar:
+        task = bar.add_task("unpack", total=None)
+        return unpack(path, progress=lambda done, total: bar.update(task, completed=done, total=total))
+
+
+def cmd_install(
+    path: str | None, *, unattended: bool, only: list[str] | None, verify: bool = False, bundle: str | None = None
+) -> int:
     from . import preflight
     from .answers import AnswersError
     from .engine import Engine, StepFailed, make_context
@@ -234,9 +275,18 @@ def cmd_install(path: str | None, *, unattended: bool, only: list[str] | None, v
         unknown = sorted(set(only) - {s.id for s in steps})
         if unknown:
             raise AnswersError([f"--only: no step {', '.join(unknown)}; steps: {', '.join(s.id for s in steps)}"])
-    problems = preflight.gate(answers, [s for s in steps if not only or s.id in only])
+    offline = None
+    if bundle:
+        from .bundle import BundleError
+
+        try:
+            offline = _open_bundle(bundle)
+        except BundleError as e:
+            _err(f"cannot start; nothing was changed: {e}")
+            return EXIT_USAGE
+    problems = preflight.gate(answers, [s for s in steps if not only or s.id in only], bundle=offline)
     interactive = not unattended and sys.stdin.isatty()
-    ctx = make_context(answers, interactive=interactive, log_to_file=not problems, verify=verify)
+    ctx = make_context(answers, interactive=interactive, log_to_file=not problems, verify=verify, bundle=offline)
     try:
         given = ctx.secrets.admin_password()  # env var / 0600 file / prompt: fail now, not half-way
     except SecretError as e:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 from .answers import Answers
+from .bundle import Bundle
 from .layout import Layout
 from .redact import Redactor
 from .runner import Runner
@@ -49,6 +50,7 @@ class Context:
     journal: Journal
     interactive: bool = False
     verify: bool = False  # --verify: the deep checks run even when nothing changed
+    bundle: Bundle | None = None  # install --bundle: packages come from it, nothing from a network
 
     @property
     def layout(self) -> Layout:
@@ -366,6 +368,7 @@ def make_context(
     interactive: bool = False,
     log_to_file: bool = True,
     verify: bool = False,
+    bundle: Bundle | None = None,
 ) -> Context:
     """The wiring both front ends use: redactor shared by runner, secrets and log file."""
     from .installlog import InstallLog
@@ -378,4 +381,4 @@ def make_context(
         runner = (DryRunRunner if dry_run else Runner)(redactor, log.write if log else None)
     secrets = Secrets(answers, layout, redactor, interactive=interactive)
     journal = Journal(None if dry_run else layout.state_dir / "journal.jsonl")
-    return Context(answers, runner, secrets, journal, interactive=interactive, verify=verify)
+    return Context(answers, runner, secrets, journal, interactive=interactive, verify=verify, bundle=bundle)
