@@ -53,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--unattended", metavar="ANSWERS", help="install from an answers file, no TUI")
     p.add_argument("--answers", metavar="FILE", help="pre-fill the wizard from an answers file")
     p.add_argument("--verify", action="store_true", help="with --unattended: as install --verify")
+    p.add_argument("--bundle", metavar="FILE", help="with --unattended: as install --bundle")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     i = sub.add_parser("install", help="install (from an answers file, or the defaults)")
@@ -64,7 +65,16 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also run the end-to-end checks (Spark jobs) when nothing changed (a run that changes something does)",
     )
+    i.add_argument(
+        "--bundle",
+        metavar="FILE",
+        help="an offline bundle (jeg-wizard bundle): packages come only from it, no network is used",
+    )
     _site_args(i, join=True)
+
+    b = sub.add_parser("bundle", help="gather everything an install of ANSWERS needs into one file, for offline hosts")
+    b.add_argument("answers", metavar="ANSWERS", help="the answers file the target will install")
+    b.add_argument("-o", "--output", metavar="FILE", required=True, help="the bundle to write (a .tar)")
 
     pl = sub.add_parser("plan", help="dry run: the steps, their state, commands and file diffs")
     pl.add_argument("answers", nargs="?", metavar="ANSWERS", help="answers file (default: the defaults)")
@@ -110,6 +120,9 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+WHAT = {"state_dir": "a directory", "bundle": "a bundle file", "output": "the file to write"}
+
+
 def _site_args(p: argparse.ArgumentParser, join: bool = False) -> None:
     """Roles on separate hosts (the answers' [site]): this host's part, and the hub host's join file."""
     p.add_argument(
@@ -134,15 +147,16 @@ def _empty_paths(args) -> list[str]:
         "check": "--check",
         "state_dir": "--state-dir",
         "join": "--join",
+        "bundle": "--bundle",
+        "output": "--output",
     }
-    what = {"state_dir": "a directory", "join": "the join file"}
     out = [
-        f"{flag}: an empty path was given; give the path of {what.get(key, 'an answers file')}"
+        f"{flag}: an empty path was given; give the path of {WHAT.get(key, 'an answers file')}"
         for key, flag in flags.items()
         if getattr(args, key, None) == ""
     ]
-    if args.command == "plan" and args.answers == "":
-        out = ["plan: an empty path was given; give the path of an answers file (or none for the defaults)"]
+    if args.command in ("plan", "bundle") and args.answers == "":
+        out = [f"{args.command}: an empty path was given; give the path of an answers file"]
     return out
 
 
@@ -172,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_answers(args)
         if args.command == "plan":
             return cmd_plan(_load_answers(args.answers), brief=args.brief, role=args.role, join=args.join)
+        if getattr(args, "bundle", None) and not (args.command == "install" or args.unattended):
+            raise AnswersError(["--bundle: only with `install` or `--unattended ANSWERS` (the TUI installs online)"])
         if args.command == "install" or args.unattended:
             path = args.unattended or getattr(args, "answers", None)
             unattended = bool(args.unattended)
@@ -182,7 +198,12 @@ def main(argv: list[str] | None = None) -> int:
                 verify=args.verify,
                 role=getattr(args, "role", None),
                 join=getattr(args, "join", None),
+                bundle=args.bundle,
             )
+        if args.command == "bundle":
+            from . import bundling
+
+            return bundling.main(_load_answers(args.answers), args.output)
         if args.command == "services":
             return cmd_services(args)
         if args.command == "uninstall":
@@ -296,6 +317,17 @@ def _admin_without_password(a: Answers, given: str | None) -> list[str]:
     ]
 
 
+def _open_bundle(path: str):
+    """Unpacked and verified (a bar while it goes), or BundleError naming what is wrong."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+    from .bundle import unpack
+
+    with Progress(TextColumn("bundle"), BarColumn(), DownloadColumn(), transient=True) as bar:
+        task = bar.add_task("unpack", total=None)
+        return unpack(path, progress=lambda done, total: bar.update(task, completed=done, total=total))
+
+
 def cmd_install(
     path: str | None,
     *,
@@ -304,6 +336,7 @@ def cmd_install(
     verify: bool = False,
     role: str | None = None,
     join: str | None = None,
+    bundle: str | None = None,
 ) -> int:
     from . import preflight
     from .answers import AnswersError
@@ -317,11 +350,26 @@ def cmd_install(
         unknown = sorted(set(only) - {s.id for s in steps})
         if unknown:
             raise AnswersError([f"--only: no step {', '.join(unknown)}; steps: {', '.join(s.id for s in steps)}"])
-    problems = preflight.gate(answers, [s for s in steps if not only or s.id in only], role=role)
+    offline = None
+    if bundle:
+        from .bundle import BundleError
+
+        try:
+            offline = _open_bundle(bundle)
+        except BundleError as e:
+            _err(f"cannot start; nothing was changed: {e}")
+            return EXIT_USAGE
+    problems = preflight.gate(answers, [s for s in steps if not only or s.id in only], role=role, bundle=offline)
     problems += _not_joined(answers, role, joined)
     interactive = not unattended and sys.stdin.isatty()
     ctx = make_context(
-        answers, interactive=interactive, log_to_file=not problems, verify=verify, role=role, join=joined
+        answers,
+        interactive=interactive,
+        log_to_file=not problems,
+        verify=verify,
+        role=role,
+        join=joined,
+        bundle=offline,
     )
     try:  # the hub's admin (other hosts of a site have no hub users)
         given = ctx.secrets.admin_password() if ctx.layout.runs("hub") else None  # now, not half-way

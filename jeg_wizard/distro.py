@@ -160,7 +160,7 @@ def choices(a) -> list[str]:
     return [
         java,
         f"configurable-http-proxy {proxy} for {node_text}",
-        f"Python {_python_version(a.system.python)} ({a.system.python}) builds the venvs; PEP 668: nothing is pip-installed into it",
+        f"Python {python_version(a.system.python)} ({a.system.python}) builds the venvs; PEP 668: nothing is pip-installed into it",
         "services as systemd units (journalctl -u jeg-gateway / jeg-hub)"
         if (a.services.manager == "systemd" or (a.services.manager == "auto" and systemd_running()))
         else "services as supervised processes (PID 1 is not systemd)",
@@ -171,7 +171,7 @@ def choices(a) -> list[str]:
 APT_NODE = {("debian", "12"): 18, ("debian", "13"): 20, ("ubuntu", "22.04"): 12, ("ubuntu", "24.04"): 18}
 
 
-def _python_version(python: str) -> str:
+def python_version(python: str) -> str:
     try:
         out = subprocess.run(
             [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],

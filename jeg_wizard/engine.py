@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 from .answers import Answers
+from .bundle import Bundle
 from .layout import Layout
 from .redact import Redactor
 from .runner import Runner
@@ -54,6 +55,7 @@ class Context:
     verify: bool = False  # --verify: the deep checks run even when nothing changed
     role: str = "all"  # this host's part of the site (jeg_wizard.roles)
     join: object = None  # the hub host: the gateway host's join file, read and checked (jeg_wizard.join.Join)
+    bundle: Bundle | None = None  # install --bundle: packages come from it, nothing from a network
 
     @property
     def layout(self) -> Layout:
@@ -373,6 +375,7 @@ def make_context(
     verify: bool = False,
     role: str = "all",
     join=None,
+    bundle: Bundle | None = None,
 ) -> Context:
     """The wiring both front ends use: redactor shared by runner, secrets and log file."""
     from .installlog import InstallLog
@@ -387,4 +390,14 @@ def make_context(
     if join is not None:  # the hub host's gateway token comes from the join file
         secrets.set_gateway_token(join.token)
     journal = Journal(None if dry_run else layout.state_dir / "journal.jsonl")
-    return Context(answers, runner, secrets, journal, interactive=interactive, verify=verify, role=role, join=join)
+    return Context(
+        answers,
+        runner,
+        secrets,
+        journal,
+        interactive=interactive,
+        verify=verify,
+        role=role,
+        join=join,
+        bundle=bundle,
+    )

@@ -307,7 +307,7 @@ class Layout:
         if self.a.hub.ip not in ("0.0.0.0", "::"):
             return self.hub_url
         scheme = "https" if self.a.hub.tls_cert else "http"
-        host = _reachable_name() or next(iter(_interface_addresses()), "127.0.0.1")
+        host = _reachable_name() or next(iter(interface_addresses()), "127.0.0.1")
         return f"{scheme}://{host}:{self.a.hub.port}"
 
     @property
@@ -374,7 +374,7 @@ def _reachable_name() -> str | None:
     return name if any(not ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addrs) else None
 
 
-def _interface_addresses() -> list[str]:
+def interface_addresses() -> list[str]:
     """IPv4 addresses of this host's interfaces but loopback (SIOCGIFADDR; no tools needed)."""
     import fcntl
     import socket

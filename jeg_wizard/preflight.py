@@ -23,12 +23,12 @@ def port_in_use(ip: str, port: int) -> bool:
         return False
 
 
-def gate(a: Answers, steps, *, need_root: bool = True, role: str = "all") -> list[str]:
+def gate(a: Answers, steps, *, need_root: bool = True, role: str = "all", bundle=None) -> list[str]:
     """Everything that must hold before the chosen steps change anything; [] means go."""
-    return problems(a, need_root=need_root, role=role) + foreign_files(a, steps, role)
+    return problems(a, need_root=need_root, role=role, bundle=bundle) + foreign_files(a, steps, role)
 
 
-def problems(a: Answers, *, need_root: bool = True, role: str = "all") -> list[str]:
+def problems(a: Answers, *, need_root: bool = True, role: str = "all", bundle=None) -> list[str]:
     """The checks that depend on the answers and the machine only (not on which steps run); on a site
     of several hosts, those of this host's part (role)."""
     out = []
@@ -48,8 +48,15 @@ def problems(a: Answers, *, need_root: bool = True, role: str = "all") -> list[s
         out += _admin_not_refused(a)
     if L.runs("hub"):
         out += hostname_problems(a)
+    out += interface_problems()
+    if L.runs("hub"):
         out += node_problems()
-    out += python_problems(a)
+    out += python_problems(a, offline=bundle is not None)
+    if bundle is not None:  # install --bundle: it must carry what these answers take on this machine
+        from .bundle import problems as missing_from
+        from .bundling import wants
+
+        out += missing_from(bundle.wants, wants(a))
     if L.runs("gateway"):
         out += _given_tls_files(a)
     out += _hub_tls_key(a)
@@ -177,13 +184,28 @@ def hostname_problems(a: Answers) -> list[str]:
     return [f"{key}: this host's name '{name}' resolves to {', '.join(addrs)}, which is on no interface here; {fix}"]
 
 
+def interface_problems() -> list[str]:
+    """JEG 3.3.0 picks this host's 'public' IPv4 address when it is imported: with only loopback it
+    exits at every start (IndexError in processproxy._get_local_ip), whatever gateway.ip says."""
+    from .layout import interface_addresses
+
+    if interface_addresses():
+        return []
+    return [
+        "this host has no IPv4 address but loopback: Jupyter Enterprise Gateway 3.3.0 exits at start without "
+        "one (it picks its own address from the interfaces); give an interface an address (an offline server "
+        "keeps its LAN address; a box with no network at all: `ip link add jeg0 type dummy && ip addr add "
+        "10.255.255.1/32 dev jeg0 && ip link set jeg0 up`)"
+    ]
+
+
 # The Pythons the gateway venv's recipe (steps/gateway.py) was proven on, from install to a kernel
 # started through the gateway running code: 3.10 (Ubuntu 22.04), 3.11 (Debian 12), 3.12 (Ubuntu 24.04),
 # 3.13 (Debian 13). JEG 3.3.0 itself requires >= 3.10.
 GATEWAY_PYTHONS = ((3, 10), (3, 13))
 
 
-def python_problems(a: Answers) -> list[str]:
+def python_problems(a: Answers, offline: bool = False) -> list[str]:
     """system.python builds every venv: one the gateway cannot run on is refused before anything changes."""
     import subprocess
 
@@ -220,7 +242,7 @@ def python_problems(a: Answers) -> list[str]:
             f"system.python ({py}) is Python {found}; choose spark.version = "
             f'"{distro.default_spark(version[:2])}" (or a newer Python)'
         ]
-    if a.spark.source != "pypi" or (Layout(a).spark_dir / "pyspark" / "bin" / "spark-submit").exists():
+    if offline or a.spark.source != "pypi" or (Layout(a).spark_dir / "pyspark" / "bin" / "spark-submit").exists():
         return []  # installed already (steps/spark.py's sentinel): a re-run does not ask the index
     return pypi_problems(a, version[:2])
 

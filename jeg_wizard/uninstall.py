@@ -67,6 +67,7 @@ def plan(
     undone = [(r.phase, r.sort_key(), op) for r in records for op in r.undo(u)]
     ops += [op for _, _, op in sorted(undone, key=lambda t: t[:2])]
     ops += _logs(layout, runner)
+    ops += _unpacked_bundle(runner)
     state_ours = any(isinstance(r, DirRecord) and r.path == str(state) and r.created for r in records)
     ops += _state_dir(state, state_ours, runner)
     ops += _sweep(u)
@@ -76,6 +77,15 @@ def plan(
 def _logs(layout: Layout, runner: Runner) -> list[Op]:
     logs = [layout.install_log, *(layout.service_log(n) for n in STOP_ORDER)]
     return [Op(f"delete {lg}", lambda lg=lg: runner.remove(lg)) for lg in logs if lg.exists()]
+
+
+def _unpacked_bundle(runner: Runner) -> list[Op]:
+    """install --bundle's unpacked copy (a cache: the bundle file itself is the operator's)."""
+    from .bundle import UNPACK_ROOT
+
+    if not UNPACK_ROOT.exists():
+        return []
+    return [Op(f"delete the unpacked offline bundle {UNPACK_ROOT}", lambda: runner.remove(UNPACK_ROOT))]
 
 
 def _state_dir(state: Path, ours: bool, runner: Runner) -> list[Op]:

@@ -13,8 +13,14 @@ def proxy_version(ctx) -> str:
     return distro.proxy_version_for(distro.node_major()) if v == "auto" else v
 
 
+def node_packages(ctx) -> list[str]:
+    """node (and npm to install the proxy); from a bundle the proxy comes installed: no npm."""
+    pkgs = distro.node_packages()
+    return [p for p in pkgs if p != "npm"] if ctx.bundle else pkgs
+
+
 def build(ctx):
-    actions = [AptInstall(pkgs)] if (pkgs := distro.node_packages()) else []
+    actions = [AptInstall(pkgs)] if (pkgs := node_packages(ctx)) else []
     L = ctx.layout
     actions += [
         NpmInstall(L.proxy_prefix, "configurable-http-proxy", proxy_version(ctx)),

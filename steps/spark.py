@@ -15,7 +15,9 @@ def checksum(ctx):
 
     def value() -> str:
         if "v" not in cache:
-            if s.sha512:
+            if ctx.bundle:
+                cache["v"] = ctx.bundle.spark_sha512  # recorded when the bundle was built
+            elif s.sha512:
                 cache["v"] = s.sha512
             elif s.source == "apache":
                 text = download.fetch_text(ctx.layout.spark_url + ".sha512")
@@ -32,8 +34,9 @@ def build(ctx):
     if s.source == "pypi":
         fetch = [PipTarget(L.spark_dir, f"pyspark=={s.version}", "pyspark/bin/spark-submit")]
     else:
+        url = ctx.bundle.spark_url() if ctx.bundle else L.spark_url
         fetch = [
-            Download(L.spark_url, L.spark_download, checksum(ctx)),
+            Download(url, L.spark_download, checksum(ctx)),
             Extract(L.spark_download, L.spark_dir, "bin/spark-submit"),
         ]
     return [*fetch, Symlink(L.spark_link, L.spark_dir)]

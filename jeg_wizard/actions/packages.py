@@ -14,6 +14,11 @@ from .records import Op, Phase, Record, Undo, argv_line, record_new_dirs
 APT_ENV = {"DEBIAN_FRONTEND": "noninteractive"}
 
 
+def apt_get(ctx) -> list[str]:
+    """apt-get, reading only the bundle's repository with install --bundle."""
+    return ["apt-get", *(ctx.bundle.apt_options() if ctx.bundle else [])]
+
+
 def dpkg_installed(runner, pkgs: list[str]) -> list[str]:
     """The subset of pkgs dpkg reports installed."""
     if not pkgs:
@@ -65,7 +70,7 @@ class AptInstall:
         return not self.missing(ctx)
 
     def argv(self, ctx) -> list[str]:
-        return ["apt-get", "install", "-y", "-q", "--no-install-recommends", *(self.missing(ctx) or self.packages)]
+        return [*apt_get(ctx), "install", "-y", "-q", "--no-install-recommends", *(self.missing(ctx) or self.packages)]
 
     def preview(self, ctx) -> list[str]:
         return [argv_line(ctx, self.argv(ctx))]
@@ -97,17 +102,17 @@ class AptUpdate:
             return stamp.exists() and time.time() - stamp.stat().st_mtime < 86400
         return len(dpkg_installed(ctx.runner, self.needed)) == len(set(self.needed))
 
-    def commands(self) -> list[list[str]]:
-        cmds = [["apt-get", "update", "-q"]]
+    def commands(self, ctx) -> list[list[str]]:
+        cmds = [[*apt_get(ctx), "update", "-q"]]
         if self.upgrade:
-            cmds.append(["apt-get", "upgrade", "-y", "-q"])
+            cmds.append([*apt_get(ctx), "upgrade", "-y", "-q"])
         return cmds
 
     def preview(self, ctx) -> list[str]:
-        return [argv_line(ctx, c) for c in self.commands()]
+        return [argv_line(ctx, c) for c in self.commands(ctx)]
 
     def apply(self, ctx) -> None:
-        for c in self.commands():
+        for c in self.commands(ctx):
             ctx.runner.run(c, env=APT_ENV)
         if self.upgrade:
             ctx.runner.write(ctx.layout.state_dir / "apt-upgraded", b"", 0o600)
@@ -131,7 +136,12 @@ class NpmInstall:
         except (OSError, ValueError):
             return False
 
-    def argv(self) -> list[str]:
+    def argv(self, ctx) -> list[str]:
+        if (
+            ctx.bundle
+        ):  # the tree npm installed on the bundle's machine (npm's cache does not carry across npm releases)
+            tree = ctx.bundle.npm_tree(self.package, self.version)
+            return ["tar", "-xf", str(tree), "-C", str(self.prefix), "--no-same-owner"]
         return [
             "npm",
             "install",
@@ -146,11 +156,11 @@ class NpmInstall:
         ]
 
     def preview(self, ctx) -> list[str]:
-        return [argv_line(ctx, self.argv())]
+        return [argv_line(ctx, self.argv(ctx))]
 
     def apply(self, ctx) -> None:
         existed = self.prefix.exists()
         record_new_dirs(ctx, self.prefix)
         ctx.record(DirRecord(str(self.prefix), created=not existed, software=True))
         ctx.runner.mkdir(self.prefix, 0o755)
-        ctx.runner.run(self.argv())
+        ctx.runner.run(self.argv(ctx))

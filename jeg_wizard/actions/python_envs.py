@@ -13,6 +13,11 @@ from .records import Op, Undo, argv_line, ours, record_new_dirs
 MARKER = ".jeg-wizard-requirements"  # written last: a venv without it was never finished
 
 
+def pip_source(ctx) -> list[str]:
+    """With install --bundle: the bundle's wheels only, never an index."""
+    return ctx.bundle.pip_options() if ctx.bundle else []
+
+
 @dataclass
 class VenvRecord(DirRecord):
     """A venv: software (removed with --remove-software when we created it)."""
@@ -60,9 +65,9 @@ class Venv:
             return False
         return ctx.runner.probe([str(py), "-c", "pass"]).rc == 0
 
-    def commands(self) -> list[list[str]]:
+    def commands(self, ctx) -> list[list[str]]:
         pip = str(self.path / "bin" / "pip")
-        install = [pip, "install", "--progress-bar", "off", "--disable-pip-version-check"]
+        install = [pip, "install", "--progress-bar", "off", "--disable-pip-version-check", *pip_source(ctx)]
         return [
             [self.python, "-m", "venv", str(self.path)],
             [*install, *self.requirements],
@@ -70,7 +75,7 @@ class Venv:
         ]
 
     def preview(self, ctx) -> list[str]:
-        return [argv_line(ctx, c) for c in self.commands()]
+        return [argv_line(ctx, c) for c in self.commands(ctx)]
 
     def apply(self, ctx) -> None:
         existed = self.path.exists()
@@ -89,7 +94,7 @@ class Venv:
                 )
         record_new_dirs(ctx, self.path)
         ctx.record(VenvRecord(str(self.path), created=not existed))
-        for c in self.commands():
+        for c in self.commands(ctx):
             ctx.runner.run(c)
         if not existed or mine:
             ctx.runner.chmod(self.path, 0o755)  # user servers and kernels run as other users
@@ -115,7 +120,7 @@ class PipTarget:
     def tmp(self) -> Path:
         return self.path.with_name(f".{self.path.name}.partial")
 
-    def argv(self) -> list[str]:
+    def argv(self, ctx) -> list[str]:
         # the wizard's own pip (its venv always has one): a fresh server's python has no pip module
         return [
             sys.executable,
@@ -126,13 +131,14 @@ class PipTarget:
             "off",
             "--disable-pip-version-check",
             "--no-compile",
+            *pip_source(ctx),
             "--target",
             str(self.tmp()),
             self.requirement,
         ]
 
     def preview(self, ctx) -> list[str]:
-        return [argv_line(ctx, self.argv()), f"# then rename {self.tmp()} -> {self.path}"]
+        return [argv_line(ctx, self.argv(ctx)), f"# then rename {self.tmp()} -> {self.path}"]
 
     def apply(self, ctx) -> None:
         tmp = self.tmp()
@@ -140,7 +146,7 @@ class PipTarget:
             ctx.runner.remove(tmp)
         record_new_dirs(ctx, self.path)
         ctx.record(DirRecord(str(self.path), created=True, software=True, scratch=str(tmp)))
-        ctx.runner.run(self.argv())
+        ctx.runner.run(self.argv(ctx))
         if self.path.exists():
             ctx.runner.remove(self.path)
         ctx.runner.chmod(tmp, 0o755)

@@ -127,13 +127,15 @@ def test_host_name_on_no_interface_is_refused(monkeypatch):
 
 
 def test_spark_from_pypi_needs_no_system_pip():
-    argv = PipTarget(layout.Path("/opt/spark-x"), "pyspark==4.3.0", "pyspark/bin/spark-submit").argv()
+    argv = PipTarget(layout.Path("/opt/spark-x"), "pyspark==4.3.0", "pyspark/bin/spark-submit").argv(
+        SimpleNamespace(bundle=None)
+    )
     assert argv[:3] == [sys.executable, "-m", "pip"] and "/usr/bin/python3" not in argv
 
 
 def test_final_address_is_reachable_when_listening_everywhere(monkeypatch):
     monkeypatch.setattr(layout, "_reachable_name", lambda: None)
-    monkeypatch.setattr(layout, "_interface_addresses", lambda: ["192.0.2.7"])
+    monkeypatch.setattr(layout, "interface_addresses", lambda: ["192.0.2.7"])
     assert Layout(Answers()).public_hub_url == "http://192.0.2.7:8000"
     assert Layout(Answers()).hub_url == "http://127.0.0.1:8000"  # the wizard's own checks stay on loopback
     local = Answers.model_validate({"hub": {"ip": "127.0.0.1"}})
@@ -236,3 +238,11 @@ def test_a_node_too_old_for_the_proxy_is_refused_with_what_to_do(monkeypatch):
     monkeypatch.setattr(distro, "detect", lambda *a: distro.Distro("debian", "12", "Debian 12"))
     monkeypatch.setattr(distro, "node_major", lambda: None)
     assert preflight.node_problems() == []  # Debian 12's nodejs 18
+
+
+def test_a_host_with_only_loopback_is_refused_before_the_gateway_crashes(monkeypatch):
+    monkeypatch.setattr(layout, "interface_addresses", lambda: [])
+    (problem,) = preflight.interface_problems()
+    assert "no IPv4 address but loopback" in problem and "ip link add jeg0 type dummy" in problem
+    monkeypatch.setattr(layout, "interface_addresses", lambda: ["10.231.9.2"])
+    assert preflight.interface_problems() == []

@@ -2,6 +2,7 @@
 Fast, no network: a dry-run runner and fake interpreters."""
 
 import sys
+from types import SimpleNamespace
 
 from jeg_wizard import preflight
 from jeg_wizard.actions import Venv
@@ -39,7 +40,7 @@ def test_recipe_relaxes_pyzmq_keeps_jupyter_server_1_and_installs_jeg_without_it
 def test_gateway_venv_installs_dependencies_then_jeg_with_no_deps(tmp_answers):
     ctx = make_context(tmp_answers(), DryRunRunner(probe_results={}), dry_run=True)
     venv = gateway_venv(ctx)
-    make, deps, jeg = venv.commands()
+    make, deps, jeg = venv.commands(ctx)
     assert make == [ctx.answers.system.python, "-m", "venv", str(ctx.layout.gateway_venv)]
     assert deps[1] == "install" and deps[-len(gateway.GATEWAY_DEPENDENCIES) :] == gateway.GATEWAY_DEPENDENCIES
     assert "--no-deps" not in deps
@@ -78,7 +79,8 @@ def test_a_venv_built_by_the_old_recipe_is_rebuilt(tmp_path):
 def test_venvs_without_no_deps_keep_their_commands_and_marker(tmp_path):
     v = Venv(tmp_path / "hub", "/usr/bin/python3", ["jupyterhub==6.1.*", "jupyterlab"])
     assert v._wanted() == "jupyterhub==6.1.*\njupyterlab\n"  # installs made before this change are not rebuilt
-    assert len(v.commands()) == 2 and "--no-deps" not in v.commands()[1]
+    ctx = SimpleNamespace(bundle=None)
+    assert len(v.commands(ctx)) == 2 and "--no-deps" not in v.commands(ctx)[1]
 
 
 def test_the_python_running_the_tests_is_supported_here():
