@@ -1,7 +1,5 @@
 """The gateway host's side of tests/systemd/test_two_hosts.py, run inside its network namespace.
 
-`software ANSWERS ROLE` (in this machine's own namespace, which reaches the package indexes): what that
-host's steps fetch (venvs, pyspark, the proxy), with their own actions (what an offline bundle carries in).
 
 `prepare ANSWERS`: this host's role found from its real interfaces, then the real actions that give the
 gateway its token and TLS files (steps/gateway.py) and the join step (steps/join.py), through the engine.
@@ -23,22 +21,6 @@ from jeg_wizard.answers import load
 from jeg_wizard.engine import Engine, Step, make_context
 from jeg_wizard.layout import Layout
 from jeg_wizard.steps import gateway, join
-
-
-def software(path: str, role: str = "gateway") -> None:
-    """The actions of this role's steps that fetch from the network (venvs, pip --target, npm), applied here."""
-    from jeg_wizard.actions import NpmInstall, PipTarget, Venv
-    from jeg_wizard.steps import for_role
-
-    a = load(path)
-    ctx = make_context(a, role=role, log_to_file=False)
-    for step in for_role(role):
-        for action in step.build(ctx):
-            if isinstance(action, (Venv, PipTarget, NpmInstall)):
-                if not action.done(ctx):
-                    ctx.journal.step = step.id
-                    action.apply(ctx)
-                print(f"{action.title}: ready", flush=True)
 
 
 def prepare(path: str) -> None:
@@ -99,4 +81,4 @@ def serve(path: str, bind: str | None = None) -> None:
 
 
 if __name__ == "__main__":
-    {"software": software, "prepare": prepare, "serve": serve}[sys.argv[1]](*sys.argv[2:])
+    {"prepare": prepare, "serve": serve}[sys.argv[1]](*sys.argv[2:])

@@ -281,19 +281,21 @@ class Machine:
     leader: int | None = None
     console: Path | None = None
     boots: int = 0
-    netns: str = ""  # a network namespace of tests/systemd/net.py to join (a host of a site), "" for the machine's
+    netns: str = ""  # a network namespace to join: its own (offline) or a host's of a site (tests/systemd/net.py)
     owns_netns: bool = False  # made for it (offline): deleted with it
+    hostname: str = ""  # a host of a site: its own name (several machines of one distribution at once)
 
     @property
     def name(self) -> str:
-        return self.distro.hostname
+        return self.hostname or self.distro.hostname
 
     # -- life cycle --------------------------------------------------------------------------
     @classmethod
-    def create(cls, d: Distro, log=print, offline: bool = False) -> Machine:
-        """offline: a network namespace of its own with no route anywhere, and no download caches bound in."""
+    def create(cls, d: Distro, log=print, offline: bool = False, name: str = "", netns: str = "") -> Machine:
+        """offline: a network namespace of its own with no route anywhere, and no download caches bound in.
+        name and netns: a host of a site, in that site's namespace for it (no caches either: no route out)."""
         tarball = ensure_rootfs_tarball(d, log)
-        base = WORK / f"run-{d.key}{'-offline' if offline else ''}-{os.getpid()}"
+        base = WORK / f"run-{name or d.key}{'-offline' if offline else ''}-{os.getpid()}"
         shutil.rmtree(base, ignore_errors=True)
         (base / "root").mkdir(parents=True)
         t0 = time.monotonic()
@@ -301,6 +303,10 @@ class Machine:
         log(f"[systemd] unpacked {d.key} in {time.monotonic() - t0:.1f}s")
         caches = CACHE / f"caches-{d.key}"
         binds = [f"--bind-ro={SRC}:/src"]
+        if name:  # resolves its own name like a real server
+            (base / "root/etc/hosts").write_text(hosts_file(name))
+        if netns:  # a host of a site: its namespace is the site's
+            return cls(d, base / "root", binds, netns=netns, hostname=name)
         if offline:  # a server with a LAN address and no route anywhere
             netns = isolated_netns(f"jegw-{d.key}-off", OFFLINE_ADDRESS)
             return cls(d, base / "root", binds, netns=netns, owns_netns=True)

@@ -1,0 +1,151 @@
+"""A site of three real servers with no internet (issue 13): a gateway host (Enterprise Gateway, kernels,
+the standalone Spark master), a worker host and a hub host, each a Debian 12 container with systemd as
+PID 1 in its own network namespace on a private /24 (net.py: a switch between them, no route out, an
+unreachable route for the /24 here while they run). One offline bundle, built here from the site's
+answers, is bound read-only into all three; each installs its part with the README's command and
+`--bundle`; the gateway host's join file is copied to the hub host, which installs with `--join`. Proven:
+the hub host's health step logs in and runs a Spark job through the gateway on the other host, whose
+executor ran on the worker host; the doctor is clean on all three; the gateway down and the worker gone
+are named on the host where they show, with the hop."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from . import host, net
+from .conftest import PASSWORD_ENV, record
+
+DISTRO = "bookworm"
+GW, HUB, WORKER = (f"{net.NET}.{i}" for i in (1, 2, 3))
+BUNDLE_DIR = host.WORK / "site-bundle"
+ADMIN = "hubadmin"
+
+SITE_ANSWERS = f"""
+[spark]
+master = "spark://{GW}:7077"
+
+[users]
+admin = "{ADMIN}"
+admin_password_env = "{PASSWORD_ENV}"
+
+[site]
+gateway_host = "{GW}"
+hub_host = "{HUB}"
+worker_hosts = ["{WORKER}"]
+"""
+INSTALL = "cd /src && ./jeg-wizard install --unattended /bundle/site.toml --bundle /bundle/site-bundle.tar"
+
+
+@pytest.fixture(scope="module")
+def site():
+    if os.geteuid() != 0:
+        pytest.skip("the systemd tier needs root (run tests/run with sudo)")
+    d = host.DISTROS[DISTRO]
+    try:
+        host.archive_reachable(d)  # only to build the root file system when it is not cached
+    except host.Unavailable as exc:
+        if not d.tarball.exists():
+            pytest.skip(str(exc))
+    BUNDLE_DIR.mkdir(parents=True, exist_ok=True)
+    answers = BUNDLE_DIR / "site.toml"
+    answers.write_text(SITE_ANSWERS)
+    t0 = time.monotonic()
+    r = subprocess.run(
+        [sys.executable, "-m", "jeg_wizard", "bundle", str(answers), "-o", str(BUNDLE_DIR / "site-bundle.tar")],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        stdin=subprocess.DEVNULL,
+    )
+    assert r.returncode == 0, f"jeg-wizard bundle exited {r.returncode}:\n{(r.stdout + r.stderr)[-3000:]}"
+    record(
+        "site",
+        "bundle",
+        f"{(BUNDLE_DIR / 'site-bundle.tar').stat().st_size / 1e6:.0f} MB in {time.monotonic() - t0:.0f}s",
+    )
+    s = net.Site(["gateway", "hub", "worker"]).up()
+    machines: dict[str, host.Machine] = {}
+    try:
+        for name in s.names:
+            m = host.Machine.create(d, name=f"jegw-site-{name}", netns=s.ns(name))
+            m.binds.append(f"--bind-ro={BUNDLE_DIR}:/bundle")
+            machines[name] = m
+            m.boot()
+        yield s, machines, "Site-" + secrets.token_hex(8)
+    finally:
+        for m in machines.values():
+            m.destroy()
+        left = [f"{n}: {x}" for n, m in machines.items() for x in m.leftovers()]
+        s.down()
+        if os.environ.get("JEGW_KEEP") != "1":
+            shutil.rmtree(BUNDLE_DIR, ignore_errors=True)
+        assert not left, f"left on this machine after poweroff: {left}"
+
+
+def install(m: host.Machine, password: str, extra: str = "") -> tuple[str, float]:
+    t0 = time.monotonic()
+    r = m.sh(f"{INSTALL}{extra}", timeout=2400, env={PASSWORD_ENV: password})
+    took = time.monotonic() - t0
+    out = r.stdout + r.stderr
+    logs = host.WORK / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    (logs / f"site-{m.name}.out").write_text(out)
+    assert r.returncode == 0, f"{m.name}: install exited {r.returncode}:\n{out[-5000:]}"
+    return out, took
+
+
+def bad_lines(m: host.Machine) -> tuple[int, list[str], str]:
+    r = m.sh("jeg-wizard doctor", timeout=300)
+    out = r.stdout + r.stderr
+    return r.returncode, [ln for ln in out.splitlines() if ln.startswith(("[!]", "[✗]", "[?]"))], out
+
+
+def test_three_hosts_install_their_parts_offline_and_run_a_job_across_them(site):
+    s, m, password = site
+    gw_out, t_gw = install(m["gateway"], password)
+    assert "Join file for the hub host" in gw_out, gw_out[-2000:]
+    _, t_worker = install(m["worker"], password)
+    join = m["gateway"].path("/var/lib/jeg-wizard/join.json")
+    assert join.stat().st_mode & 0o777 == 0o600
+    target = m["hub"].path("/root/join.json")
+    shutil.copyfile(join, target)
+    target.chmod(0o600)
+    hub_out, t_hub = install(m["hub"], password, " --join /root/join.json")
+    assert f"{ADMIN} logged in and ran spark.range(1000).count() = 1000 via the gateway" in hub_out, hub_out[-3000:]
+    record("site", "installs", f"gateway host {t_gw:.0f}s, worker host {t_worker:.0f}s, hub host {t_hub:.0f}s")
+
+    # the job's executor ran on the worker host
+    ui = json.loads(m["worker"].ok(f"curl -sS -m 5 http://{WORKER}:8381/json/"))
+    assert ui.get("executors", []) + ui.get("finishedexecutors", []), ui
+
+    # each host's doctor: clean, its own part only
+    for name in ("gateway", "worker", "hub"):
+        code, bad, out = bad_lines(m[name])
+        print(f"[site] {name} host doctor:\n{out}")
+        assert code == 0 and not bad, f"{name}: {bad}"
+    assert f"HTTPS to gateway host {GW}:8888" in bad_lines(m["hub"])[2]
+
+    # the gateway down on its host: the hub host names the hop
+    m["gateway"].ok("jeg-wizard services stop gateway")
+    code, bad, _ = bad_lines(m["hub"])
+    record("site", "gateway down, on the hub host", bad[0] if bad else "(nothing)")
+    assert code == 2 and any(f"hub host cannot reach gateway host {GW}:8888: connection refused" in b for b in bad)
+    m["gateway"].ok("jeg-wizard services start gateway")
+
+    # the worker gone: the gateway host names it
+    m["worker"].ok("jeg-wizard services stop spark-worker")
+    for _ in range(30):
+        code, bad, _ = bad_lines(m["gateway"])
+        if any(f"has no live worker from worker host {WORKER}" in b for b in bad):
+            break
+        time.sleep(1)
+    record("site", "worker gone, on the gateway host", bad[0] if bad else "(nothing)")
+    assert any(f"has no live worker from worker host {WORKER}" in b for b in bad), bad
