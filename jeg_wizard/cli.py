@@ -113,6 +113,17 @@ def _parser() -> argparse.ArgumentParser:
         "--state-dir", default="/var/lib/jeg-wizard", help="system.state_dir of the install, where its answers copy is"
     )
 
+    us = sub.add_parser("users", help="hub users in bulk: PAM accounts plus the hub's allow list")
+    us.add_argument("action", choices=["add", "remove"])
+    us.add_argument("names", nargs="*", help="remove: the users (or --csv)")
+    us.add_argument("--csv", metavar="FILE", help="one user per line: name[,admin[,password_hash]]")
+    us.add_argument(
+        "--passwords",
+        metavar="FILE",
+        help="add: where the new accounts' generated passwords go (0600; default: in the state dir)",
+    )
+    us.add_argument("--answers", metavar="FILE", help="answers of the install (default: the copy in the state dir)")
+
     sv = sub.add_parser("services", help="start, stop or restart what the install set up")
     sv.add_argument("action", choices=["start", "stop", "restart", "status"])
     sv.add_argument("names", nargs="*", help="gateway, hub, spark-master, spark-worker (default: all)")
@@ -120,7 +131,13 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-WHAT = {"state_dir": "a directory", "bundle": "a bundle file", "output": "the file to write"}
+WHAT = {
+    "state_dir": "a directory",
+    "bundle": "a bundle file",
+    "output": "the file to write",
+    "csv": "a CSV file",
+    "passwords": "the file to write",
+}
 
 
 def _site_args(p: argparse.ArgumentParser, join: bool = False) -> None:
@@ -149,6 +166,8 @@ def _empty_paths(args) -> list[str]:
         "join": "--join",
         "bundle": "--bundle",
         "output": "--output",
+        "csv": "--csv",
+        "passwords": "--passwords",
     }
     out = [
         f"{flag}: an empty path was given; give the path of {WHAT.get(key, 'an answers file')}"
@@ -206,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
             return bundling.main(_load_answers(args.answers), args.output)
         if args.command == "services":
             return cmd_services(args)
+        if args.command == "users":
+            return cmd_users(args)
         if args.command == "uninstall":
             return cmd_uninstall(args)
         if args.command in ("status", "doctor"):
@@ -553,6 +574,91 @@ def _paths_only(path: str) -> Answers:
         )
     except ValueError:
         return load(path)  # raises AnswersError naming the keys
+
+
+def cmd_users(args) -> int:
+    """Bulk users (jeg_wizard.hub_users): all of the input checked, then accounts, roster, one hub restart."""
+    import argparse
+    import time
+    from pathlib import Path
+
+    from . import hub_users
+    from .actions import FileContent, UserAccount
+    from .actions.users import user_exists
+    from .answers import AnswersError, load
+    from .engine import make_context
+    from .layout import Layout
+
+    t0 = time.monotonic()
+    path = args.answers or SAVED_ANSWERS
+    if not args.answers and not Path(path).exists():
+        _err(f"no install found ({path} is missing); give --answers FILE")
+        return EXIT_USAGE
+    answers = load(path)
+    L = Layout(answers)
+    if args.action == "add":
+        if args.names or not args.csv:
+            raise AnswersError(["users add: give the users as --csv FILE (name[,admin[,password_hash]] per line)"])
+        entries = hub_users.read_csv(args.csv, L)
+    else:
+        if bool(args.names) == bool(args.csv):
+            raise AnswersError(["users remove: give the users as names or as --csv FILE, one of the two"])
+        names = [e.name for e in hub_users.read_csv(args.csv, L)] if args.csv else args.names
+        entries = [hub_users.Entry(n) for n in dict.fromkeys(names)]
+    keep = {answers.users.admin, *answers.users.allowed}
+    if args.action == "remove" and (kept := sorted(keep & {e.name for e in entries})):
+        raise AnswersError(
+            [f"users remove: {', '.join(kept)} come from the answers (users.admin, users.allowed): change them there"]
+        )
+    if args.action == "remove" and (bad := hub_users.refused([e.name for e in entries], L, "users remove")):
+        raise AnswersError(bad)
+    ctx = make_context(answers)
+    before = hub_users.roster(L)
+    if args.action == "add":
+        new = [e for e in entries if not user_exists(e.name)]
+        passwords = {e.name: hub_users.new_password() for e in new if not e.password_hash}
+        out = Path(args.passwords or L.state_dir / "users" / f"passwords-{time.strftime('%Y%m%dT%H%M%S')}.csv")
+        if passwords:  # before the accounts: a run cut short never leaves an account whose password is lost
+            hub_users.write_passwords(out, passwords)
+        accounts = [UserAccount(e.name, lambda n=e.name: passwords.get(n), e.password_hash) for e in entries]
+        after = hub_users.added(before, entries)
+    else:
+        accounts = []
+        after = hub_users.removed(before, [e.name for e in entries])
+    changed_accounts = 0
+    for account in accounts:
+        if not account.done(ctx):
+            account.apply(ctx)
+            changed_accounts += 1
+    gone = []
+    if args.action == "remove":  # accounts the roster holds (ours); their homes stay (the notebooks)
+        for e in entries:
+            if e.name in before["allowed"] and user_exists(e.name):
+                from .actions.users import end_processes_of
+
+                end_processes_of(e.name, grace=5)
+                ctx.runner.run(["userdel", e.name])
+                gone.append(e.name)
+    roster = FileContent(L.hub_users_file, lambda: hub_users.render_roster(after), mode=0o644)
+    changed_roster = not roster.done(ctx)
+    if changed_roster:  # backed up, written atomically, journaled (uninstall removes it)
+        roster.apply(ctx)
+    took = time.monotonic() - t0
+    if args.action == "add":
+        print(
+            f"users add: {len(entries)} users, {len(new)} new accounts, {changed_accounts - len(new)} passwords set "
+            f"from hashes, {len(entries) - changed_accounts} unchanged ({took:.1f}s)"
+        )
+        if passwords:
+            print(f"the new accounts' passwords: {out} (mode 0600: hand them out, then delete it)")
+    else:
+        print(f"users remove: {len(entries)} users, {len(gone)} accounts removed (homes kept) ({took:.1f}s)")
+    if not changed_roster:
+        print("the hub's allow list already says so: nothing to restart")
+        return EXIT_OK
+    restart = ["hub", *(["gateway"] if answers.gateway.impersonation else [])]
+    print(f"the hub's allow list changed ({L.hub_users_file}): restarting {', '.join(restart)}")
+    return cmd_services(argparse.Namespace(action="restart", names=restart, state_dir=str(L.state_dir)))
 
 
 def cmd_services(args) -> int:

@@ -143,6 +143,11 @@ class Layout:
         return Path(self.a.hub.config_dir)
 
     @property
+    def hub_users_file(self) -> Path:
+        """Users added in bulk (jeg_wizard.hub_users): read by the hub config, and the gateway's when impersonating."""
+        return self.config_dir / "jupyterhub_users.json"
+
+    @property
     def hub_config(self) -> Path:
         return self.config_dir / "jupyterhub_config.py"
 

@@ -215,6 +215,7 @@ def context(layout: Layout, proxy_command: list[str] | None = None) -> dict:
             "impersonation": g.impersonation,
             # impersonating: only the hub's users may be named in KERNEL_USERNAME
             "authorized_users": sorted({a.users.admin, *a.users.allowed}) if g.impersonation else [],
+            "users_file": str(layout.hub_users_file),
         },
         "hub": {
             "ip": h.ip,
@@ -231,6 +232,7 @@ def context(layout: Layout, proxy_command: list[str] | None = None) -> dict:
             "db_url": f"sqlite:///{layout.hub_state_dir}/jupyterhub.sqlite",
             "admin_user": a.users.admin,
             "allowed_users": sorted({a.users.admin, *a.users.allowed}),
+            "users_file": str(layout.hub_users_file),
             "default_url": h.default_url,
             "lab_news": h.lab_news,
             "proxy_command": proxy_command or [str(layout.proxy_bin)],
