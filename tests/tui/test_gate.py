@@ -65,7 +65,9 @@ async def test_a_failing_gate_shows_its_problem_and_disables_start_until_fixed(m
 
 async def test_the_real_gate_refuses_a_config_file_that_is_not_ours(machine, tmp_path, monkeypatch):
     """The TUI runs preflight.gate itself: here its foreign-config check (the CLI's exit 2)."""
-    monkeypatch.setattr(preflight, "problems", lambda a, need_root=True, role="all": [])  # root, ports...: this box's
+    monkeypatch.setattr(
+        preflight, "problems", lambda a, need_root=True, role="all", bundle=None: []
+    )  # root, ports...: this box's
     config_dir = tmp_path / "jupyter"
     config_dir.mkdir()
     (config_dir / "jupyterhub_config.py").write_text("c.JupyterHub.bind_url = 'http://:9999'\n")
