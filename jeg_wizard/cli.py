@@ -583,7 +583,7 @@ def cmd_users(args) -> int:
     from pathlib import Path
 
     from . import hub_users
-    from .actions import FileContent, UserAccount
+    from .actions import FileContent
     from .actions.users import user_exists
     from .answers import AnswersError, load
     from .engine import make_context
@@ -620,22 +620,16 @@ def cmd_users(args) -> int:
         out = Path(args.passwords or L.state_dir / "users" / f"passwords-{time.strftime('%Y%m%dT%H%M%S')}.csv")
         if passwords:  # before the accounts: a run cut short never leaves an account whose password is lost
             hub_users.write_passwords(out, passwords)
-        accounts = [UserAccount(e.name, lambda n=e.name: passwords.get(n), e.password_hash) for e in entries]
+        created, rehashed = hub_users.ensure_accounts(ctx, entries, passwords)
         after = hub_users.added(before, entries)
     else:
-        accounts = []
         after = hub_users.removed(before, [e.name for e in entries])
-    changed_accounts = 0
-    for account in accounts:
-        if not account.done(ctx):
-            account.apply(ctx)
-            changed_accounts += 1
     gone = []
     if args.action == "remove":  # accounts the roster holds (ours); their homes stay (the notebooks)
+        from .actions.users import end_processes_of
+
         for e in entries:
             if e.name in before["allowed"] and user_exists(e.name):
-                from .actions.users import end_processes_of
-
                 end_processes_of(e.name, grace=5)
                 ctx.runner.run(["userdel", e.name])
                 gone.append(e.name)
@@ -646,8 +640,8 @@ def cmd_users(args) -> int:
     took = time.monotonic() - t0
     if args.action == "add":
         print(
-            f"users add: {len(entries)} users, {len(new)} new accounts, {changed_accounts - len(new)} passwords set "
-            f"from hashes, {len(entries) - changed_accounts} unchanged ({took:.1f}s)"
+            f"users add: {len(entries)} users, {len(created)} new accounts, {len(rehashed)} passwords set "
+            f"from hashes, {len(entries) - len(created) - len(rehashed)} unchanged ({took:.1f}s)"
         )
         if passwords:
             print(f"the new accounts' passwords: {out} (mode 0600: hand them out, then delete it)")

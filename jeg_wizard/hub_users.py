@@ -150,3 +150,33 @@ def write_passwords(path: Path, passwords: dict[str, str]) -> None:
 
     text = "".join(f"{name},{pw}\n" for name, pw in passwords.items())
     files.atomic_write(path, text.encode(), 0o600)
+
+
+def _shadow() -> dict[str, str]:
+    out = {}
+    for line in Path("/etc/shadow").read_text().splitlines():
+        parts = line.split(":")
+        if len(parts) > 1:
+            out[parts[0]] = parts[1]
+    return out
+
+
+def ensure_accounts(ctx, entries: list[Entry], passwords: dict[str, str]) -> tuple[list[str], list[str]]:
+    """(created, rehashed): useradd for the new names (journaled first: uninstall --remove-users knows
+    them), then one chpasswd for the generated passwords and one for the hashes, all on stdin. Existing
+    accounts keep their passwords unless the CSV gives a hash that differs."""
+    from .actions.users import UserRecord, user_exists
+
+    new = [e for e in entries if not user_exists(e.name)]
+    for e in new:
+        ctx.record(UserRecord(e.name, created=True))  # before useradd: a kill after it still knows
+        ctx.runner.run(["useradd", "--create-home", "--shell", "/bin/bash", e.name])
+    shadow = _shadow()
+    hashed = [e for e in entries if e.password_hash and shadow.get(e.name) != e.password_hash]
+    clear = [e.name for e in new if e.name in passwords]
+    if clear:
+        ctx.runner.run(["chpasswd"], input="".join(f"{n}:{passwords[n]}\n" for n in clear))
+    if hashed:
+        ctx.runner.run(["chpasswd", "--encrypted"], input="".join(f"{e.name}:{e.password_hash}\n" for e in hashed))
+    created = {e.name for e in new}
+    return [e.name for e in new], [e.name for e in hashed if e.name not in created]

@@ -206,25 +206,6 @@ def ensure_rootfs_tarball(d: Distro, log=print) -> Path:
     return d.tarball
 
 
-OFFLINE_ADDRESS = "10.231.9.2/24"
-
-
-def isolated_netns(name: str, address: str) -> str:
-    """A network namespace with loopback and eth0 holding address, like a server's LAN address, with
-    no route anywhere: eth0 is one end of a veth pair whose other end stays down here (no dummy
-    links in this kernel), so nothing leaves it. Deleting the namespace deletes the pair."""
-    run(["ip", "netns", "delete", name], timeout=30, check=False)
-    run(["ip", "netns", "add", name], timeout=30)
-    outside = f"vx-{name}"[:15]
-    run(["ip", "link", "delete", outside], timeout=30, check=False)
-    run(["ip", "link", "add", outside, "type", "veth", "peer", "name", "eth0", "netns", name], timeout=30)
-    ns = ["ip", "netns", "exec", name]
-    run([*ns, "ip", "link", "set", "lo", "up"], timeout=30)
-    run([*ns, "ip", "addr", "add", address, "dev", "eth0"], timeout=30)
-    run([*ns, "ip", "link", "set", "eth0", "up"], timeout=30)
-    return name
-
-
 def _leader(nspawn_pid: int) -> int | None:
     """The container's PID 1 seen from here: a child of systemd-nspawn in another pid namespace."""
     mine = os.readlink("/proc/self/ns/pid")
@@ -281,8 +262,7 @@ class Machine:
     leader: int | None = None
     console: Path | None = None
     boots: int = 0
-    netns: str = ""  # a network namespace to join: its own (offline) or a host's of a site (tests/systemd/net.py)
-    owns_netns: bool = False  # made for it (offline): deleted with it
+    netns: str = ""  # a host of a site: the network namespace it joins (tests/systemd/net.py)
     hostname: str = ""  # a host of a site: its own name (several machines of one distribution at once)
 
     @property
@@ -291,11 +271,10 @@ class Machine:
 
     # -- life cycle --------------------------------------------------------------------------
     @classmethod
-    def create(cls, d: Distro, log=print, offline: bool = False, name: str = "", netns: str = "") -> Machine:
-        """offline: a network namespace of its own with no route anywhere, and no download caches bound in.
-        name and netns: a host of a site, in that site's namespace for it (no caches either: no route out)."""
+    def create(cls, d: Distro, log=print, name: str = "", netns: str = "") -> Machine:
+        """name and netns: a host of a site, in that site's namespace (no download caches: no route out)."""
         tarball = ensure_rootfs_tarball(d, log)
-        base = WORK / f"run-{name or d.key}{'-offline' if offline else ''}-{os.getpid()}"
+        base = WORK / f"run-{name or d.key}-{os.getpid()}"
         shutil.rmtree(base, ignore_errors=True)
         (base / "root").mkdir(parents=True)
         t0 = time.monotonic()
@@ -307,9 +286,6 @@ class Machine:
             (base / "root/etc/hosts").write_text(hosts_file(name))
         if netns:  # a host of a site: its namespace is the site's
             return cls(d, base / "root", binds, netns=netns, hostname=name)
-        if offline:  # a server with a LAN address and no route anywhere
-            netns = isolated_netns(f"jegw-{d.key}-off", OFFLINE_ADDRESS)
-            return cls(d, base / "root", binds, netns=netns, owns_netns=True)
         if Path("/etc/pip.conf").exists():
             binds.append("--bind-ro=/etc/pip.conf")
         # download caches only (what a re-run would fetch again): pip, npm, apt's .deb files
@@ -433,8 +409,6 @@ class Machine:
 
     def destroy(self) -> None:
         self.poweroff()
-        if self.owns_netns:
-            run(["ip", "netns", "delete", self.netns], timeout=30, check=False)
         if os.environ.get("JEGW_KEEP") != "1":
             shutil.rmtree(self.root.parent, ignore_errors=True)
 

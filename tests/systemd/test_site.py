@@ -6,7 +6,9 @@ answers, is bound read-only into all three; each installs its part with the READ
 `--bundle`; the gateway host's join file is copied to the hub host, which installs with `--join`. Proven:
 the hub host's health step logs in and runs a Spark job through the gateway on the other host, whose
 executor ran on the worker host; the doctor is clean on all three; the gateway down and the worker gone
-are named on the host where they show, with the hop."""
+are named on the host where they show, with the hop; a damaged bundle and answers it was not built for
+are refused before any change; Chromium, started in the hub host's network namespace, logs in and runs a
+Spark cell in JupyterLab."""
 
 from __future__ import annotations
 
@@ -16,12 +18,15 @@ import secrets
 import shutil
 import subprocess
 import sys
+import tarfile
 import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
 from . import host, net
-from .conftest import PASSWORD_ENV, record
+from .conftest import KERNEL_DISPLAY, PASSWORD_ENV, record
 
 DISTRO = "bookworm"
 GW, HUB, WORKER = (f"{net.NET}.{i}" for i in (1, 2, 3))
@@ -42,6 +47,19 @@ hub_host = "{HUB}"
 worker_hosts = ["{WORKER}"]
 """
 INSTALL = "cd /src && ./jeg-wizard install --unattended /bundle/site.toml --bundle /bundle/site-bundle.tar"
+
+
+def damaged_copy(src: Path, dest: Path) -> str:
+    """A copy with one byte of one .deb flipped; returns that member's name."""
+    shutil.copyfile(src, dest)
+    with tarfile.open(src, "r:") as tar:
+        m = next(m for m in tar if m.name.endswith(".deb") and m.size > 1000)
+    with open(dest, "r+b") as f:
+        f.seek(m.offset_data + m.size // 2)
+        b = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([b[0] ^ 0xFF]))
+    return m.name
 
 
 @pytest.fixture(scope="module")
@@ -108,11 +126,44 @@ def bad_lines(m: host.Machine) -> tuple[int, list[str], str]:
     return r.returncode, [ln for ln in out.splitlines() if ln.startswith(("[!]", "[✗]", "[?]"))], out
 
 
+def test_the_hosts_have_no_route_out(site):
+    _, m, _ = site
+    for name in ("gateway", "hub", "worker"):
+        assert "default" not in m[name].ok("ip route show; ip -6 route show")
+        r = m[name].sh("curl -sS -m 5 -o /dev/null https://pypi.org/simple/ 2>&1", timeout=30)
+        assert r.returncode != 0, f"pypi.org answered from the {name} host"
+
+
+def test_a_damaged_bundle_is_refused_before_any_change(site):
+    _, m, password = site
+    flipped = damaged_copy(BUNDLE_DIR / "site-bundle.tar", BUNDLE_DIR / "damaged.tar")
+    try:
+        r = m["hub"].sh(INSTALL.replace("site-bundle.tar", "damaged.tar"), timeout=600, env={PASSWORD_ENV: password})
+    finally:
+        (BUNDLE_DIR / "damaged.tar").unlink()
+    out = r.stdout + r.stderr
+    assert r.returncode == 2 and f"damaged): {flipped}" in out, out[-2000:]
+    hub = m["hub"]
+    assert not hub.path("/opt/jeg-wizard").exists() and not hub.path("/opt/jeg").exists()
+    assert not hub.path("/var/cache/jeg-wizard/bundle/current").exists()
+
+
+def test_answers_the_bundle_was_not_built_for_are_refused(site):
+    _, m, password = site
+    (BUNDLE_DIR / "other.toml").write_text(SITE_ANSWERS + '\n[proxy]\nversion = "4.6.2"\n')
+    r = m["hub"].sh(INSTALL.replace("site.toml", "other.toml"), timeout=900, env={PASSWORD_ENV: password})
+    out = r.stdout + r.stderr
+    assert r.returncode == 2 and "nothing was changed" in out, out[-3000:]
+    assert "bundle: no npm packages for configurable-http-proxy 4.6.2 (proxy.version)" in out, out[-3000:]
+    assert not m["hub"].path("/opt/jeg").exists() and not m["hub"].path("/var/lib/jeg-wizard/journal.jsonl").exists()
+
+
 def test_three_hosts_install_their_parts_offline_and_run_a_job_across_them(site):
     s, m, password = site
-    gw_out, t_gw = install(m["gateway"], password)
+    with ThreadPoolExecutor(2) as pool:  # the gateway and worker hosts need nothing from each other
+        gw, worker = (pool.submit(install, m[n], password) for n in ("gateway", "worker"))
+        (gw_out, t_gw), (_, t_worker) = gw.result(), worker.result()
     assert "Join file for the hub host" in gw_out, gw_out[-2000:]
-    _, t_worker = install(m["worker"], password)
     join = m["gateway"].path("/var/lib/jeg-wizard/join.json")
     assert join.stat().st_mode & 0o777 == 0o600
     target = m["hub"].path("/root/join.json")
@@ -149,3 +200,40 @@ def test_three_hosts_install_their_parts_offline_and_run_a_job_across_them(site)
         time.sleep(1)
     record("site", "worker gone, on the gateway host", bad[0] if bad else "(nothing)")
     assert any(f"has no live worker from worker host {WORKER}" in b for b in bad), bad
+    m["worker"].ok("jeg-wizard services start spark-worker")  # the browser's job below needs it
+
+
+def test_a_browser_on_the_hub_hosts_network_runs_a_spark_cell(site, tmp_path):
+    """Chromium from this machine, started inside the hub host's network namespace: the hub at its site
+    address, the kernel on the gateway host."""
+    _, m, password = site
+    if not m["hub"].path("/var/lib/jeg-wizard/journal.jsonl").exists():
+        pytest.fail("the hub host was not installed (see the test above)")
+    if not os.path.exists("/usr/bin/chromium"):
+        pytest.skip("Debian's chromium is not installed on this machine (tests/run installs it)")
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); from tests.e2e.browser import run_spark_cell_in_lab as run; "
+        "print('RESULT', run(sys.argv[2], sys.argv[3], sys.stdin.read().strip(), sys.argv[4], "
+        "timeout=300, screenshot_path=sys.argv[5]).strip())"
+    )
+    t0 = time.monotonic()
+    r = subprocess.run(
+        [
+            "nsenter",
+            f"--net=/proc/{m['hub'].leader}/ns/net",
+            sys.executable,
+            "-c",
+            code,
+            str(host.SRC),
+            f"http://{HUB}:8000",
+            ADMIN,
+            KERNEL_DISPLAY,
+            str(tmp_path / "lab-site.png"),
+        ],
+        input=password,
+        capture_output=True,
+        text=True,
+        timeout=420,
+    )
+    assert r.returncode == 0 and "RESULT 1000" in r.stdout, (r.stdout + r.stderr)[-3000:]
+    record("site", "browser on the hub host", f"{time.monotonic() - t0:.0f}s")

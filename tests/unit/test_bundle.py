@@ -1,5 +1,5 @@
 """The offline bundle: unpacking verifies every file, refuses what does not fit, and the install's
-commands read only from it (the real offline install: tests/systemd/test_offline.py)."""
+commands read only from it (the real offline installs: tests/systemd/test_site.py)."""
 
 from __future__ import annotations
 
