@@ -29,6 +29,17 @@ ADMIN = f"jegwa{_SUFFIX}"
 GATEWAY_USER = f"jegwg{_SUFFIX}"
 
 
+# measured, never asserted: printed at the end of the run (pytest_terminal_summary)
+TIMINGS: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    if TIMINGS:
+        terminalreporter.section("e2e timings")
+        for line in TIMINGS:
+            terminalreporter.write_line(line)
+
+
 def free_ports(n: int) -> list[int]:
     socks, ports = [], []
     for _ in range(n):
