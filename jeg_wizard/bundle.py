@@ -245,18 +245,25 @@ def problems(have: dict, want: dict) -> list[str]:
     return out
 
 
-def _progress_lines(done: int, total: int, _last=[-1]) -> None:  # noqa: B006 - the last tenth printed
-    tenth = done * 10 // max(total, 1)
-    if tenth != _last[0]:
-        _last[0] = tenth
-        print(f"jeg-wizard: unpacking the bundle: {tenth * 10}%", file=sys.stderr)
+def _progress_lines():
+    """progress(done, total) printing a line at each tenth, for the bootstrap's terminal and log."""
+    last = -1
+
+    def progress(done: int, total: int) -> None:
+        nonlocal last
+        tenth = done * 10 // max(total, 1)
+        if tenth != last:
+            last = tenth
+            print(f"jeg-wizard: unpacking the bundle: {tenth * 10}%", file=sys.stderr)
+
+    return progress
 
 
 def main(argv: list[str]) -> int:
     """For the bootstrap, before the wizard's venv exists."""
     try:
         if len(argv) == 2 and argv[0] == "unpack":
-            print(unpack(argv[1], progress=_progress_lines).dir)
+            print(unpack(argv[1], progress=_progress_lines()).dir)
             return 0
         if len(argv) == 2 and argv[0] == "apt-options":
             print("\n".join(_open(Path(argv[1])).apt_options()))

@@ -583,8 +583,6 @@ def cmd_users(args) -> int:
     from pathlib import Path
 
     from . import hub_users
-    from .actions import FileContent
-    from .actions.users import user_exists
     from .answers import AnswersError, load
     from .engine import make_context
     from .layout import Layout
@@ -613,30 +611,12 @@ def cmd_users(args) -> int:
     if args.action == "remove" and (bad := hub_users.refused([e.name for e in entries], L, "users remove")):
         raise AnswersError(bad)
     ctx = make_context(answers)
-    before = hub_users.roster(L)
     if args.action == "add":
-        new = [e for e in entries if not user_exists(e.name)]
-        passwords = {e.name: hub_users.new_password() for e in new if not e.password_hash}
         out = Path(args.passwords or L.state_dir / "users" / f"passwords-{time.strftime('%Y%m%dT%H%M%S')}.csv")
-        if passwords:  # before the accounts: a run cut short never leaves an account whose password is lost
-            hub_users.write_passwords(out, passwords)
-        created, rehashed = hub_users.ensure_accounts(ctx, entries, passwords)
-        after = hub_users.added(before, entries)
+        created, rehashed, passwords = hub_users.add(ctx, entries, out)
     else:
-        after = hub_users.removed(before, [e.name for e in entries])
-    gone = []
-    if args.action == "remove":  # accounts the roster holds (ours); their homes stay (the notebooks)
-        from .actions.users import end_processes_of
-
-        for e in entries:
-            if e.name in before["allowed"] and user_exists(e.name):
-                end_processes_of(e.name, grace=5)
-                ctx.runner.run(["userdel", e.name])
-                gone.append(e.name)
-    roster = FileContent(L.hub_users_file, lambda: hub_users.render_roster(after), mode=0o644)
-    changed_roster = not roster.done(ctx)
-    if changed_roster:  # backed up, written atomically, journaled (uninstall removes it)
-        roster.apply(ctx)
+        gone = hub_users.remove(ctx, entries)
+    changed_roster = hub_users.write_roster(ctx, entries, args.action)
     took = time.monotonic() - t0
     if args.action == "add":
         print(

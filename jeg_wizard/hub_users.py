@@ -82,31 +82,21 @@ def read_csv(path: str, layout: Layout) -> list[Entry]:
 
 def refused(names: list[str], layout: Layout, where: str) -> list[str]:
     """Names that must never be hub users: root, system accounts, the gateway's own user, its refused ones."""
-    from .machine import uid_range
+    from .machine import not_a_person, uid_range
 
     a = layout.a
     never = {"root", a.gateway.user, *a.gateway.unauthorized_users}
-    lo, _ = uid_range()
+    lo, hi = uid_range()
     out = []
     for name in names:
         if name in never:
             out.append(
                 f"{where}: {name} may not be a hub user (root, the gateway's user and gateway.unauthorized_users)"
             )
-            continue
-        uid = _uid(name)
-        if uid is not None and uid < lo:
-            out.append(f"{where}: {name} is a system account (uid {uid} < {lo}); hub users are people")
+        elif (uid := not_a_person(name)) is not None:
+            bound = f"< {lo}" if uid < lo else f"> {hi}"
+            out.append(f"{where}: {name} is a system account (uid {uid} {bound}); hub users are people")
     return out
-
-
-def _uid(name: str) -> int | None:
-    import pwd
-
-    try:
-        return pwd.getpwnam(name).pw_uid
-    except KeyError:
-        return None
 
 
 def roster(layout: Layout) -> dict[str, list[str]]:
@@ -161,22 +151,53 @@ def _shadow() -> dict[str, str]:
     return out
 
 
-def ensure_accounts(ctx, entries: list[Entry], passwords: dict[str, str]) -> tuple[list[str], list[str]]:
-    """(created, rehashed): useradd for the new names (journaled first: uninstall --remove-users knows
-    them), then one chpasswd for the generated passwords and one for the hashes, all on stdin. Existing
-    accounts keep their passwords unless the CSV gives a hash that differs."""
+def add(ctx, entries: list[Entry], passwords_file: Path) -> tuple[list[str], list[str], dict[str, str]]:
+    """(created, rehashed, generated passwords): useradd for the new names (journaled first: uninstall
+    --remove-users knows them), then one chpasswd for the generated passwords and one for the hashes,
+    all on stdin. Existing accounts keep their passwords unless the CSV gives a hash that differs."""
     from .actions.users import UserRecord, user_exists
 
     new = [e for e in entries if not user_exists(e.name)]
+    passwords = {e.name: new_password() for e in new if not e.password_hash}
+    if passwords:  # before the accounts: a run cut short never leaves an account whose password is lost
+        write_passwords(passwords_file, passwords)
     for e in new:
         ctx.record(UserRecord(e.name, created=True))  # before useradd: a kill after it still knows
         ctx.runner.run(["useradd", "--create-home", "--shell", "/bin/bash", e.name])
     shadow = _shadow()
     hashed = [e for e in entries if e.password_hash and shadow.get(e.name) != e.password_hash]
-    clear = [e.name for e in new if e.name in passwords]
-    if clear:
-        ctx.runner.run(["chpasswd"], input="".join(f"{n}:{passwords[n]}\n" for n in clear))
+    if passwords:
+        ctx.runner.run(["chpasswd"], input="".join(f"{n}:{pw}\n" for n, pw in passwords.items()))
     if hashed:
         ctx.runner.run(["chpasswd", "--encrypted"], input="".join(f"{e.name}:{e.password_hash}\n" for e in hashed))
-    created = {e.name for e in new}
-    return [e.name for e in new], [e.name for e in hashed if e.name not in created]
+    created = [e.name for e in new]
+    return created, [e.name for e in hashed if e.name not in created], passwords
+
+
+def remove(ctx, entries: list[Entry]) -> list[str]:
+    """The accounts of these users that the roster holds (ours), deleted; their homes stay (the notebooks)."""
+    from .actions.users import end_processes_of, user_exists
+
+    ours = set(roster(ctx.layout)["allowed"])
+    gone = []
+    for e in entries:
+        if e.name in ours and user_exists(e.name):
+            end_processes_of(e.name, grace=5)
+            ctx.runner.run(["userdel", e.name])
+            gone.append(e.name)
+    return gone
+
+
+def write_roster(ctx, entries: list[Entry], action: str) -> bool:
+    """The roster with these users added or removed; True when it changed (backed up, written atomically,
+    journaled: uninstall removes it)."""
+    from .actions import FileContent
+
+    L = ctx.layout
+    before = roster(L)
+    after = added(before, entries) if action == "add" else removed(before, [e.name for e in entries])
+    file = FileContent(L.hub_users_file, render_roster(after), mode=0o644)
+    if file.done(ctx):
+        return False
+    file.apply(ctx)
+    return True

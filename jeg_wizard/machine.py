@@ -80,20 +80,30 @@ def uid_range(login_defs: str = LOGIN_DEFS) -> tuple[int, int]:
     return found["UID_MIN"], found["UID_MAX"]
 
 
+def not_a_person(name: str) -> int | None:
+    """The uid of an existing account no hub user may be: root (uid 0 under any name) or a system account
+    (uid outside UID_MIN..UID_MAX, /etc/login.defs); None for a regular account or one not made yet."""
+    try:
+        uid = pwd.getpwnam(name).pw_uid
+    except KeyError:
+        return None
+    lo, hi = uid_range()
+    return None if uid and lo <= uid <= hi else uid
+
+
 def hub_accounts(a: Answers) -> list[str]:
-    """Who may log in to the hub (users.admin, users.allowed): never root (uid 0 under any name) nor a
-    system account (uid outside UID_MIN..UID_MAX, /etc/login.defs) when the user already exists here."""
+    """Who may log in to the hub (users.admin, users.allowed): never root nor a system account, when the
+    user already exists here (else the install creates a regular one)."""
     lo, hi = uid_range()
     out = []
     for key, names in (("users.admin", [a.users.admin]), ("users.allowed", a.users.allowed)):
         for name in names:
-            try:
-                uid = pwd.getpwnam(name).pw_uid
-            except KeyError:
-                continue  # created by the install as a regular user
+            uid = not_a_person(name)
+            if uid is None:
+                continue
             if uid == 0:
                 out.append(f"{key}: '{name}' has uid 0 (it is root under another name); choose a regular user")
-            elif not lo <= uid <= hi:
+            else:
                 out.append(
                     f"{key}: '{name}' is a system account here (uid {uid}, outside UID_MIN..UID_MAX "
                     f"{lo}..{hi} in {LOGIN_DEFS}); hub users must be regular accounts"

@@ -95,6 +95,12 @@ def run(site: net.Site, host: str, *args: str, timeout: float = 120) -> subproce
     return site.run(host, [sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+def join_only(site: net.Site, answers_file: Path, join_file: Path) -> subprocess.CompletedProcess:
+    """The hub host takes a join file (its join step only: the hub itself is not installed here)."""
+    args = ["install", "--unattended", str(answers_file), "--join", str(join_file), "--only", "join"]
+    return run(site, "hub", "-m", "jeg_wizard", *args)
+
+
 class Gateway:
     """The stand-in gateway process on the gateway host."""
 
@@ -181,19 +187,7 @@ def test_the_hub_host_joins_the_gateway_host_and_names_each_fault_with_the_hop(s
     assert r.returncode == 2 and "readable by group or others (mode 644)" in r.stderr, r.stderr
     assert not hub_state.exists()
     copied = copy_join(join_file, tmp / "hub" / "join.json")
-    r = run(
-        s,
-        "hub",
-        "-m",
-        "jeg_wizard",
-        "install",
-        "--unattended",
-        str(files["hub"]),
-        "--join",
-        str(copied),
-        "--only",
-        "join",
-    )
+    r = join_only(s, files["hub"], copied)
     assert r.returncode == 0, r.stdout + r.stderr
     gw_state = tmp / "gateway" / "state"
     token = hub_state / "secrets" / "gateway-token"
@@ -232,19 +226,7 @@ def test_the_hub_host_joins_the_gateway_host_and_names_each_fault_with_the_hop(s
         assert f"hub host cannot verify gateway host {HOP}: TLS certificate verification failed" in text, text
         assert "jeg-wizard install --join FILE" in text
         rejoin = copy_join(new_join, tmp / "hub" / "join-2.json")
-        r = run(
-            s,
-            "hub",
-            "-m",
-            "jeg_wizard",
-            "install",
-            "--unattended",
-            str(files["hub"]),
-            "--join",
-            str(rejoin),
-            "--only",
-            "join",
-        )
+        r = join_only(s, files["hub"], rejoin)
         assert r.returncode == 0, r.stdout + r.stderr
         assert all(ln.startswith("[✓]") for ln in doctor_gateway(s, files["hub"]))
 
