@@ -4,9 +4,12 @@ from jeg_wizard import render
 from jeg_wizard.actions import FileContent, command_check
 from jeg_wizard.engine import Step
 
-SMOKE = """from pyspark.sql import SparkSession
+SMOKE = """import sys
+from pyspark.sql import SparkSession
 spark = SparkSession.builder.appName("jeg-wizard-smoke").getOrCreate()
-print("JEG_WIZARD_SMOKE", spark.range(100).count())
+n = spark.range(100).count()
+# one write: spark-submit runs us unbuffered, so print's pieces could interleave with the JVM's log
+sys.stdout.write(f"JEG_WIZARD_SMOKE {n}\n")
 spark.stop()
 """
 
