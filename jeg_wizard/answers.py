@@ -39,6 +39,7 @@ from .values import (
     HostOrIP,
     Int,
     KernelName,
+    Memory,
     OptAbsPath,
     OptOwnedDir,
     OptSiteHost,
@@ -120,6 +121,9 @@ class Spark(Section):
     home: OptOwnedDir = D("", description="the Spark symlink; empty: <prefix>/spark")
     master: SparkMaster = D("local[*]", description="local[*] | local[N] | spark://HOST:PORT (started here) | yarn")
     cores_max: Int(1, 1024) = D(1, description="spark.cores.max per kernel on a standalone cluster")
+    driver_memory: Memory = D("1g", description="each kernel's driver (the kernel's JVM on the gateway host)")
+    executor_memory: Memory = D("1g", description="each executor of a kernel (standalone, yarn)")
+    executor_cores: Int(1, 1024) = D(1, description="cores of each executor of a kernel (standalone, yarn)")
     master_webui_port: Port = D(8380, description="standalone master web UI")
     worker_webui_port: Port = D(8381, description="standalone worker web UI (not 8081: the hub's)")
 
@@ -132,6 +136,12 @@ class Spark(Section):
 
     @model_validator(mode="after")
     def _source_needs(self) -> Spark:
+        if self.master.startswith("spark://") and self.executor_cores > self.cores_max:
+            # no executor could start: the kernel's jobs would wait forever for resources
+            raise ValueError(
+                f"spark.executor_cores: {self.executor_cores} is more than spark.cores_max ({self.cores_max}), "
+                "so no executor of a kernel could start; lower it or raise spark.cores_max"
+            )
         if self.source == "url" and not self.url:
             raise ValueError("spark.url: is required when spark.source = 'url'")
         if self.source == "tarball" and not self.tarball:

@@ -251,11 +251,23 @@ def context(layout: Layout, proxy_command: list[str] | None = None) -> dict:
             "spark_opts": k.spark_opts,
             "local_ip": "127.0.0.1" if g.ip in ("0.0.0.0", "::") else g.ip,
             "pythonpath": pythonpath(layout),
-            "cores_max": a.spark.cores_max,
+            "resources": " ".join(resource_args(a)),
             "argv": kernel_argv(layout),
             "impersonation": g.impersonation,
         },
     }
+
+
+def resource_args(a) -> list[str]:
+    """spark-submit options for what one kernel may take (answers spark.*_memory, *_cores, cores_max)."""
+    s = a.spark
+    args = ["--driver-memory", s.driver_memory]
+    if s.master.startswith("spark://"):
+        args += ["--executor-memory", s.executor_memory, "--conf", f"spark.executor.cores={s.executor_cores}"]
+        args += ["--conf", f"spark.cores.max={s.cores_max}"]
+    elif s.master == "yarn":
+        args += ["--executor-memory", s.executor_memory, "--executor-cores", str(s.executor_cores)]
+    return args
 
 
 def check_python(text: str, name: str) -> None:

@@ -40,7 +40,10 @@ def kernel_file_actions(ctx):
 
 
 def build(ctx):
-    return [Venv(ctx.layout.kernel_venv, ctx.answers.system.python, KERNEL_REQUIREMENTS), *kernel_file_actions(ctx)]
+    venv = Venv(ctx.layout.kernel_venv, ctx.answers.system.python, KERNEL_REQUIREMENTS)
+    if ctx.role == "worker":  # executors run a kernel's Python tasks with the driver's PYSPARK_PYTHON path
+        return [venv]
+    return [venv, *kernel_file_actions(ctx)]
 
 
 STEP = Step(
@@ -48,5 +51,6 @@ STEP = Step(
     "Install the Spark Python kernelspec",
     "cp -r kernels/spark_python_standalone /usr/local/share/jupyter/kernels",
     build,
-    roles=("all", "gateway"),
+    roles=("all", "gateway", "worker"),
+    titles={"worker": "Install the kernels' Python (executors run Python tasks with it)"},
 )

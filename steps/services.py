@@ -2,6 +2,7 @@
 preferred method"): a systemd unit, or a supervised process when PID 1 is not systemd. A standalone
 Spark master and worker too, when the kernel's master is spark:// on this host."""
 
+from jeg_wizard import render
 from jeg_wizard.actions import ServiceRunning
 from jeg_wizard.engine import Step
 from jeg_wizard.services import ServiceSpec
@@ -46,6 +47,9 @@ def _spark_env(ctx, local_ip: str) -> dict[str, str]:
         "SPARK_LOG_DIR": str(L.log_dir),
         "SPARK_PID_DIR": str(L.services_dir),
         "SPARK_LOCAL_IP": local_ip,
+        # executors inherit these: a kernel's Python tasks need pyspark importable (the jars do not carry it)
+        "PYTHONPATH": render.pythonpath(L),
+        "PYSPARK_PYTHON": L.pyspark_python,
     }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import httpx
 
 from .finding import Finding, ok, problem, unknown
@@ -97,4 +99,19 @@ def master(site: Install) -> list[Finding]:
     return [ok(C, "master", f"{where}: {len(alive)} worker(s){cores}")]
 
 
-check = master
+def executor_python(site: Install) -> Finding:
+    """A worker host runs a kernel's Python tasks with the path the driver names (PYSPARK_PYTHON)."""
+    python = site.L.pyspark_python
+    if os.access(python, os.X_OK):
+        return ok(C, "executor python", f"{python} (PYSPARK_PYTHON) runs Python tasks here")
+    return problem(
+        C,
+        "executor python",
+        f"worker host {site.L.worker_ip} has no {python} (PYSPARK_PYTHON): a kernel's Python tasks fail here "
+        "('Cannot run program')",
+        "jeg-wizard install --role worker (its kernelspecs step makes that Python)",
+    )
+
+
+def check(site: Install) -> list[Finding]:
+    return master(site) + ([executor_python(site)] if site.L.role == "worker" else [])

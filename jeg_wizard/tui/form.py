@@ -113,6 +113,9 @@ GROUPS: tuple[Group, ...] = (
                 "spark.cores.max per kernel on a standalone cluster",
                 advanced=True,
             ),
+            F("spark.driver_memory", "Driver memory", help="each kernel's driver, like 1g", advanced=True),
+            F("spark.executor_memory", "Executor memory", help="each executor of a kernel, like 1g", advanced=True),
+            F("spark.executor_cores", "Executor cores", "int", "cores of each executor of a kernel", advanced=True),
             F("spark.master_webui_port", "Master UI port", "int", "standalone master web UI", advanced=True),
             F(
                 "spark.worker_webui_port",

@@ -46,6 +46,12 @@ gateway_host = "{GW}"
 hub_host = "{HUB}"
 worker_hosts = ["{WORKER}"]
 """
+WORKER_NAME = "jegw-site-worker"  # the worker container's host name
+# a job of 8 Python tasks, each answering the name of the host it ran on
+TASK_HOSTS = (
+    "sorted(set(spark.sparkContext.parallelize(range(8), 8)"
+    ".map(lambda _: __import__('socket').gethostname()).collect()))"
+)
 INSTALL = "cd /src && ./jeg-wizard install --unattended /bundle/site.toml --bundle /bundle/site-bundle.tar"
 
 
@@ -94,6 +100,7 @@ def site():
     try:
         for name in s.names:
             m = host.Machine.create(d, name=f"jegw-site-{name}", netns=s.ns(name))
+            assert name != "worker" or m.hostname == WORKER_NAME
             m.binds.append(f"--bind-ro={BUNDLE_DIR}:/bundle")
             machines[name] = m
             m.boot()
@@ -203,6 +210,23 @@ def test_three_hosts_install_their_parts_offline_and_run_a_job_across_them(site)
     m["worker"].ok("jeg-wizard services start spark-worker")  # the browser's job below needs it
 
 
+def test_a_blocked_port_is_named_on_the_hub_host(site):
+    """A firewall on the gateway host drops the hub host's packets to the gateway's port."""
+    s, m, _ = site
+    if not shutil.which("nft"):
+        pytest.skip("nft is not installed on this machine (tests/run installs nftables)")
+    rules = f"table inet jegwtest {{ chain input {{ type filter hook input priority 0; ip saddr {HUB} tcp dport 8888 drop; }} }}"
+    s.run("gateway", ["nft", "-f", "-"], input=rules, text=True, check=True)
+    try:
+        code, bad, _ = bad_lines(m["hub"])
+    finally:
+        s.run("gateway", ["nft", "delete", "table", "inet", "jegwtest"], check=True)
+    record("site", "gateway port blocked, on the hub host", bad[0] if bad else "(nothing)")
+    want = f"hub host cannot reach gateway host {GW}:8888: no answer within"
+    assert code == 2 and any(want in b and "a firewall drops the packets" in b for b in bad), bad
+    assert bad_lines(m["hub"])[0] == 0  # open again: clean
+
+
 def test_a_browser_on_the_hub_hosts_network_runs_a_spark_cell(site, tmp_path):
     """Chromium from this machine, started inside the hub host's network namespace: the hub at its site
     address, the kernel on the gateway host."""
@@ -214,7 +238,7 @@ def test_a_browser_on_the_hub_hosts_network_runs_a_spark_cell(site, tmp_path):
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); from tests.e2e.browser import run_spark_cell_in_lab as run; "
         "print('RESULT', run(sys.argv[2], sys.argv[3], sys.stdin.read().strip(), sys.argv[4], "
-        "timeout=300, screenshot_path=sys.argv[5]).strip())"
+        "timeout=300, screenshot_path=sys.argv[5], code=sys.argv[6]).strip())"
     )
     t0 = time.monotonic()
     r = subprocess.run(
@@ -229,11 +253,13 @@ def test_a_browser_on_the_hub_hosts_network_runs_a_spark_cell(site, tmp_path):
             ADMIN,
             KERNEL_DISPLAY,
             str(tmp_path / "lab-site.png"),
+            TASK_HOSTS,
         ],
         input=password,
         capture_output=True,
         text=True,
         timeout=420,
     )
-    assert r.returncode == 0 and "RESULT 1000" in r.stdout, (r.stdout + r.stderr)[-3000:]
+    # the tasks' own Python reports where it ran: the worker host, not the gateway host with the driver
+    assert r.returncode == 0 and f"RESULT ['{WORKER_NAME}']" in r.stdout, (r.stdout + r.stderr)[-3000:]
     record("site", "browser on the hub host", f"{time.monotonic() - t0:.0f}s")

@@ -199,3 +199,21 @@ def test_launcher_script_refuses_root_and_says_so(tmp_path):
             timeout=60,
         )
         assert r.returncode == 1 and why in r.stderr and "secret-key" not in r.stderr + r.stdout, r.stderr
+
+
+@pytest.mark.parametrize("template,master", MASTERS.items())
+def test_each_kernel_gets_the_answers_resources(tmp_answers, template, master):
+    a = tmp_answers(
+        spark={"master": master, "driver_memory": "3g", "executor_memory": "5g", "executor_cores": 2, "cores_max": 4}
+    )
+    args = rendered_kernel(a)["env"]["PYSPARK_SUBMIT_ARGS"].split()
+    assert args[:2] == ["--master", master] and args[-1] == "pyspark-shell"
+    assert args[args.index("--driver-memory") + 1] == "3g"
+    if master == "local[*]":  # one JVM: executors' sizes mean nothing there
+        assert "--executor-memory" not in args and not any("executor.cores" in x for x in args)
+    else:
+        assert args[args.index("--executor-memory") + 1] == "5g"
+        cores = "spark.executor.cores=2" in args or args[args.index("--executor-cores") + 1] == "2"
+        assert cores, args
+    if master.startswith("spark://"):
+        assert "spark.cores.max=4" in args

@@ -198,7 +198,11 @@ def test_plan_of_each_role_has_only_its_steps(site):
     assert any("from the hub host" in t for t in actions(hub_states, "health"))
 
     wk_states, wk_text = plan(site(site={"worker_hosts": [WORKER]}, spark={"master": f"spark://{GW}:7077"}), "worker")
-    assert [s.step.id for s in wk_states] == ["system", "java", "spark", "environment", "spark_smoke", "services"]
+    ids = [s.step.id for s in wk_states]
+    assert ids == ["system", "java", "spark", "environment", "spark_smoke", "kernelspecs", "services"]
+    # the executors' Python at the driver's PYSPARK_PYTHON path, and no kernelspec on a worker
+    (venv,) = actions(wk_states, "kernelspecs")
+    assert str(Layout(site(), "worker").kernel_venv) in venv, venv
     assert actions(wk_states, "services") == ["service spark-worker running"]
     assert f"org.apache.spark.deploy.worker.Worker --host {WORKER} --webui-port 8381 spark://{GW}:7077" in wk_text
 
@@ -577,7 +581,7 @@ def test_the_gateway_host_names_the_worker_hosts_the_master_lacks(site):
     assert [f.status for f in checks.spark.master(s)] == ["ok"]
 
 
-def test_a_worker_host_checks_it_is_a_live_worker_of_the_master(site, monkeypatch):
+def test_a_worker_host_checks_it_is_a_live_worker_of_the_master(site, monkeypatch, tmp_path):
     a = site(site={"worker_hosts": [WORKER]}, spark={"master": f"spark://{GW}:7077"})
     L = Layout(a, "worker")
     assert "spark" in checks.for_role("worker")
@@ -588,6 +592,15 @@ def test_a_worker_host_checks_it_is_a_live_worker_of_the_master(site, monkeypatc
     _master_says(s, [{"host": WORKER, "state": "ALIVE"}])
     [f] = checks.spark.master(s)
     assert f.status == checks.OK
+    # the doctor also looks for the Python the driver names for the executors
+    [_, py] = checks.spark.check(s)
+    assert py.status == checks.PROBLEM and f"worker host {WORKER} has no {L.pyspark_python}" in py.detail
+    assert "install --role worker" in py.fix
+    python = tmp_path / "python"
+    python.write_text("#!/bin/sh\n")
+    python.chmod(0o755)
+    monkeypatch.setattr(Layout, "pyspark_python", str(python))
+    assert [f.status for f in checks.spark.check(s)] == [checks.OK, checks.OK]
     s.get = _fail_with(_refused())
     [f] = checks.spark.master(s)
     assert f"worker host {WORKER} cannot reach the Spark master on gateway host {GW} (http://{GW}:8380/json/): " in (
