@@ -9,7 +9,7 @@ from pyspark.sql import SparkSession
 spark = SparkSession.builder.appName("jeg-wizard-smoke").getOrCreate()
 n = spark.range(100).count()
 # one write: spark-submit runs us unbuffered, so print's pieces could interleave with the JVM's log
-sys.stdout.write(f"JEG_WIZARD_SMOKE {n}\n")
+sys.stdout.write(f"JEG_WIZARD_SMOKE {n}\\n")
 spark.stop()
 """
 
@@ -26,7 +26,7 @@ def build(ctx):
     }
     argv = [f"{L.spark_home}/bin/spark-submit", "--master", "local[1]", "--conf", "spark.ui.enabled=false", str(script)]
     return [
-        FileContent(script, SMOKE),
+        FileContent(script, SMOKE, validate=lambda t: render.check_python(t, str(script))),
         command_check(
             "Spark runs a job: spark.range(100).count() == 100", argv, "JEG_WIZARD_SMOKE 100", env=env, timeout=300
         ),

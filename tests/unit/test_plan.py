@@ -121,3 +121,31 @@ def test_tarball_source_plans_download_verify_extract(tmp_answers, tmp_path):
     text = render_plan(engine.plan(), ctx)
     assert f"# GET {t.as_uri()}" in text and "(sha512 aaaaaaaaaaaaaaaa…)" in text
     assert "$ tar -xzf" in text
+
+
+def test_the_smoke_script_writes_its_marker_in_one_write(monkeypatch):
+    """spark-submit runs the script unbuffered with the JVM's log on the same pipe: the marker the check
+    looks for must leave in one write, or a log line can land inside it."""
+    import sys
+    import types
+
+    from steps import spark_smoke
+
+    writes: list[str] = []
+
+    class Session:
+        builder = types.SimpleNamespace(appName=lambda name: types.SimpleNamespace(getOrCreate=lambda: Session()))
+
+        def range(self, n):
+            return types.SimpleNamespace(count=lambda: n)
+
+        def stop(self):
+            pass
+
+    sql = types.ModuleType("pyspark.sql")
+    sql.SparkSession = Session
+    monkeypatch.setitem(sys.modules, "pyspark", types.ModuleType("pyspark"))
+    monkeypatch.setitem(sys.modules, "pyspark.sql", sql)
+    monkeypatch.setattr(sys, "stdout", types.SimpleNamespace(write=writes.append, flush=lambda: None))
+    exec(compile(spark_smoke.SMOKE, "spark_smoke.py", "exec"), {})
+    assert writes == ["JEG_WIZARD_SMOKE 100\n"]
