@@ -215,7 +215,10 @@ def test_a_blocked_port_is_named_on_the_hub_host(site):
     s, m, _ = site
     if not shutil.which("nft"):
         pytest.skip("nft is not installed on this machine (tests/run installs nftables)")
-    rules = f"table inet jegwtest {{ chain input {{ type filter hook input priority 0; ip saddr {HUB} tcp dport 8888 drop; }} }}"
+    rules = (
+        "table inet jegwtest {\n  chain input {\n    type filter hook input priority 0;\n"
+        f"    ip saddr {HUB} tcp dport 8888 drop\n  }}\n}}\n"
+    )
     s.run("gateway", ["nft", "-f", "-"], input=rules, text=True, check=True)
     try:
         code, bad, _ = bad_lines(m["hub"])
