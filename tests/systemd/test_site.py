@@ -5,10 +5,10 @@ unreachable route for the /24 here while they run). One offline bundle, built he
 answers, is bound read-only into all three; each installs its part with the README's command and
 `--bundle`; the gateway host's join file is copied to the hub host, which installs with `--join`. Proven:
 the hub host's health step logs in and runs a Spark job through the gateway on the other host, whose
-executor ran on the worker host; the doctor is clean on all three; the gateway down and the worker gone
-are named on the host where they show, with the hop; a damaged bundle and answers it was not built for
-are refused before any change; Chromium, started in the hub host's network namespace, logs in and runs a
-Spark cell in JupyterLab."""
+executor ran on the worker host; the doctor is clean on all three; the gateway down, its port blocked by a
+firewall and the worker gone are named on the host where they show, with the hop; a damaged bundle and
+answers it was not built for are refused before any change; Chromium, started in the hub host's network
+namespace, logs in and runs a Spark cell in JupyterLab whose Python tasks report the worker host's name."""
 
 from __future__ import annotations
 
