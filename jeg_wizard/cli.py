@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_status(args)
         return cmd_tui(args.answers)
     except AnswersError as e:
-        _err("the answers are not valid; nothing was changed:")
+        _err(f"{'set: refused' if args.command == 'set' else 'the answers are not valid'}; nothing was changed:")
         for problem in e.problems:
             print(f"  - {problem}", file=sys.stderr)
         return EXIT_USAGE

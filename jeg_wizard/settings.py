@@ -135,7 +135,7 @@ class Change:
     old: Context
     new: Context
     steps: list  # the steps to run, in install order
-    writes: list  # the pending file actions (FileContent, EnvBlock) with their steps' contexts
+    writes: list  # (the pending file action (FileContent, EnvBlock), its step)
     restart: list[str]  # services restarted (or started)
     keep: dict[str, int | None] = field(default_factory=dict)  # service -> pid, left alone
     keys: list[str] = field(default_factory=list)
@@ -167,7 +167,7 @@ def prepare(old: Answers, new: Answers, steps, role: str = "all", dry_run: bool 
     bad = [f"{k}: not changed by `set`: {refused_reason(k)}" for k in keys if refused_reason(k)]
     if bad:
         raise AnswersError(bad)
-    ctx = make_context(new, role=role)
+    ctx = make_context(new, role=role, log_to_file=not dry_run)  # a dry run leaves no trace
     octx = make_context(old, ctx.runner, role=role)
     for c in (ctx, octx):
         try:  # set never changes the admin's password: known or not, it is only used by --verify

@@ -83,12 +83,13 @@ def test_hub_only_setting_restarts_the_hub_alone(installed):
                     break
                 assert time.monotonic() < deadline, f"not sent to the tree: {page.status_code} {page.url}"
                 time.sleep(1)
-    finally:
-        back, out, took = set_(installed, "hub.default_url=/lab")
-        TIMINGS.append(f"set hub.default_url back: {took:.1f}s")
+    finally:  # back as a re-run with the (unedited) answers file: its settings applied, the file saved as it is
+        back, out, took = set_(installed)
+        TIMINGS.append(f"set --answers FILE (hub.default_url back): {took:.1f}s")
         assert back.returncode == 0, out[-4000:]
+        assert "set hub.default_url: '/tree' -> '/lab'" in out
     assert 'c.Spawner.default_url = "/lab"' in L.hub_config.read_text()
-    assert load(L.saved_answers) == load(installed.answers_path)  # a key now said, with its default
+    assert L.saved_answers.read_bytes() == saved
     assert running(installed, "gateway") == gateway
     healthy_again(installed)
 

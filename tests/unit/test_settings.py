@@ -137,3 +137,32 @@ def test_saved_answers_keep_an_edited_file_as_it_is(tmp_answers, tmp_path):
     assert ctx.layout.saved_answers.read_bytes() == text
     settings.save_answers(ctx.layout, {"hub": {"default_url": "/lab"}})
     assert load_data(ctx.layout.saved_answers)[0] == {"hub": {"default_url": "/lab"}}
+
+
+def test_a_failed_health_check_puts_back_what_the_steps_wrote(tmp_answers, tmp_path, monkeypatch):
+    """The steps succeed, the health check after them fails: the message names it, the file is back."""
+    from jeg_wizard.engine import Step
+    from jeg_wizard.health import HealthError
+
+    a = tmp_answers(services={"start": False}, system={"replace_existing_files": True})
+    target = tmp_path / "etc" / "demo.py"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(b"x = 1\n")
+    ctx = make_context(a)
+    ctx.journal.ensure()
+    step = Step("demo", "demo", "", lambda ctx: [FileContent(target, "x = 2\n")])
+    change = settings.Change(make_context(a, ctx.runner), ctx, [step], [], [], keys=["hub.default_url"])
+    calls = []
+
+    def health(ctx, verify):
+        calls.append(target.read_bytes())
+        if len(calls) == 1:
+            raise HealthError("hub API answers: HTTP 502 from the proxy")
+
+    monkeypatch.setattr(settings, "health", health)
+    outcome = settings.apply(change)
+    assert not outcome.ok
+    assert "hub API answers: HTTP 502 from the proxy" in outcome.message
+    assert "(1 file put back); healthy again" in outcome.message
+    assert calls == [b"x = 2\n", b"x = 1\n"]  # checked after the change, and again after the rollback
+    assert target.read_bytes() == b"x = 1\n"
