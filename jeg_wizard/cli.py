@@ -645,7 +645,7 @@ def cmd_set(args) -> int:
         return EXIT_FAIL
     settings.save_answers(Layout(new), data, None if assigned else Path(base).read_bytes())
     print(f"set: done in {time.monotonic() - t0:.1f}s; {outcome.message}; saved answers: {saved}")
-    if args.answers and assigned:
+    if args.answers and assigned and Path(args.answers).resolve() != saved.resolve():
         print(f"note: {args.answers} still says the old values; {saved} has the new ones")
     return EXIT_OK
 
