@@ -641,7 +641,8 @@ def cmd_set(args) -> int:
     finally:
         unsubscribe()
     if not outcome.ok:
-        _err(f"set FAILED; nothing of it is left (the saved answers unchanged):\n{outcome.message}")
+        said = "nothing of it is left" if outcome.put_back else "and putting it back did not go cleanly"
+        _err(f"set FAILED; {said} (the saved answers unchanged):\n{outcome.message}")
         return EXIT_FAIL
     settings.save_answers(Layout(new), data, None if assigned else Path(base).read_bytes())
     print(f"set: done in {time.monotonic() - t0:.1f}s; {outcome.message}; saved answers: {saved}")

@@ -232,6 +232,7 @@ class Outcome:
     ok: bool
     message: str
     rollback_seconds: float | None = None
+    put_back: bool = True  # a failure: everything is as before it (files, services, health)
 
 
 def health(ctx: Context, verify: bool) -> None:
@@ -270,7 +271,7 @@ def apply(change: Change, verify: bool = False) -> Outcome:
             after = "healthy again" if not problems else "NOT healthy again: " + "; ".join(problems)
             lines = [cause.splitlines()[0].removesuffix(":"), *held_ports(change)]
             lines.append(f"rolled back in {secs:.1f}s ({'; '.join(done) or 'nothing had changed'}); {after}")
-            return Outcome(False, "\n".join(f"  {line}" for line in lines), secs)
+            return Outcome(False, "\n".join(f"  {line}" for line in lines), secs, put_back=not problems)
         return Outcome(True, f"restarted: {', '.join(change.restart) or 'nothing'}")
     finally:
         unlock_state_dir(state)

@@ -139,8 +139,10 @@ def test_saved_answers_keep_an_edited_file_as_it_is(tmp_answers, tmp_path):
     assert load_data(ctx.layout.saved_answers)[0] == {"hub": {"default_url": "/lab"}}
 
 
-def test_a_failed_health_check_puts_back_what_the_steps_wrote(tmp_answers, tmp_path, monkeypatch):
-    """The steps succeed, the health check after them fails: the message names it, the file is back."""
+@pytest.mark.parametrize("still_sick", [False, True])
+def test_a_failed_health_check_puts_back_what_the_steps_wrote(tmp_answers, tmp_path, monkeypatch, still_sick):
+    """The steps succeed, the health check after them fails: the message names it, the file is back
+    (and when the old settings are not healthy either, it says so rather than claim all is well)."""
     from jeg_wizard.engine import Step
     from jeg_wizard.health import HealthError
 
@@ -156,13 +158,16 @@ def test_a_failed_health_check_puts_back_what_the_steps_wrote(tmp_answers, tmp_p
 
     def health(ctx, verify):
         calls.append(target.read_bytes())
-        if len(calls) == 1:
+        if len(calls) == 1 or still_sick:
             raise HealthError("hub API answers: HTTP 502 from the proxy")
 
     monkeypatch.setattr(settings, "health", health)
     outcome = settings.apply(change)
-    assert not outcome.ok
+    assert not outcome.ok and outcome.put_back is not still_sick
     assert "hub API answers: HTTP 502 from the proxy" in outcome.message
-    assert "(1 file put back); healthy again" in outcome.message
+    if still_sick:
+        assert "(1 file put back); NOT healthy again: hub API answers: HTTP 502" in outcome.message
+    else:
+        assert "(1 file put back); healthy again" in outcome.message
     assert calls == [b"x = 2\n", b"x = 1\n"]  # checked after the change, and again after the rollback
     assert target.read_bytes() == b"x = 1\n"
