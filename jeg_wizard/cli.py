@@ -124,6 +124,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     us.add_argument("--answers", metavar="FILE", help="answers of the install (default: the copy in the state dir)")
 
+    se = sub.add_parser(
+        "set",
+        help="change settings of the install: only what they touch is rewritten and restarted, "
+        "all of it put back when the health checks fail",
+    )
+    se.add_argument(
+        "assignments", nargs="*", metavar="KEY=VALUE", help="e.g. hub.default_url=/tree gateway.max_kernels=32"
+    )
+    se.add_argument(
+        "--answers",
+        metavar="FILE",
+        help="the answers to start from (default: the install's saved copy); an edited copy applies its changes",
+    )
+    se.add_argument("--dry-run", action="store_true", help="print the diff and what would restart; change nothing")
+    se.add_argument("--verify", action="store_true", help="also log in as the admin and run a Spark job after it")
+
     sv = sub.add_parser("services", help="start, stop or restart what the install set up")
     sv.add_argument("action", choices=["start", "stop", "restart", "status"])
     sv.add_argument("names", nargs="*", help="gateway, hub, spark-master, spark-worker (default: all)")
@@ -227,13 +243,15 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_services(args)
         if args.command == "users":
             return cmd_users(args)
+        if args.command == "set":
+            return cmd_set(args)
         if args.command == "uninstall":
             return cmd_uninstall(args)
         if args.command in ("status", "doctor"):
             return cmd_status(args)
         return cmd_tui(args.answers)
     except AnswersError as e:
-        _err("the answers are not valid; nothing was changed:")
+        _err(f"{'set: refused' if args.command == 'set' else 'the answers are not valid'}; nothing was changed:")
         for problem in e.problems:
             print(f"  - {problem}", file=sys.stderr)
         return EXIT_USAGE
@@ -451,7 +469,7 @@ def _save_answers(ctx, path: str | None) -> None:
     from . import files
 
     text = Path(path).read_bytes() if path else example_answers().encode()
-    files.atomic_write(ctx.layout.state_dir / "answers.toml", text, 0o600)
+    files.atomic_write(ctx.layout.saved_answers, text, 0o600)
 
 
 SAVED_ANSWERS = "/var/lib/jeg-wizard/answers.toml"
@@ -574,6 +592,63 @@ def _paths_only(path: str) -> Answers:
         )
     except ValueError:
         return load(path)  # raises AnswersError naming the keys
+
+
+def cmd_set(args) -> int:
+    """Settings changed on an installed box (jeg_wizard.settings): validated, diffed, applied, rolled back on failure."""
+    import time
+    from pathlib import Path
+
+    from . import roles, settings
+    from .answers import AnswersError, load, load_data, parse
+    from .layout import Layout
+
+    t0 = time.monotonic()
+    if not args.assignments and not args.answers:
+        raise AnswersError(
+            ["set: give settings as KEY=VALUE (e.g. hub.default_url=/tree), or --answers FILE (edited answers)"]
+        )
+    base = args.answers or SAVED_ANSWERS
+    if not args.answers and not Path(base).exists():
+        _err(f"no install found ({base} is missing); give --answers FILE")
+        return EXIT_USAGE
+    data, _ = load_data(base)
+    data, assigned = settings.assign(data, args.assignments)
+    new = parse(data)
+    saved = Layout(new).saved_answers
+    if not saved.exists():
+        raise AnswersError([f"system.state_dir: no install there ({saved} is missing); `set` changes an installed box"])
+    if os.geteuid() != 0 and not args.dry_run:
+        _err("run as root (sudo): set rewrites config files and restarts services")
+        return EXIT_USAGE
+    old = load(saved)
+    role = roles.detect(new, None)
+    change = settings.prepare(old, new, _steps(role), role=role, dry_run=args.dry_run)
+    if not change.keys:
+        print("set: nothing to change: the install already has these settings")
+        return EXIT_OK
+    a, b = old.model_dump(), new.model_dump()
+    for key in change.keys:
+        s, k = key.split(".")
+        print(f"set {key}: {a[s][k]!r} -> {b[s][k]!r}")
+    sys.stdout.write(settings.render(change))
+    if args.dry_run:
+        print("Nothing was changed (dry run).")
+        return EXIT_OK
+    unsubscribe = change.new.runner.subscribe(lambda line: print(f"  {line}", flush=True))
+    try:
+        outcome = settings.apply(change, verify=args.verify)
+    finally:
+        unsubscribe()
+    if not outcome.ok:
+        said = "nothing of it is left" if outcome.put_back else "and putting it back did not go cleanly"
+        _err(f"set FAILED; {said} (the saved answers unchanged):\n{outcome.message}")
+        return EXIT_FAIL
+    settings.save_answers(Layout(new), data, None if assigned else Path(base).read_bytes())
+    print(f"set: done in {time.monotonic() - t0:.1f}s; {outcome.message}; saved answers: {saved}")
+    if args.answers and assigned and Path(args.answers).resolve() != saved.resolve():
+        print(f"note: {args.answers} still says the old values; {saved} has the new ones")
+    return EXIT_OK
 
 
 def cmd_users(args) -> int:

@@ -160,6 +160,11 @@ class Layout:
         return Path(self.a.system.state_dir)
 
     @property
+    def saved_answers(self) -> Path:
+        """The install's copy of its answers (no secrets in them): what `services`, status and `set` read."""
+        return self.state_dir / "answers.toml"
+
+    @property
     def secrets_dir(self) -> Path:
         return self.state_dir / "secrets"
 
