@@ -35,7 +35,9 @@ def direct(kernel: dict) -> float:
     env = {**os.environ, **kernel["env"]}
     env.pop("PYTHONSTARTUP", None)  # the shell's startup makes its own session: ours is the script's
     t0 = time.perf_counter()
-    p = subprocess.Popen([kernel["argv"][0], "-c", DIRECT], env=env, stdout=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [kernel["argv"][0], "-c", DIRECT], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
     for line in p.stdout:
         if line.startswith("RESULT"):
             took = time.perf_counter() - t0
