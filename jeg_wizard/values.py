@@ -472,8 +472,8 @@ def _spark_opts(v: str) -> str:
 SparkOpts = Annotated[str, BeforeValidator(_text), AfterValidator(_spark_opts)]
 
 # a JVM memory size as Spark reads it; the unit is required (a bare number means bytes to some settings)
-MEMORY_WHAT = "must be a size with its unit, like 512m, 1g or 2g (a number, then k, m, g or t)"
-Memory = Annotated[str, BeforeValidator(_text), AfterValidator(_pattern(r"[1-9][0-9]{0,6}[kmgt]", MEMORY_WHAT))]
+MEMORY_WHAT = "must be a size with its unit, like 512m, 1g or 2gb (a number, then k, m, g or t, optionally b)"
+Memory = Annotated[str, BeforeValidator(_text), AfterValidator(_pattern(r"(?i)[1-9][0-9]{0,6}[kmgt]b?", MEMORY_WHAT))]
 
 
 def _port_range(v: str) -> str:
