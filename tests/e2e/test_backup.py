@@ -75,6 +75,7 @@ def _normal(text: str, L: Layout) -> str:
 
 
 def test_backup_then_restore_into_a_fresh_prefix(installed, tmp_path):
+    assert installed.first.returncode == 0, (installed.first.stdout + installed.first.stderr)[-4000:]
     L = installed.layout
     env = {"JEGW_BACKUP_PASS": PASSPHRASE}
     root2 = Path(tempfile.mkdtemp(prefix="jegw-e2e-restore-", dir="/tmp"))
