@@ -9,7 +9,7 @@ from pyspark.sql import SparkSession
 spark = SparkSession.builder.appName("jeg-wizard-smoke").getOrCreate()
 n = spark.range(100).count()
 # one write: spark-submit runs us unbuffered, so print's pieces could interleave with the JVM's log
-sys.stdout.write(f"JEG_WIZARD_SMOKE {n}\n")
+sys.stdout.write(f"JEG_WIZARD_SMOKE {n}\\n")
 spark.stop()
 """
 
