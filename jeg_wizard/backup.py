@@ -514,6 +514,7 @@ class RestorePlan:
     opened: Opened
     same_answers: bool  # the answers are the archive's own: its paths, so configs go back byte for byte
     notes: list[str]
+    stop_services: Callable[[], list[str]] = list  # stops what runs of this install; the names stopped
 
 
 def put_file(ctx, path: Path, data: bytes, mode: int, owner: str = "root") -> None:
@@ -546,8 +547,14 @@ def put_back(ctx, plan: RestorePlan, say: Callable[[str], None]) -> None:
     """Before the install's steps: the archive's files at this layout's places, the accounts with their
     password hashes, the homes. The install then finds the tokens and keys and does not make new ones."""
     from . import hub_users as roster_of
+    from .engine import lock_state_dir
 
     L, o = ctx.layout, plan.opened
+    ctx.journal.ensure()
+    lock_state_dir(L.state_dir)  # as the engine's run holds it (the same process: it keeps this one)
+    stopped = plan.stop_services()  # a restore over a running install: the hub must not keep the old database open
+    if stopped:
+        say(f"restore: stopped {', '.join(stopped)} (the install starts them again)")
     here = {p.key: p for p in places(L)}
     put = 0
     for kind in ("secret", "tls", "db", "roster", "config", "kernelspec"):

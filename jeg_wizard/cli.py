@@ -721,6 +721,20 @@ def cmd_backup(args) -> int:
     return EXIT_OK
 
 
+def _stop_running(L) -> list[str]:
+    """This install's services that run, stopped with their user servers (users' side first)."""
+    from .actions.services import STOP_ORDER
+    from .services import ProcessManager, SystemdManager
+
+    sdir = L.services_dir
+    if not sdir.is_dir():
+        return []
+    mgr = SystemdManager(sdir) if _is_systemd(sdir) else ProcessManager(sdir)
+    running = [n for n in mgr.names() if mgr.pid(n)]
+    order = sorted(running, key=lambda n: STOP_ORDER.index(n) if n in STOP_ORDER else 99)
+    return [n for n in order if mgr.stop(n, children=True)]
+
+
 def cmd_restore(args) -> int:
     """Verify everything, then the normal install with the archive's contents put in place before its steps."""
     import time
@@ -773,7 +787,7 @@ def cmd_restore(args) -> int:
             }
         )
         answers = answers.model_copy(update={"users": users})
-        plan = backup.RestorePlan(opened, same, [])
+        plan = backup.RestorePlan(opened, same, [], stop_services=lambda: _stop_running(Layout(answers)))
         if not same:
             print("note: other answers than the archive's: configs and kernelspecs are rendered for them, not copied")
         rc = cmd_install(

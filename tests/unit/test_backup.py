@@ -197,3 +197,35 @@ def test_extract_home_stays_inside(tmp_path, monkeypatch):
     assert stat.S_IMODE((home / "nb" / "a.ipynb").stat().st_mode) == 0o755  # no setuid from an archive
     assert not (tmp_path / "escape").exists() and not Path("/abs").exists()
     assert not (home / "up").is_symlink() and (home / "ok").is_symlink()
+
+
+def test_put_back_into_other_paths(site, tmp_path, tmp_answers):
+    """Into a layout with other paths: secrets, database (servers forgotten) and roster at its places, each
+    journaled; configs and kernelspecs left to the install (other answers); accounts without a hash noted."""
+    from jeg_wizard.engine import make_context, unlock_state_dir
+
+    made = backup.make(site, tmp_path / "b.tgz")
+    o = backup.open_archive(made.path, None)
+    other = tmp_answers(
+        system={"prefix": str(tmp_path / "new" / "opt"), "state_dir": str(tmp_path / "new" / "state")},
+        hub={"config_dir": str(tmp_path / "new" / "etc")},
+        kernels={"dir": str(tmp_path / "new" / "kernels")},
+    )
+    ctx = make_context(other, log_to_file=False)
+    plan = backup.RestorePlan(o, False, [], stop_services=lambda: ["hub"])
+    said = []
+    try:
+        backup.put_back(ctx, plan, said.append)
+    finally:
+        o.close()
+        unlock_state_dir(ctx.layout.state_dir)
+    L2 = ctx.layout
+    assert L2.cookie_secret_file.read_bytes() == site.cookie_secret_file.read_bytes()
+    assert stat.S_IMODE(L2.cookie_secret_file.stat().st_mode) == 0o600
+    assert L2.hub_users_file.read_bytes() == site.hub_users_file.read_bytes()
+    assert not L2.hub_config.exists() and not (L2.kernel_dir / "kernel.json").exists()
+    con = sqlite3.connect(L2.hub_state_dir / "jupyterhub.sqlite")
+    assert con.execute("SELECT server_id FROM spawners").fetchall() == [(None,)]
+    journaled = {r.path for r in ctx.journal.records() if type(r).__name__ == "FileRecord"}
+    assert {str(L2.cookie_secret_file), str(L2.hub_users_file)} <= journaled
+    assert said[0] == "restore: stopped hub (the install starts them again)"
