@@ -50,7 +50,17 @@ def _login(c: httpx.Client, hub_url: str, user: str, password: str) -> bool:
 # what makes a row the same user, token, role or group; other columns are printed when they differ
 SAME = {
     "users": ("id", "name", "admin", "cookie_id", "created"),
-    "api_tokens": ("id", "hashed", "prefix", "user_id", "service_id", "oauth_client_id", "note", "created"),
+    "api_tokens": (
+        "id",
+        "hashed",
+        "prefix",
+        "user_id",
+        "service_id",
+        "oauth_client_id",
+        "client_id",
+        "note",
+        "created",
+    ),
     "roles": ("id", "name", "scopes"),
     "user_role_map": ("user_id", "role_id"),
     "groups": ("id", "name"),
@@ -71,7 +81,8 @@ def _rows(db: Path) -> dict[str, list[dict]]:
 
 def _server_token(row: dict) -> bool:
     """A user server's own token or an OAuth token issued to one: the server's, not the user's."""
-    return (row["note"] or "").startswith("Server at") or (row["oauth_client_id"] or "").startswith("jupyterhub-user-")
+    client = row.get("oauth_client_id") or row.get("client_id") or ""  # the column's name varies by release
+    return (row.get("note") or "").startswith("Server at") or client.startswith("jupyterhub-user-")
 
 
 def _differences(restored: dict, archived: dict) -> tuple[list[str], list[str]]:
@@ -81,9 +92,8 @@ def _differences(restored: dict, archived: dict) -> tuple[list[str], list[str]]:
         a, b = restored[t], archived[t]
         if t == "api_tokens":  # the tokens of user servers the restore forgot may be revoked by the hub
             gone = [r for r in b if r["id"] not in {x["id"] for x in a}]
-            print(
-                f"database: tokens the restored hub revoked at its start: {[(r['note'], r['oauth_client_id']) for r in gone]}"
-            )
+            shown = [{k: v for k, v in r.items() if k != "hashed"} for r in gone]
+            print(f"database: tokens the restored hub revoked at its start: {shown}")
             b = [r for r in b if r not in gone or not _server_token(r)]
         if len(a) != len(b):
             same.add(f"{t}: {len(a)} rows restored, {len(b)} archived")
