@@ -140,6 +140,21 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("--dry-run", action="store_true", help="print the diff and what would restart; change nothing")
     se.add_argument("--verify", action="store_true", help="also log in as the admin and run a Spark job after it")
 
+    bk = sub.add_parser("backup", help="one archive (0600) of the hub database, secrets, configs, users; --homes too")
+    bk.add_argument("-o", "--output", metavar="FILE", help="the archive to write (default: in the state dir's backups)")
+    bk.add_argument("--homes", action="store_true", help="also the hub users' home directories (their notebooks)")
+    _passphrase_args(bk, "encrypt the archive (AES-256-GCM, scrypt) with a passphrase")
+    bk.add_argument("--answers", metavar="FILE", help="answers of the install (default: the copy in the state dir)")
+
+    rs = sub.add_parser("restore", help="verify a backup, then install from its answers and put its contents back")
+    rs.add_argument("archive", metavar="FILE", help="an archive `jeg-wizard backup` wrote")
+    _passphrase_args(rs, "the passphrase of an encrypted archive")
+    rs.add_argument(
+        "--answers",
+        metavar="FILE",
+        help="install with these answers instead of the archived ones (other paths or ports on the new machine)",
+    )
+
     sv = sub.add_parser("services", help="start, stop or restart what the install set up")
     sv.add_argument("action", choices=["start", "stop", "restart", "status"])
     sv.add_argument("names", nargs="*", help="gateway, hub, spark-master, spark-worker (default: all)")
@@ -149,11 +164,20 @@ def _parser() -> argparse.ArgumentParser:
 
 WHAT = {
     "state_dir": "a directory",
+    "archive": "a backup archive",
+    "passphrase_file": "a passphrase file",
     "bundle": "a bundle file",
     "output": "the file to write",
     "csv": "a CSV file",
     "passwords": "the file to write",
 }
+
+
+def _passphrase_args(p: argparse.ArgumentParser, what: str) -> None:
+    # never the passphrase itself as an argument: argv is readable by every user (ps, /proc)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--passphrase-file", metavar="FILE", help=f"{what}: read from FILE (mode 0600)")
+    g.add_argument("--passphrase-env", metavar="VAR", help=f"{what}: read from the environment variable VAR")
 
 
 def _site_args(p: argparse.ArgumentParser, join: bool = False) -> None:
@@ -184,6 +208,8 @@ def _empty_paths(args) -> list[str]:
         "output": "--output",
         "csv": "--csv",
         "passwords": "--passwords",
+        "archive": "restore",
+        "passphrase_file": "--passphrase-file",
     }
     out = [
         f"{flag}: an empty path was given; give the path of {WHAT.get(key, 'an answers file')}"
@@ -245,6 +271,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_users(args)
         if args.command == "set":
             return cmd_set(args)
+        if args.command == "backup":
+            return cmd_backup(args)
+        if args.command == "restore":
+            return cmd_restore(args)
         if args.command == "uninstall":
             return cmd_uninstall(args)
         if args.command in ("status", "doctor"):
@@ -376,13 +406,17 @@ def cmd_install(
     role: str | None = None,
     join: str | None = None,
     bundle: str | None = None,
+    answers: Answers | None = None,
+    before=None,
 ) -> int:
+    """answers: already loaded (restore); before(ctx): runs once nothing refused the install, before its
+    steps (restore puts the archive's secrets and database in place there: the steps find them)."""
     from . import preflight
     from .answers import AnswersError
     from .engine import Engine, StepFailed, make_context
     from .secrets import SecretError
 
-    answers = _load_answers(path)  # raises AnswersError before anything changes
+    answers = answers or _load_answers(path)  # raises AnswersError before anything changes
     role, joined = _site(answers, role, join)  # and JoinError
     steps = _steps(role)
     if only:
@@ -427,6 +461,8 @@ def cmd_install(
 
     ctx.journal.ensure()  # the state dir, journaled as ours
     _save_answers(ctx, path)  # now: `uninstall` finds it even when this run is interrupted
+    if before:
+        before(ctx)
     engine = Engine(ctx, steps)
     chosen = [s for s in steps if not only or s.id in only]
     reporter = RichReporter(len(chosen)) if sys.stdout.isatty() else PlainReporter()
@@ -708,6 +744,142 @@ def cmd_users(args) -> int:
     restart = ["hub", *(["gateway"] if answers.gateway.impersonation else [])]
     print(f"the hub's allow list changed ({L.hub_users_file}): restarting {', '.join(restart)}")
     return cmd_services(argparse.Namespace(action="restart", names=restart, state_dir=str(L.state_dir)))
+
+
+def _installed_answers(path: str | None) -> tuple[str, Answers]:
+    from pathlib import Path
+
+    from .answers import AnswersError, load
+
+    path = path or SAVED_ANSWERS
+    if not Path(path).exists():
+        raise AnswersError([f"no install found ({path} is missing); give --answers FILE"])
+    return path, load(path)
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def cmd_backup(args) -> int:
+    """jeg_wizard.backup.make: the database copied online, the archive 0600, written atomically."""
+    import time
+    from pathlib import Path
+
+    from . import backup, roles
+    from .layout import Layout
+
+    _, answers = _installed_answers(args.answers)
+    L = Layout(answers, roles.detect(answers, None))
+    if os.geteuid() != 0:
+        _err("run as root (sudo): a backup reads the secrets and the users' password hashes (/etc/shadow)")
+        return EXIT_USAGE
+    try:
+        passphrase = backup.read_passphrase(args.passphrase_file, args.passphrase_env)
+    except backup.BackupError as e:
+        _err(f"backup: {e}; nothing was written")
+        return EXIT_USAGE
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    out = Path(args.output or L.backups_dir / f"jeg-wizard-backup-{stamp}.tar.gz{'.enc' if passphrase else ''}")
+    made = backup.make(L, out, homes=args.homes, passphrase=passphrase)
+    for s in made.skipped:
+        print(f"  not in the backup: {s}")
+    print(
+        f"backup: {made.path} ({_size(made.size)}, {made.members} members, mode 0600"
+        f"{', encrypted' if passphrase else ''}) in {made.seconds:.1f}s; "
+        f"accounts: {', '.join(made.users) or 'none'}; homes: {', '.join(made.homes) or 'not taken (--homes)'}"
+    )
+    return EXIT_OK
+
+
+def _stop_running(L) -> list[str]:
+    """This install's services that run, stopped with their user servers (users' side first)."""
+    from .actions.services import STOP_ORDER
+    from .services import ProcessManager, SystemdManager
+
+    sdir = L.services_dir
+    if not sdir.is_dir():
+        return []
+    mgr = SystemdManager(sdir) if _is_systemd(sdir) else ProcessManager(sdir)
+    running = [n for n in mgr.names() if mgr.pid(n)]
+    order = sorted(running, key=lambda n: STOP_ORDER.index(n) if n in STOP_ORDER else 99)
+    return [n for n in order if mgr.stop(n, children=True)]
+
+
+def cmd_restore(args) -> int:
+    """Verify everything, then the normal install with the archive's contents put in place before its steps."""
+    import time
+    from pathlib import Path
+
+    from . import backup, doctor, roles
+    from .answers import AnswersError, load
+    from .layout import Layout
+
+    t0 = time.monotonic()
+    if os.geteuid() != 0:
+        _err("run as root (sudo): a restore installs, writes secrets and creates accounts")
+        return EXIT_USAGE
+    try:
+        passphrase = backup.read_passphrase(args.passphrase_file, args.passphrase_env)
+        opened = backup.open_archive(Path(args.archive), passphrase)
+    except backup.BackupError as e:
+        _err(f"restore: {args.archive}: {e}; nothing was changed")
+        return EXIT_USAGE
+    try:
+        m = opened.manifest
+        print(
+            f"restore: {args.archive} verified ({len(m['members'])} members, sha256 each; made by jeg-wizard "
+            f"{m['wizard_version']} on {m['host']} at {m['created']})"
+        )
+        if m["wizard_version"] != __version__:
+            print(f"note: the backup was made by jeg-wizard {m['wizard_version']}; this is {__version__}")
+        if m["role"] != "all":
+            raise AnswersError([f"restore: the archive is of a {m['role']} host; restore takes one-host installs only"])
+        if args.answers:
+            path = args.answers
+        elif "state/answers.toml" in opened.blobs:
+            path = str(opened.blobs["state/answers.toml"])
+        else:
+            raise AnswersError(["restore: the archive holds no answers; give --answers FILE"])
+        answers = load(path)
+        if roles.detect(answers, None) != "all":
+            raise AnswersError(["restore: the answers are of a site of several hosts; restore takes one-host installs"])
+        same = backup._sha256_file(Path(path))[0] == m["answers_sha256"]
+        # the passwords are the archive's: the admin's hash from it, no variable or file the old box had
+        admin = {u["name"]: u["hash"] for u in backup.accounts(opened)}.get(answers.users.admin, "")
+        u = answers.users
+        if u.admin_password_env or u.admin_password_file or u.admin_password_hash:
+            print("note: users.admin_password_*: not used by a restore; the admin's password comes from the archive")
+        users = u.model_copy(
+            update={
+                "admin_password_env": "",
+                "admin_password_file": "",
+                "admin_password_hash": admin if backup.usable_hash(admin) else "",
+            }
+        )
+        answers = answers.model_copy(update={"users": users})
+        plan = backup.RestorePlan(opened, same, [], stop_services=lambda: _stop_running(Layout(answers)))
+        if not same:
+            print("note: other answers than the archive's: configs and kernelspecs are rendered for them, not copied")
+        rc = cmd_install(
+            path, unattended=True, only=None, answers=answers, before=lambda ctx: backup.put_back(ctx, plan, print)
+        )
+        for note in plan.notes:
+            print(f"note: {note}")
+        if rc != EXIT_OK:
+            _err("restore: the install failed (above); fix the cause and run the same restore again")
+            return rc
+        print("\nrestore: health")
+        health = doctor.main(Layout(answers), 5.0)  # 0 healthy, 1 degraded (warnings), 2 down
+        said = {0: "", 1: " (health: degraded, the lines above say what)", 2: " (health: DOWN, above)"}[health]
+        print(f"\nrestore: done in {time.monotonic() - t0:.0f}s{said}")
+        return EXIT_FAIL if health == 2 else EXIT_OK
+    finally:
+        opened.close()
 
 
 def cmd_services(args) -> int:
