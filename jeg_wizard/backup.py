@@ -113,15 +113,6 @@ def hub_users(L: Layout) -> dict[str, bool]:
     return {n: admin for n, admin in names.items() if n not in set(r["removed"])}
 
 
-def shadow() -> dict[str, str]:
-    out = {}
-    for line in Path("/etc/shadow").read_text().splitlines():
-        parts = line.split(":")
-        if len(parts) > 1:
-            out[parts[0]] = parts[1]
-    return out
-
-
 # ------------------------------------------------------------------ the sealed stream
 
 
@@ -314,6 +305,8 @@ def make(L: Layout, output: Path, *, homes: bool = False, passphrase: str | None
                     take(kernelspec_place(L, f.relative_to(L.kernel_dir).as_posix()))
         users, homes_taken = [], []
         if L.runs("hub"):
+            from .hub_users import shadow
+
             hashes, accounts = shadow(), []
             for name, admin in hub_users(L).items():
                 try:

@@ -142,7 +142,8 @@ def write_passwords(path: Path, passwords: dict[str, str]) -> None:
     files.atomic_write(path, text.encode(), 0o600)
 
 
-def _shadow() -> dict[str, str]:
+def shadow() -> dict[str, str]:
+    """name -> password hash, from /etc/shadow (root only)."""
     out = {}
     for line in Path("/etc/shadow").read_text().splitlines():
         parts = line.split(":")
@@ -164,8 +165,8 @@ def add(ctx, entries: list[Entry], passwords_file: Path) -> tuple[list[str], lis
     for e in new:
         ctx.record(UserRecord(e.name, created=True))  # before useradd: a kill after it still knows
         ctx.runner.run(["useradd", "--create-home", "--shell", "/bin/bash", e.name])
-    shadow = _shadow()
-    hashed = [e for e in entries if e.password_hash and shadow.get(e.name) != e.password_hash]
+    hashes = shadow()
+    hashed = [e for e in entries if e.password_hash and hashes.get(e.name) != e.password_hash]
     if passwords:
         ctx.runner.run(["chpasswd"], input="".join(f"{n}:{pw}\n" for n, pw in passwords.items()))
     if hashed:

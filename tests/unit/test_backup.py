@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from jeg_wizard import backup
+from jeg_wizard import backup, hub_users
 from jeg_wizard.layout import Layout
 
 
@@ -46,7 +46,7 @@ def site(tmp_answers, monkeypatch):
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(f"content of {p.name}\n")
     (L.state_dir / "journal.jsonl").write_text("{}\n")
-    monkeypatch.setattr(backup, "shadow", lambda: {})
+    monkeypatch.setattr(hub_users, "shadow", lambda: {})
     return L
 
 
