@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from . import __version__, files
+from .bundle import sha256_of
 from .layout import Layout
 
 FORMAT = "jeg-wizard-backup"
@@ -229,15 +230,6 @@ def snapshot_db(db: Path, dest: Path) -> None:
         src.close()
 
 
-def _sha256_file(path: Path) -> tuple[str, int]:
-    h, n = hashlib.sha256(), 0
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-            n += len(chunk)
-    return h.hexdigest(), n
-
-
 def _owner_name(st: os.stat_result) -> str:
     try:
         return pwd.getpwuid(st.st_uid).pw_name
@@ -279,7 +271,7 @@ def make(L: Layout, output: Path, *, homes: bool = False, passphrase: str | None
     def take(p: Place, src: Path | None = None) -> None:
         src = src or p.path
         st = p.path.stat()
-        digest, size = _sha256_file(src)
+        digest, size = sha256_of(src), src.stat().st_size
         members[p.key] = {
             "kind": p.kind,
             "path": str(p.path),

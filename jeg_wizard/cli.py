@@ -799,12 +799,12 @@ def cmd_backup(args) -> int:
 def _stop_running(L) -> list[str]:
     """This install's services that run, stopped with their user servers (users' side first)."""
     from .actions.services import STOP_ORDER
-    from .services import ProcessManager, SystemdManager
+    from .services import manager
 
     sdir = L.services_dir
     if not sdir.is_dir():
         return []
-    mgr = SystemdManager(sdir) if _is_systemd(sdir) else ProcessManager(sdir)
+    mgr = manager(L.a.services.manager, sdir)  # as the install chose it
     running = [n for n in mgr.names() if mgr.pid(n)]
     order = sorted(running, key=lambda n: STOP_ORDER.index(n) if n in STOP_ORDER else 99)
     return [n for n in order if mgr.stop(n, children=True)]
@@ -817,6 +817,7 @@ def cmd_restore(args) -> int:
 
     from . import backup, doctor, roles
     from .answers import AnswersError, load
+    from .bundle import sha256_of
     from .layout import Layout
 
     t0 = time.monotonic()
@@ -848,7 +849,7 @@ def cmd_restore(args) -> int:
         answers = load(path)
         if roles.detect(answers, None) != "all":
             raise AnswersError(["restore: the answers are of a site of several hosts; restore takes one-host installs"])
-        same = backup._sha256_file(Path(path))[0] == m["answers_sha256"]
+        same = sha256_of(Path(path)) == m["answers_sha256"]
         # the passwords are the archive's: the admin's hash from it, no variable or file the old box had
         admin = {u["name"]: u["hash"] for u in backup.accounts(opened)}.get(answers.users.admin, "")
         u = answers.users
