@@ -140,6 +140,21 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("--dry-run", action="store_true", help="print the diff and what would restart; change nothing")
     se.add_argument("--verify", action="store_true", help="also log in as the admin and run a Spark job after it")
 
+    ug = sub.add_parser(
+        "upgrade",
+        help="move the hub, gateway and kernel environments to a release set: deltas, refusals, backup, "
+        "built beside, switched atomically, health-checked, switched back on a failure",
+    )
+    ug.add_argument("--to", metavar="RELEASE", help="the release set (default: the current one; see --list)")
+    ug.add_argument("--list", action="store_true", help="the release sets this wizard knows, with their pins")
+    ug.add_argument("--dry-run", action="store_true", help="print the deltas and the refusals; change nothing")
+    ug.add_argument(
+        "--quick",
+        action="store_true",
+        help="after the switch, the quick health checks only (not the admin's login and a Spark job)",
+    )
+    ug.add_argument("--answers", metavar="FILE", help="answers of the install (default: the copy in the state dir)")
+
     bk = sub.add_parser("backup", help="one archive (0600) of the hub database, secrets, configs, users; --homes too")
     bk.add_argument("-o", "--output", metavar="FILE", help="the archive to write (default: in the state dir's backups)")
     bk.add_argument("--homes", action="store_true", help="also the hub users' home directories (their notebooks)")
@@ -271,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_users(args)
         if args.command == "set":
             return cmd_set(args)
+        if args.command == "upgrade":
+            return cmd_upgrade(args)
         if args.command == "backup":
             return cmd_backup(args)
         if args.command == "restore":
@@ -281,7 +298,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_status(args)
         return cmd_tui(args.answers)
     except AnswersError as e:
-        _err(f"{'set: refused' if args.command == 'set' else 'the answers are not valid'}; nothing was changed:")
+        said = {"set": "set: refused", "upgrade": "upgrade: refused"}.get(args.command, "the answers are not valid")
+        _err(f"{said}; nothing was changed:")
         for problem in e.problems:
             print(f"  - {problem}", file=sys.stderr)
         return EXIT_USAGE
@@ -763,6 +781,58 @@ def _size(n: int) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return str(n)
+
+
+def cmd_upgrade(args) -> int:
+    """jeg_wizard.upgrade: deltas, the refusal table, a backup, new environments beside, an atomic switch,
+    the health checks (the deep one included), everything switched and put back on a failure."""
+    import time
+
+    from . import releases, roles, upgrade
+    from .answers import AnswersError
+    from .engine import make_context
+    from .secrets import SecretError
+
+    t0 = time.monotonic()
+    if args.list:
+        for r in releases.RELEASES.values():
+            current = " (current)" if r is releases.CURRENT else ""
+            print(
+                f"{r.name}{current}: hub {' '.join(r.hub)}; gateway {' '.join(r.gateway_no_deps)}; "
+                f"kernel {' '.join(r.kernel)}"
+            )
+        return EXIT_OK
+    _, answers = _installed_answers(args.answers)
+    if os.geteuid() != 0 and not args.dry_run:
+        _err("run as root (sudo): upgrade builds environments under the prefix and restarts services")
+        return EXIT_USAGE
+    role = roles.detect(answers, None)
+    ctx = make_context(answers, role=role, log_to_file=not args.dry_run)
+    try:
+        ctx.secrets.admin_password()
+    except SecretError:  # the login -> Spark job check says it is skipped
+        ctx.secrets.set_admin_password(None)
+    p = upgrade.plan(ctx, args.to)
+    sys.stdout.write(upgrade.render(p))
+    if p.refused:
+        raise AnswersError([f"release {p.target.name}: {r}" for r in p.refused])
+    if not p.changing:
+        print(f"upgrade: nothing to do: the environments are already release {p.target.name}")
+        return EXIT_OK
+    if args.dry_run:
+        print("Nothing was changed (dry run).")
+        return EXIT_OK
+    unsubscribe = ctx.runner.subscribe(lambda line: print(f"  {line}", flush=True))
+    try:
+        outcome = upgrade.apply(p, verify=not args.quick)
+    finally:
+        unsubscribe()
+    if not outcome.ok:
+        said = "everything is as it was" if outcome.put_back else "and putting it back did not go cleanly"
+        _err(f"upgrade FAILED; {said}:\n{outcome.message}")
+        return EXIT_FAIL
+    print(f"upgrade: release {p.target.name} in {time.monotonic() - t0:.0f}s; {outcome.message}")
+    return EXIT_OK
 
 
 def cmd_backup(args) -> int:

@@ -290,9 +290,10 @@ def held_ports(change: Change) -> list[str]:
     ]
 
 
-def rollback(change: Change, mark: int) -> tuple[list[str], list[str]]:
+def rollback(change: Change, mark: int, before_restart=None) -> tuple[list[str], list[str]]:
     """Undo what the journal's lines from `mark` on say, then restart on the old answers; (what was
-    done, what is still wrong)."""
+    done, what is still wrong). before_restart(): with the files back and the services not yet started,
+    a last look (upgrade compares the files' sha256 with before); the problems it returns."""
     ctx, octx = change.new, change.old
     runner = ctx.runner
     records = fold([r for r in map(from_entry, ctx.journal.entries()[mark:]) if r is not None])
@@ -319,6 +320,8 @@ def rollback(change: Change, mark: int) -> tuple[list[str], list[str]]:
             runner.rmdir(d)
         except OSError:
             pass  # not empty: something else is in it now
+    if before_restart:
+        problems += before_restart()
     restarted = []
     for step in change.steps:
         for action in step.build(octx):

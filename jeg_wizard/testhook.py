@@ -29,3 +29,11 @@ def pause(label: str) -> None:
             f.write(label + "\n")
     while True:
         time.sleep(3600)
+
+
+def fail(label: str) -> None:
+    """JEG_WIZARD_TEST_FAIL_AT=<substring>: raise at the first failure point whose label contains it (an
+    injected fault, for the rollback tests). Labels: "upgrade built", "upgrade switched", "upgrade started"."""
+    want = os.environ.get("JEG_WIZARD_TEST_FAIL_AT")
+    if want and want in label:
+        raise RuntimeError(f"injected failure ({label}; JEG_WIZARD_TEST_FAIL_AT)")

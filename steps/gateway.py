@@ -22,31 +22,12 @@ from jeg_wizard.actions import (
     secret_file,
 )
 from jeg_wizard.engine import Step
+from jeg_wizard.releases import CURRENT
 from jeg_wizard.services import ServiceSpec
 
-# JEG 3.3.0 is what the config, the kernelspecs (LocalProcessProxy) and the user servers' kernel-websocket fix
-# are written for; it runs on jupyter_server 1.x. Its own pins cannot install on Python 3.12+ (pyzmq<25 has no
-# wheel there and does not build) and it imports distutils (gone in 3.12). One recipe for every Python: its
-# runtime requirements with pyzmq relaxed (GATEWAY_DEPENDENCIES), then JEG itself with --no-deps. Left out:
-# docker, kubernetes, yarn-api-client and future, which only the container/YARN-cluster process proxies use
-# (every kernelspec here, YARN's included, uses LocalProcessProxy). Proven from install to `1+1` in a kernel
-# started through the gateway on the Pythons that jeg_wizard.preflight.GATEWAY_PYTHONS names.
-GATEWAY_REQUIREMENTS = ["jupyter_enterprise_gateway==3.3.0"]  # installed last, --no-deps
-GATEWAY_DEPENDENCIES = [
-    "jupyter_server>=1.7,<2",
-    "jupyter_client>=6.1.12,<7",
-    "pyzmq>=25,<28",  # JEG says <25; 27.x runs it (zmq.eventloop.ioloop and zmq.ssh are still there)
-    "tornado>=6.1,<7",
-    "traitlets>=5.3.0",
-    "jupyter_core>=4.7.0",
-    "jinja2>=3.1",
-    "paramiko>=2.11",
-    "pexpect>=4.8.0",
-    "pycryptodomex>=3.9.7",
-    "requests>=2.14.2",
-    "watchdog>=2.1.3",
-    "setuptools",  # JEG imports distutils.util.strtobool: on 3.12+ only setuptools' shim provides it
-]
+# the recipe and why it is what it is: jeg_wizard.releases (every release set's pins in one place)
+GATEWAY_REQUIREMENTS = list(CURRENT.gateway_no_deps)  # installed last, --no-deps
+GATEWAY_DEPENDENCIES = list(CURRENT.gateway)
 
 
 def service_spec(ctx) -> ServiceSpec:

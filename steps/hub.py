@@ -3,8 +3,9 @@ JEG's pins would downgrade JupyterLab if they shared one)."""
 
 from jeg_wizard.actions import Venv, command_check
 from jeg_wizard.engine import Step
+from jeg_wizard.releases import CURRENT
 
-HUB_REQUIREMENTS = ["jupyterhub==6.1.*", "jupyterlab==4.6.*", "notebook==7.6.*"]
+HUB_REQUIREMENTS = list(CURRENT.hub)  # the pins of every release set: jeg_wizard.releases
 
 
 def build(ctx):

@@ -9,8 +9,9 @@ each one as the hub user named in KERNEL_USERNAME.
 from jeg_wizard import render
 from jeg_wizard.actions import FileContent, Venv
 from jeg_wizard.engine import Step
+from jeg_wizard.releases import CURRENT
 
-KERNEL_REQUIREMENTS = ["ipykernel>=6.29,<8"]
+KERNEL_REQUIREMENTS = list(CURRENT.kernel)
 
 
 def kernel_file_actions(ctx):

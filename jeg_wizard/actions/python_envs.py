@@ -13,6 +13,11 @@ from .records import Op, Undo, argv_line, ours, record_new_dirs
 MARKER = ".jeg-wizard-requirements"  # written last: a venv without it was never finished
 
 
+def recipe(requirements, no_deps=()) -> str:
+    """A venv's whole recipe, as its marker file holds it: changing any line of it means another venv."""
+    return "\n".join([*requirements, *(f"--no-deps {r}" for r in no_deps)]) + "\n"
+
+
 def pip_source(ctx) -> list[str]:
     """With install --bundle: the bundle's wheels only, never an index."""
     return ctx.bundle.pip_options() if ctx.bundle else []
@@ -56,7 +61,7 @@ class Venv:
 
     def _wanted(self) -> str:
         # the whole recipe: changing any line of it makes done() false, so the venv is rebuilt
-        return "\n".join([*self.requirements, *(f"--no-deps {r}" for r in self.no_deps)]) + "\n"
+        return recipe(self.requirements, self.no_deps)
 
     def done(self, ctx) -> bool:
         # the marker is written last: a venv killed half-way never looks finished
