@@ -29,6 +29,7 @@ import ctypes
 import hashlib
 import json
 import os
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -360,12 +361,19 @@ def apply(p: Plan, *, backup_to: Path | None = None, verify: bool = True) -> Out
     lock_state_dir(L.state_dir)
     try:
         stamp = time.strftime("%Y%m%dT%H%M%S")
-        made = backup.make(L, backup_to or L.backups_dir / f"jeg-wizard-backup-{stamp}-before-upgrade.tar.gz")
+        try:
+            made = backup.make(L, backup_to or L.backups_dir / f"jeg-wizard-backup-{stamp}-before-upgrade.tar.gz")
+        except (OSError, sqlite3.Error, backup.BackupError) as e:
+            return Outcome(False, f"  the backup failed, so nothing was changed: {e}")
         say(f"backup: {made.path} ({made.members} members) in {made.seconds:.1f}s")
         new: dict[str, Path] = {}
         t = time.monotonic()
         for env in p.changing:
-            new[env.name] = build(ctx, env)
+            try:
+                new[env.name] = build(ctx, env)
+            except Exception as e:  # noqa: BLE001 - pip's failure, named; the running install is untouched
+                why = str(e).splitlines()[0] if str(e) else repr(e)
+                return Outcome(False, f"  building the {env.name} environment beside failed ({why}); nothing switched")
             bad = built_refusals(ctx, env, new[env.name])
             if bad:
                 return Outcome(

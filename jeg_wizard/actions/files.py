@@ -120,7 +120,7 @@ class DirRecord(Record):
             if self.created and p != u.state and not inside(p, u.state):
                 u.sweep.append(p)
             return []
-        if inside(p, u.state) or not p.exists():
+        if inside(p, u.state) or not (p.exists() or p.is_symlink()):  # a venv's stable path is a symlink after upgrade
             return []
         if self.created and u.remove_software:
             return [Op(f"remove {p} (installed software)", lambda: u.runner.remove(p))]

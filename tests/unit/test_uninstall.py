@@ -331,3 +331,25 @@ def test_second_run_on_the_same_state_dir_is_refused(root):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_an_upgraded_venv_its_symlink_and_both_versions_go_with_remove_software(root):
+    """After `jeg-wizard upgrade` the stable path is a symlink to hub-<sha> and the old venv is beside it."""
+    L = install(root)
+    jeg = root / "opt" / "jeg"
+    link, new, old = jeg / "hub", jeg / "hub-aaaa", jeg / "hub-bbbb"
+    for d in (new, old):
+        (d / "bin").mkdir(parents=True)
+        (d / "bin" / "python").write_text("")
+    os.symlink(new.name, link)
+    j = Journal(L.state_dir / "journal.jsonl")
+    j.write({"kind": "dir", "path": str(jeg), "created": True})
+    for p in (link, new, old):  # as the install and upgrade journal them
+        j.write({"kind": "venv", "path": str(p), "created": True})
+    lines = [op.line for op in uninstall.plan(L, emit=lambda s: None)]
+    assert f"keep {link} (installed software; --remove-software removes it)" in lines
+    assert f"keep {old} (installed software; --remove-software removes it)" in lines
+    os.unlink(link)
+    os.symlink("hub-gone", link)  # even dangling, it is ours to remove
+    lines = undo(L, remove_software=True)
+    assert not jeg.exists() and not link.is_symlink(), (lines, list(jeg.iterdir()))

@@ -162,3 +162,37 @@ def test_the_switch_is_one_rename_and_goes_back_exactly(tmp_path):
     assert os.readlink(link) == new.name
     upgrade.switch_back(s)
     assert not link.is_symlink() and (link / MARKER).read_text() == "old\n"
+
+
+def test_a_failed_or_refused_build_switches_nothing(tmp_answers, monkeypatch, tmp_path):
+    from jeg_wizard import backup
+
+    ctx = make_context(tmp_answers(), log_to_file=False)
+    L, cur, prev = ctx.layout, releases.CURRENT, releases.PREVIOUS
+    L.state_dir.mkdir(parents=True)
+    _venv(L.hub_venv, recipe(prev.hub))
+    _venv(L.gateway_venv, recipe(cur.gateway, cur.gateway_no_deps))
+    _venv(L.kernel_venv, recipe(cur.kernel))
+    p = upgrade.plan(ctx)
+    made = []
+    monkeypatch.setattr(backup, "make", lambda *a, **k: made.append(a) or backup.Made(tmp_path, 1, 0.0, 1, [], [], []))
+
+    def boom(ctx, env):
+        raise RuntimeError("pip said no\nthe rest of its log")
+
+    monkeypatch.setattr(upgrade, "build", boom)
+    out = upgrade.apply(p)
+    assert not out.ok and out.put_back and len(made) == 1  # the backup came first
+    assert "building the hub environment beside failed (pip said no); nothing switched" in out.message
+
+    beside = L.hub_venv.with_name("hub-new")
+    monkeypatch.setattr(upgrade, "build", lambda ctx, env: beside)
+    monkeypatch.setattr(upgrade, "venv_versions", lambda venv, names: {"jupyter_server": "1.24.0", "notebook": "7.6.1"})
+    out = upgrade.apply(p)
+    assert (
+        not out.ok
+        and f"refused after pip resolved the new environment (nothing switched; it stays beside at {beside})"
+        in out.message
+    )
+    assert "hub:jupyter_server 1.24.0: the user servers need jupyter_server >= 2" in out.message
+    assert not L.hub_venv.is_symlink() and (L.hub_venv / MARKER).read_text() == recipe(prev.hub)
