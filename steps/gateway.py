@@ -225,4 +225,5 @@ STEP = Step(
     "pip3 install jupyter_enterprise_gateway; jupyter enterprisegateway",
     build,
     roles=("all", "gateway"),
+    needs=("java", "kernelspecs"),
 )

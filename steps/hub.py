@@ -21,4 +21,5 @@ STEP = Step(
     "sudo -H pip3 install jupyterhub notebook jupyterlab",
     build,
     roles=("all", "hub"),
+    needs=("system",),
 )
