@@ -360,10 +360,11 @@ class Engine:
         done: list[StepState] = []
         failed: StepFailed | None = None
         running: dict = {}
+        interrupted: BaseException | None = None
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="step") as pool:
             while True:
                 # the first ready in the README's order while a worker is free (one worker: that order)
-                while failed is None and not stop() and len(running) < self.workers:
+                while failed is None and interrupted is None and not stop() and len(running) < self.workers:
                     s = next((s for s in steps if not waits[s.id]), None)
                     if s is None:
                         break
@@ -371,7 +372,12 @@ class Engine:
                     running[pool.submit(self.run_step, s)] = s
                 if not running:
                     break
-                ended, _ = wait(running, return_when=FIRST_COMPLETED)
+                try:
+                    ended, _ = wait(running, return_when=FIRST_COMPLETED)
+                except BaseException as e:  # noqa: BLE001 - Ctrl+C: the steps' commands stop now, not when done
+                    interrupted = interrupted or e
+                    self.ctx.runner.terminate_all()
+                    continue
                 for future in ended:
                     s = running.pop(future)
                     try:
@@ -384,6 +390,8 @@ class Engine:
                         continue
                     for need in waits.values():
                         need.discard(s.id)
+        if interrupted:
+            raise interrupted
         if failed:
             raise failed
         if steps and not stop():  # needs nothing in the run provides: a step list's error, not the machine's

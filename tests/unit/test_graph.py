@@ -3,6 +3,7 @@ Two steps that each wait for the other can only both finish when they run at the
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -143,3 +144,27 @@ def test_every_step_names_its_needs_among_the_steps_before_it():
         engine = Engine.__new__(Engine)  # needs() reads nothing of the machine
         waits = Engine.needs(engine, steps)
         assert all(sid not in w for sid, w in waits.items())
+
+
+def test_ctrl_c_stops_the_steps_commands_at_once(tmp_answers, tmp_path):
+    """Without it the pool would wait for every running command (a pip install) to end by itself."""
+    import signal
+    import threading
+
+    started = tmp_path / "started"
+    seen: list[tuple[str, str, str]] = []
+    steps = [step("slow", ["sh", "-c", f"touch {started}; exec sleep 30"]), step("beside", ["sleep", "30"])]
+    engine = engine_for(tmp_answers(), steps)
+    engine.listeners.append(lambda ev, st: seen.append((ev, st.step.id, st.status)))
+
+    def interrupt():
+        for _ in range(100):
+            if started.exists():
+                break
+            threading.Event().wait(0.1)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        engine.install()
+    assert ("finish", "slow", "failed") in seen and ("finish", "beside", "failed") in seen  # killed, not ended
