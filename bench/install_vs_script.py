@@ -150,7 +150,8 @@ def main() -> None:
     args = p.parse_args()
     if os.geteuid() != 0:
         sys.exit("install_vs_script: run as root (the install does)")
-    base = {**os.environ, "JEGW_BENCH_PASSWORD": "Bench-" + secrets.token_hex(8)}
+    os.environ["JEGW_BENCH_PASSWORD"] = "Bench-" + secrets.token_hex(8)  # the plan's dry run reads it too
+    base = dict(os.environ)
     npm_cache = Path(tempfile.mkdtemp(prefix="jegw-bench-npm-"))
     try:
         for mode in [m for m in ("cold", "warm") if args.only in (None, m)]:
