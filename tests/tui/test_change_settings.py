@@ -124,12 +124,15 @@ async def test_a_refused_key_is_refused_with_its_reason_and_nothing_changes(inst
         form = await open_settings(pilot)
         await put(pilot, "system.prefix", "/srv/elsewhere")
         await put(pilot, "hub.default_url", "/tree")
+        await put(pilot, "gateway.port", "0")
         await pilot.press("ctrl+n")
         await pilot.pause(0.2)
         assert pilot.app.screen is form
         shown = text_of(form.query_one("#e-system-prefix"))
         assert "not changed by `set`: moves the install; to move it: jeg-wizard uninstall" in shown, shown
-        assert "system.prefix" in text_of(form.query_one("#problems"))
+        # the other fields' problems too, at the same time
+        assert "must be an integer between 1 and 65535" in text_of(form.query_one("#e-gateway-port"))
+        assert "2 answers to fix: system.prefix, gateway.port" in text_of(form.query_one("#problems"))
     assert files() == before
 
 

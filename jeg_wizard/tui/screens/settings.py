@@ -71,11 +71,21 @@ class SettingsScreen(QuestionsScreen):
             for p, f in FIELDS.items()
             if p not in form.WIZARD_ONLY and values.get(p) != self.initial.get(p)
         }
+        problems: list[str] = []
+        try:  # the keys `set` refuses, with why
+            settings.assign_values(self.data, changed)
+        except AnswersError as e:
+            problems += e.problems
+        # and the others' problems at the same time, not one after the other
+        data, _ = settings.assign_values(
+            self.data, {k: v for k, v in changed.items() if not settings.refused_reason(k)}
+        )
         try:
-            data, _ = settings.assign_values(self.data, changed)
             new = parse(data)
         except AnswersError as e:
-            return None, e.problems
+            problems += e.problems
+        if problems:
+            return None, problems
         if self.late and self.late[0] == values:  # what prepare said of these very values
             return None, self.late[1]
         self.new_data = data
