@@ -679,12 +679,9 @@ def cmd_set(args) -> int:
     role = roles.detect(new, None)
     change = settings.prepare(old, new, _steps(role), role=role, dry_run=args.dry_run)
     if not change.keys:
-        print("set: nothing to change: the install already has these settings")
+        print(f"set: {settings.NOTHING}")
         return EXIT_OK
-    a, b = old.model_dump(), new.model_dump()
-    for key in change.keys:
-        s, k = key.split(".")
-        print(f"set {key}: {a[s][k]!r} -> {b[s][k]!r}")
+    print("\n".join(settings.assignments(change)))
     sys.stdout.write(settings.render(change))
     if args.dry_run:
         print("Nothing was changed (dry run).")
@@ -695,8 +692,7 @@ def cmd_set(args) -> int:
     finally:
         unsubscribe()
     if not outcome.ok:
-        said = "nothing of it is left" if outcome.put_back else "and putting it back did not go cleanly"
-        _err(f"set FAILED; {said} (the saved answers unchanged):\n{outcome.message}")
+        _err(settings.failure(outcome))
         return EXIT_FAIL
     settings.save_answers(Layout(new), data, None if assigned else Path(base).read_bytes())
     print(f"set: done in {time.monotonic() - t0:.1f}s; {outcome.message}; saved answers: {saved}")

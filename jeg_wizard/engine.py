@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +45,9 @@ class Step:
     # the hosts' parts (jeg_wizard.roles) this step belongs to; "all" is the one-host install
     roles: tuple[str, ...] = ("all", "gateway", "hub", "worker")
     titles: dict[str, str] = field(default_factory=dict)  # role -> its title where the part differs
+    # the steps whose work this one uses; None: every step before it in the run (one after another).
+    # Steps not in a run (--only, another host's part) count as there.
+    needs: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -56,6 +61,7 @@ class Context:
     role: str = "all"  # this host's part of the site (jeg_wizard.roles)
     join: object = None  # the hub host: the gateway host's join file, read and checked (jeg_wizard.join.Join)
     bundle: Bundle | None = None  # install --bundle: packages come from it, nothing from a network
+    step_logs: bool = False  # each step's lines also in a log file of its own (Layout.step_log)
 
     @property
     def layout(self) -> Layout:
@@ -71,12 +77,22 @@ class Context:
 
 
 class Journal:
-    """Append-only, fsynced record of what each step did (what uninstall and resume read)."""
+    """Append-only, fsynced record of what each step did (what uninstall and resume read). Steps run
+    side by side: each thread journals under its own step's id, one whole line per write."""
 
     def __init__(self, path: Path | None):
         self.path = path
-        self.step = ""
+        self._local = threading.local()
+        self._lock = threading.Lock()
         self._checked_tail = False
+
+    @property
+    def step(self) -> str:
+        return getattr(self._local, "step", "")
+
+    @step.setter
+    def step(self, value: str) -> None:
+        self._local.step = value
 
     def ensure(self) -> None:
         """The state dir exists (backups go there); when we make it, the journal says so first."""
@@ -86,6 +102,10 @@ class Journal:
     def write(self, entry: dict) -> None:
         if self.path is None:
             return
+        with self._lock:
+            self._write(entry)
+
+    def _write(self, entry: dict) -> None:
         lines = []
         if not self.path.parent.exists():  # the state dir is ours: say so, uninstall removes it
             from .actions import DirRecord
@@ -141,6 +161,7 @@ class StepState:
     status: str = "unknown"  # done | todo | check | running | ok | failed | skipped
     seconds: float = 0.0
     error: str = ""
+    tail: deque[str] = field(default_factory=lambda: deque(maxlen=40))  # its own last lines (steps run side by side)
 
     @property
     def changes(self) -> bool:
@@ -163,6 +184,7 @@ class Engine:
         self.listeners: list[Listener] = []
         self._recovered = False
         self._passed: set[str] = set()  # steps that ran to the end in this run
+        self.workers = WORKERS
 
     # -- a re-run that only looks: the deep checks run when asked, or when something changed since
     # they last all passed (a marker in the state dir, removed before the first change of any run)
@@ -254,6 +276,14 @@ class Engine:
         pause(f"step {step.id}")
         self.ctx.journal.step = step.id
         st = StepState(step, status="running")
+        log = self._step_log(step)
+
+        def own(line: str) -> None:
+            st.tail.append(line)
+            if log:
+                log.write(line)
+
+        self.ctx.runner.step_sink(own)
         self._emit("start", st)
         t0 = time.monotonic()
         self.ctx.runner.emit(f"== {step.id}: {step.title}")
@@ -264,6 +294,8 @@ class Engine:
             changed = False
             for action in st.actions:
                 if action.verify_only:
+                    # left out before any change; a step that does not need the changing one (it runs
+                    # beside it) does not depend on what it changed
                     if getattr(action, "deep", False) and not self.verifying:
                         continue
                 elif action.done(self.ctx):
@@ -285,25 +317,101 @@ class Engine:
             self.ctx.runner.emit(f"!! {step.id} failed: {e}")
             self._emit("finish", st)
             raise StepFailed(st, e) from e
+        finally:
+            self.ctx.runner.step_sink(None)
+            if log:
+                log.close()
         st.seconds = time.monotonic() - t0
         self._passed.add(step.id)
         self.ctx.runner.emit(f"== {step.id}: {st.status} in {st.seconds:.1f}s")
         self._emit("finish", st)
         return st
 
-    def install(self, only: set[str] | None = None) -> list[StepState]:
-        done = []
-        try:
-            for step in self.steps:
-                if only and step.id not in only:
+    def _step_log(self, step: Step):
+        """Each step's lines in a file of its own too (the install log has every step's, side by side)."""
+        if not self.ctx.step_logs or self.ctx.dry_run:
+            return None
+        from .installlog import InstallLog
+
+        return InstallLog(self.ctx.layout.step_log(step.id))
+
+    def needs(self, steps: list[Step]) -> dict[str, set[str]]:
+        """What each step of this run waits for: its needs that are in the run (None: all before it)."""
+        ids = [s.id for s in steps]
+        return {
+            s.id: set(ids[:i]) if s.needs is None else {n for n in s.needs if n in ids} for i, s in enumerate(steps)
+        }
+
+    def run(
+        self,
+        steps: list[Step] | None = None,
+        finished: set[str] = frozenset(),
+        stop: Callable[[], bool] = lambda: False,
+    ) -> list[StepState]:
+        """Run steps (default: all) side by side as their needs allow, at most WORKERS at once; those in
+        finished (done earlier, or skipped) count as done and are not run. After a failure (or once stop()
+        says so) no step starts, the running ones end, then StepFailed of the first failure is raised."""
+        from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+        steps = [s for s in (steps if steps is not None else self.steps) if s.id not in finished]
+        waits = {sid: need - set(finished) for sid, need in self.needs(steps).items()}
+        if not self._recovered:
+            self._recover()  # before any thread starts: the state dir's lock, leftovers of a killed run
+        done: list[StepState] = []
+        failed: StepFailed | None = None
+        running: dict = {}
+        interrupted: BaseException | None = None
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="step") as pool:
+            while True:
+                # the first ready in the README's order while a worker is free (one worker: that order)
+                while failed is None and interrupted is None and not stop() and len(running) < self.workers:
+                    s = next((s for s in steps if not waits[s.id]), None)
+                    if s is None:
+                        break
+                    steps.remove(s)
+                    running[pool.submit(self.run_step, s)] = s
+                if not running:
+                    break
+                try:
+                    ended, _ = wait(running, return_when=FIRST_COMPLETED)
+                except BaseException as e:  # noqa: BLE001 - Ctrl+C: the steps' commands stop now, not when done
+                    interrupted = interrupted or e
+                    self.ctx.runner.terminate_all()
                     continue
-                done.append(self.run_step(step))
+                for future in ended:
+                    s = running.pop(future)
+                    try:
+                        done.append(future.result())
+                    except StepFailed as e:
+                        failed = failed or e
+                        continue
+                    except BaseException as e:  # noqa: BLE001 - outside a step's own try (a listener)
+                        failed = failed or StepFailed(StepState(s, status="failed", error=str(e)), e)
+                        continue
+                    for need in waits.values():
+                        need.discard(s.id)
+        if interrupted:
+            raise interrupted
+        if failed:
+            raise failed
+        if steps and not stop():  # needs nothing in the run provides: a step list's error, not the machine's
+            raise RuntimeError(f"steps never ready: {', '.join(f'{s.id} (needs {waits[s.id]})' for s in steps)}")
+        return done
+
+    def install(self, only: set[str] | None = None) -> list[StepState]:
+        try:
+            done = self.run([s for s in self.steps if not only or s.id in only])
             self.mark_verified()
         finally:  # run_step alone (the TUI) keeps the lock until the process ends
             if self._recovered and self.ctx.journal.path is not None:
                 unlock_state_dir(self.ctx.journal.path.parent)
             self._recovered = False
-        return done
+        order = {s.id: i for i, s in enumerate(self.steps)}
+        return sorted(done, key=lambda st: order[st.step.id])
+
+
+# steps at once: pip, npm, downloads and extracting overlap; more would only share the same two cores
+WORKERS = 3
 
 
 _LOCKS: dict[str, int] = {}
@@ -400,4 +508,5 @@ def make_context(
         role=role,
         join=join,
         bundle=bundle,
+        step_logs=log is not None,
     )

@@ -274,6 +274,14 @@ class Layout:
     def install_log(self) -> Path:
         return self.log_dir / "install.log"
 
+    @property
+    def step_logs_dir(self) -> Path:
+        """Each step's own lines, a file a step (steps run side by side: install.log has them interleaved)."""
+        return self.log_dir / "steps"
+
+    def step_log(self, step_id: str) -> Path:
+        return self.step_logs_dir / f"{step_id}.log"
+
     def service_log(self, name: str) -> Path:
         return self.log_dir / f"{name}.log"
 

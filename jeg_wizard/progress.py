@@ -28,7 +28,7 @@ class PlainReporter:
 
 
 class RichReporter:
-    """Steps with marks and durations, an overall bar, and the last lines of the running command."""
+    """Steps with marks and durations, an overall bar, the steps running (side by side) and the last lines."""
 
     MARKS = {"ok": "[green]✔[/]", "done": "[green]✔[/]", "failed": "[red]✘[/]", "running": "[yellow]…[/]"}
 
@@ -41,8 +41,7 @@ class RichReporter:
         self.finished = 0
         self.rows: list[str] = []
         self.tail: deque[str] = deque(maxlen=6)
-        self.current = ""
-        self.t0 = time.monotonic()
+        self.running: dict[str, float] = {}  # "id: title" -> its start
         self.live = Live(self._render(), console=self.console, refresh_per_second=8, transient=False)
 
     def _render(self):
@@ -51,8 +50,11 @@ class RichReporter:
         from rich.text import Text
 
         parts = [Text.from_markup(r) for r in self.rows]
-        if self.current:
-            parts.append(Text.from_markup(f"[yellow]…[/] {self.current}  ({time.monotonic() - self.t0:.0f}s)"))
+        now = time.monotonic()
+        parts += [
+            Text.from_markup(f"[yellow]…[/] {name}  ({now - t0:.0f}s)") for name, t0 in list(self.running.items())
+        ]
+        if self.running:
             parts += [Text(f"    {t[:150]}", style="dim") for t in self.tail]
         parts.append(ProgressBar(total=self.total, completed=self.finished, width=60))
         return Group(*parts)
@@ -63,20 +65,19 @@ class RichReporter:
         self.live.update(self._render())
 
     def event(self, event: str, st: StepState) -> None:
+        name = f"{st.step.id}: {st.step.title}"
         if event == "start":
-            self.current = f"{st.step.id}: {st.step.title}"
-            self.t0 = time.monotonic()
-            self.tail.clear()
+            self.running[name] = time.monotonic()
         elif event == "finish":
             self.finished += 1
             mark = self.MARKS.get(st.status, st.status)
             note = "already done" if st.status == "done" else st.status
             self.rows.append(f"{mark} {st.step.id:<15} {st.step.title}  [dim]{note}, {st.seconds:.1f}s[/]")
-            self.current = ""
-            if st.status == "failed":
+            self.running.pop(name, None)
+            if st.status == "failed":  # its own lines, not the ones of the steps beside it
                 from rich.markup import escape
 
-                self.rows += [f"    [red]{escape(t)}[/]" for t in list(self.tail)[-10:]]
+                self.rows += [f"    [red]{escape(t)}[/]" for t in list(st.tail)[-10:]]
         self.live.update(self._render())
 
     def __enter__(self):

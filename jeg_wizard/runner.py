@@ -8,6 +8,7 @@ the real machine. Actions never ask which one they have.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -24,6 +25,14 @@ from . import files
 from .redact import Redactor
 
 T = TypeVar("T")
+
+# tools that take a machine-wide lock and fail rather than wait while another holds it (dpkg's lock,
+# /etc/passwd's): steps run side by side, so our commands of each kind take turns
+_TAKE_TURNS = {
+    **dict.fromkeys(["apt-get", "apt", "dpkg"], "packages"),
+    **dict.fromkeys(["useradd", "usermod", "userdel", "groupadd", "groupdel", "chpasswd"], "accounts"),
+}
+_TURNS = {kind: threading.Lock() for kind in set(_TAKE_TURNS.values())}
 
 OutputSink = Callable[[str], None]
 
@@ -60,6 +69,11 @@ class Runner:
         self._procs: set[subprocess.Popen] = set()
         self._lock = threading.Lock()
         self.track: Callable[[int, list[str], bool], None] | None = None  # (pid, argv, started): see Engine._recover
+        self._step = threading.local()  # steps run side by side, one a thread: where this thread's lines go too
+
+    def step_sink(self, sink: OutputSink | None) -> None:
+        """Lines this thread emits from now on also go to sink (its step's own log and tail); None: no more."""
+        self._step.sink = sink
 
     # -- listeners: the log file, the TUI's batched Log, the rich progress line
     def subscribe(self, sink: OutputSink) -> Callable[[], None]:
@@ -72,6 +86,9 @@ class Runner:
             self._log(line)
         for sink in list(self._sinks):
             sink(line)
+        own = getattr(self._step, "sink", None)
+        if own:
+            own(line)
 
     def show(self, argv: Sequence[str]) -> str:
         return self.redactor(shlex.join(argv))
@@ -94,7 +111,9 @@ class Runner:
         argv = [str(a) for a in argv]
         self._guard(argv, env)
         self.emit(f"$ {self.show(argv)}")
-        return self._execute(argv, input=input, env=env, cwd=cwd, timeout=timeout, check=check, stream=True)
+        turn = _TURNS.get(_TAKE_TURNS.get(os.path.basename(argv[0]), ""))
+        with turn or contextlib.nullcontext():
+            return self._execute(argv, input=input, env=env, cwd=cwd, timeout=timeout, check=check, stream=True)
 
     def probe(self, argv: Sequence[str], *, timeout: float = 30, env: dict | None = None) -> Result:
         """A read-only command: runs in dry-run too, output kept but not streamed."""

@@ -96,8 +96,7 @@ def _typed(section: str, key: str, raw: str):
 def assign(data: dict, pairs: list[str]) -> tuple[dict, list[str]]:
     """The answers' TOML data with KEY=VALUE applied (a copy), and the keys assigned; AnswersError
     naming each bad pair (values of refused keys are never echoed: they may be secrets)."""
-    out = {s: dict(v) if isinstance(v, dict) else v for s, v in data.items()}
-    problems, keys = [], []
+    problems, values = [], {}
     for pair in pairs:
         key, eq, raw = pair.partition("=")
         key = key.strip()
@@ -108,6 +107,22 @@ def assign(data: dict, pairs: list[str]) -> tuple[dict, list[str]]:
                 f"(sections: {', '.join(Answers.model_fields)})"
             )
             continue
+        values[key] = _typed(*key.split("."), raw)
+    try:
+        out, keys = assign_values(data, values)
+    except AnswersError as e:
+        problems += e.problems
+    if problems:
+        raise AnswersError(problems)
+    return out, keys
+
+
+def assign_values(data: dict, values: dict) -> tuple[dict, list[str]]:
+    """The answers' TOML data with {"section.key": typed value} applied (a copy), and the keys assigned;
+    AnswersError naming each key `set` refuses, with why (the command line's pairs and the TUI's form)."""
+    out = {s: dict(v) if isinstance(v, dict) else v for s, v in data.items()}
+    problems, keys = [], []
+    for key, value in values.items():
         why = refused_reason(key)
         if why:
             problems.append(f"{key}: not changed by `set`: {why}")
@@ -115,7 +130,7 @@ def assign(data: dict, pairs: list[str]) -> tuple[dict, list[str]]:
         section, name = key.split(".")
         if not isinstance(out.setdefault(section, {}), dict):
             out[section] = {}
-        out[section][name] = _typed(section, name, raw)
+        out[section][name] = value
         keys.append(key)
     if problems:
         raise AnswersError(problems)
@@ -209,6 +224,15 @@ def prepare(old: Answers, new: Answers, steps, role: str = "all", dry_run: bool 
     return Change(octx, ctx, run, writes, restart, keep, keys)
 
 
+NOTHING = "nothing to change: the install already has these settings"
+
+
+def assignments(change: Change) -> list[str]:
+    """One line per changed key: its old and new value (`set` never changes a secret's key)."""
+    a, b = change.old.answers.model_dump(), change.new.answers.model_dump()
+    return [f"set {key}: {a[s][k]!r} -> {b[s][k]!r}" for key in change.keys for s, k in [key.split(".")]]
+
+
 def render(change: Change) -> str:
     """Every file it would change (secrets masked), and what restarts."""
     out = []
@@ -233,6 +257,12 @@ class Outcome:
     message: str
     rollback_seconds: float | None = None
     put_back: bool = True  # a failure: everything is as before it (files, services, health)
+
+
+def failure(outcome: Outcome) -> str:
+    """What a failed change says: whether everything was put back, then what failed and the rollback."""
+    said = "nothing of it is left" if outcome.put_back else "and putting it back did not go cleanly"
+    return f"set FAILED; {said} (the saved answers unchanged):\n{outcome.message}"
 
 
 def health(ctx: Context, verify: bool) -> None:

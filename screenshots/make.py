@@ -3,8 +3,8 @@ tests (tests/tui/states.py: real steps through a recording runner, fixed facts a
 
     /opt/jeg-wizard/venv/bin/python screenshots/make.py   # needs rsvg-convert (apt-get install librsvg2-bin)
 
-The status screens (8, 9) and the refused plan (10) are the snapshot tests' SVGs, converted with
-rsvg-convert.
+The status screens (8, 9), the refused plan (10) and Change settings' diff (11) are the snapshot
+tests' SVGs, converted with rsvg-convert (with xml:space="preserve", as below).
 """
 
 from __future__ import annotations

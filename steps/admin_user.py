@@ -9,4 +9,6 @@ def build(ctx):
     return [UserAccount(u.admin, ctx.secrets.admin_password, u.admin_password_hash)]
 
 
-STEP = Step("admin_user", "Add the hub admin user", "sudo adduser hubadmin", build, roles=("all", "hub"))
+STEP = Step(
+    "admin_user", "Add the hub admin user", "sudo adduser hubadmin", build, roles=("all", "hub"), needs=("system",)
+)

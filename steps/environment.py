@@ -44,4 +44,5 @@ STEP = Step(
     "sudo vim /etc/environment",
     build,
     roles=("all", "gateway", "worker"),
+    needs=("system",),
 )

@@ -206,4 +206,5 @@ STEP = Step(
     "pip3 install jupyter_enterprise_gateway; jupyter enterprisegateway",
     build,
     roles=("all", "gateway"),
+    needs=("java", "kernelspecs"),
 )

@@ -47,4 +47,5 @@ STEP = Step(
     "pip3 install nb2kg; serverextension enable",
     build,
     roles=("all", "hub"),
+    needs=("hub",),
 )

@@ -22,4 +22,5 @@ STEP = Step(
     "sudo -H pip3 install jupyterhub notebook jupyterlab",
     build,
     roles=("all", "hub"),
+    needs=("system",),
 )

@@ -40,4 +40,5 @@ STEP = Step(
     "sudo vim /etc/jupyter/jupyterhub_config.py",
     build,
     roles=("all", "hub"),
+    needs=("gateway", "join", "gateway_client"),
 )

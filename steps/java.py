@@ -19,4 +19,11 @@ def build(ctx):
     return actions
 
 
-STEP = Step("java", "Install Java", "sudo apt install openjdk-8-jdk", build, roles=("all", "gateway", "worker"))
+STEP = Step(
+    "java",
+    "Install Java",
+    "sudo apt install openjdk-8-jdk",
+    build,
+    roles=("all", "gateway", "worker"),
+    needs=("system",),
+)

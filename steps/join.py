@@ -70,4 +70,5 @@ STEP = Step(
     "(two servers) point the hub host's notebook servers at the gateway host",
     build,
     roles=("gateway", "hub"),
+    needs=("gateway",),
 )

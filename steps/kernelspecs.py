@@ -54,4 +54,5 @@ STEP = Step(
     build,
     roles=("all", "gateway", "worker"),
     titles={"worker": "Install the kernels' Python (executors run Python tasks with it)"},
+    needs=("system", "spark"),
 )

@@ -35,4 +35,5 @@ STEP = Step(
     "sudo npm install -g configurable-http-proxy",
     build,
     roles=("all", "hub"),
+    needs=("system",),
 )

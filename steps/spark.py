@@ -48,4 +48,5 @@ STEP = Step(
     "wget spark-*.tgz; tar -xvf -C /opt; ln -s",
     build,
     roles=("all", "gateway", "worker"),
+    needs=("system",),
 )

@@ -33,4 +33,11 @@ def build(ctx):
     ]
 
 
-STEP = Step("spark_smoke", "Test Spark with a tiny job", "pyspark (exit())", build, roles=("all", "gateway", "worker"))
+STEP = Step(
+    "spark_smoke",
+    "Test Spark with a tiny job",
+    "pyspark (exit())",
+    build,
+    roles=("all", "gateway", "worker"),
+    needs=("java", "spark"),
+)

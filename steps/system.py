@@ -27,5 +27,9 @@ def build(ctx):
 
 
 STEP = Step(
-    "system", "Update the package lists (upgrade optional); venv support", "sudo apt update / apt upgrade", build
+    "system",
+    "Update the package lists (upgrade optional); venv support",
+    "sudo apt update / apt upgrade",
+    build,
+    needs=(),
 )

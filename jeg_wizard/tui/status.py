@@ -1,11 +1,14 @@
 """`jeg-wizard status`: a panel per component from the checks (jeg_wizard.checks), refreshed without
-overlapping polls; `l` shows the end of the log a failing check names, `s` runs the Spark smoke."""
+overlapping polls; `l` shows the end of the log a failing check names, `s` runs the Spark smoke,
+`c` changes settings (screens/settings.py: `jeg-wizard set`'s questions, diff and apply)."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from pathlib import Path
 
 from rich.markup import escape
 from textual import work
@@ -47,6 +50,7 @@ class ComponentPanel(Static):
 
 
 class StatusApp(App):
+    CSS_PATH = Path(__file__).with_name("wizard.tcss")  # the settings screens are the wizard's
     CSS = """
     Screen { layout: vertical; }
     #summary { height: 1; padding: 0 1; }
@@ -64,6 +68,7 @@ class StatusApp(App):
         Binding("r", "refresh", "Refresh"),
         Binding("l", "log", "Log of a failing check"),
         Binding("s", "smoke", "Spark smoke"),
+        Binding("c", "change_settings", "Change settings"),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -83,6 +88,7 @@ class StatusApp(App):
         check: Callable[[], list[Finding]] | None = None,
         interval: float = 5.0,
         clock: Callable[[float], str] = lambda secs: f"checked {time.strftime('%H:%M:%S')} in {secs:.1f}s",
+        steps: Callable[[str], list] | None = None,
     ):
         super().__init__()
         self.layout = layout
@@ -93,6 +99,7 @@ class StatusApp(App):
         self.in_flight = False
         self.polls = 0
         self.smoke_text = ""
+        self.settings_steps = steps or _steps_of_role  # what Change settings plans over (`set`'s steps)
 
     def compose(self) -> ComposeResult:
         yield Static("checking…", id="summary")
@@ -187,6 +194,47 @@ class StatusApp(App):
     def on_status_app_smoked(self, msg: StatusApp.Smoked) -> None:
         self.smoke_text = msg.text
         self.notify(msg.text, severity="information" if msg.text.startswith("smoke ok") else "error", timeout=15)
+
+    def check_action(self, action: str, parameters) -> bool | None:
+        # the panels' keys act on the panels: not while a settings screen is over them
+        if action in ("refresh", "log", "smoke", "change_settings") and len(self.screen_stack) > 1:
+            return False
+        return True
+
+    # -- change settings: `jeg-wizard set` with the questions pre-filled (the status keeps polling after)
+    def action_change_settings(self) -> None:
+        from ..answers import AnswersError, load, load_data
+        from .screens.settings import SettingsScreen
+
+        if os.geteuid() != 0:
+            self.notify(
+                "Run as root (sudo) to change settings: it rewrites config files and restarts services",
+                severity="error",
+                timeout=10,
+            )
+            return
+        saved = self.layout.saved_answers
+        try:
+            old = load(saved)  # the same reading as `set`: a problem in it is named, not changed
+            data, _ = load_data(saved)
+        except AnswersError as e:
+            self.notify(f"{saved}: " + "; ".join(e.problems), severity="error", timeout=15)
+            return
+        self.push_screen(SettingsScreen(old, data))
+
+    def settings_done(self, note: str | None = None) -> None:
+        """Back to the status panels from any settings screen; polling again (it pauses while they are up)."""
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        if note:
+            self.notify(note)
+        self.action_refresh()
+
+
+def _steps_of_role(role: str) -> list:
+    from jeg_wizard.steps import for_role
+
+    return for_role(role)
 
 
 def run_status(layout: Layout, timeout: float = 3.0) -> int:

@@ -1,7 +1,8 @@
 """Issue 14 item 1: `jeg-wizard set KEY=VALUE` on the real install. A hub-only setting restarts the hub
 alone (the gateway keeps its pid and start time) and shows in what the hub serves; a gateway port another
 program holds fails the gateway's start and everything is put back byte for byte, healthy again; bad input
-is refused before any change. Each test leaves the install as it found it (same files, same answers)."""
+is refused before any change; the status screen's Change settings (the TUI, driven by Textual's pilot) does
+the same change and back. Each test leaves the install as it found it (same files, same answers)."""
 
 from __future__ import annotations
 
@@ -48,6 +49,24 @@ def watched(installed) -> dict:
     return {str(p): (Path(p).read_bytes(), Path(p).stat().st_mode) for p in paths if Path(p).is_file()}
 
 
+def opens_on(installed, page: str) -> None:
+    """A logged-in user's server is sent to /user/<admin>/<page> (the hub's default URL)."""
+    L = installed.layout
+    with httpx.Client(follow_redirects=True, timeout=30) as c:
+        c.get(f"{L.hub_url}/hub/login")
+        c.post(
+            f"{L.hub_url}/hub/login?next=",
+            data={"username": ADMIN, "password": installed.password, "_xsrf": c.cookies.get("_xsrf") or ""},
+        )
+        deadline = time.monotonic() + 120
+        while True:
+            r = c.get(f"{L.hub_url}/user/{ADMIN}/")
+            if r.url.path.startswith(f"/user/{ADMIN}/{page}"):
+                return
+            assert time.monotonic() < deadline, f"not sent to /{page}: {r.status_code} {r.url}"
+            time.sleep(1)
+
+
 def test_hub_only_setting_restarts_the_hub_alone(installed):
     L = installed.layout
     healthy_again(installed)
@@ -69,20 +88,7 @@ def test_hub_only_setting_restarts_the_hub_alone(installed):
         assert running(installed, "hub")[0] not in (None, hub[0])
         assert 'c.Spawner.default_url = "/tree"' in L.hub_config.read_text()
         assert load(L.saved_answers).hub.default_url == "/tree"  # the saved copy: after the success
-        # what the hub serves: a logged-in user's server opens on the classic tree
-        with httpx.Client(follow_redirects=True, timeout=30) as c:
-            c.get(f"{L.hub_url}/hub/login")
-            c.post(
-                f"{L.hub_url}/hub/login?next=",
-                data={"username": ADMIN, "password": installed.password, "_xsrf": c.cookies.get("_xsrf") or ""},
-            )
-            deadline = time.monotonic() + 120
-            while True:
-                page = c.get(f"{L.hub_url}/user/{ADMIN}/")
-                if page.url.path.startswith(f"/user/{ADMIN}/tree"):
-                    break
-                assert time.monotonic() < deadline, f"not sent to the tree: {page.status_code} {page.url}"
-                time.sleep(1)
+        opens_on(installed, "tree")  # what the hub serves: a logged-in user's server opens on the classic tree
     finally:  # back as a re-run with the (unedited) answers file: its settings applied, the file saved as it is
         back, out, took = set_(installed)
         TIMINGS.append(f"set --answers FILE (hub.default_url back): {took:.1f}s")
@@ -137,3 +143,76 @@ def test_bad_input_is_refused_before_any_change(installed):
         assert r.returncode == 2 and said in out and "nothing was changed" in out, out[-3000:]
     assert watched(installed) == before and L.saved_answers.read_bytes() == saved
     assert running(installed, "gateway") == gateway and running(installed, "hub") == hub
+
+
+def test_the_status_screen_changes_a_setting_and_back(installed):
+    """The TUI's path: status screen -> c (Change settings, pre-filled) -> the diff -> Apply; the hub alone
+    restarts, the gateway keeps its pid, the hub serves the new default URL; then back the same way."""
+    import asyncio
+
+    from jeg_wizard import files
+    from jeg_wizard.tui.screens.settings import ApplyScreen, DiffScreen, SettingsScreen
+    from jeg_wizard.tui.status import StatusApp
+
+    from ..tui.states import text_of
+
+    L = installed.layout
+    gateway = running(installed, "gateway")
+    saved = L.saved_answers.read_bytes()
+
+    async def until(pilot, ready, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            assert time.monotonic() < deadline, f"stuck on {pilot.app.screen}"
+            await pilot.pause(0.1)
+
+    async def change(pilot, url: str) -> tuple[str, str, float]:
+        """(the diff shown, the result shown, seconds from Apply to the result)"""
+        app = pilot.app
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, SettingsScreen), 30)
+        assert app.screen.widget("hub.default_url").value != url  # pre-filled from the saved answers
+        app.screen.widget("hub.default_url").value = url
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: isinstance(app.screen, DiffScreen), 120)
+        diff = text_of(app.screen.query_one("#diff-text"))
+        t0 = time.monotonic()
+        await pilot.press("a")
+        await until(pilot, lambda: isinstance(app.screen, ApplyScreen) and app.screen.outcome is not None, 300)
+        took = time.monotonic() - t0
+        result = text_of(app.screen.query_one("#apply-result"))
+        assert app.screen.outcome.ok, result
+        await pilot.press("enter")
+        await until(pilot, lambda: len(app.screen_stack) == 1, 10)
+        return diff, result, took
+
+    async def drive() -> list:
+        app = StatusApp(L, interval=0)
+        async with app.run_test(size=(100, 30)) as pilot:
+            to_tree = await change(pilot, "/tree")
+            hub = running(installed, "hub")
+            assert running(installed, "gateway") == gateway  # same pid, same start time
+            assert 'c.Spawner.default_url = "/tree"' in L.hub_config.read_text()
+            assert load(L.saved_answers).hub.default_url == "/tree"
+            opens_on(installed, "tree")
+            back = await change(pilot, "/lab")
+            assert running(installed, "hub")[0] not in (None, hub[0])
+            return [to_tree, back]
+
+    t0 = time.monotonic()
+    try:
+        (diff, result, took), (_, _, took_back) = asyncio.run(drive())
+    finally:
+        if 'c.Spawner.default_url = "/lab"' not in L.hub_config.read_text():
+            set_(installed)  # the way back the CLI's way: the answers file's settings, the file saved as it is
+    TIMINGS.append(
+        f"TUI change settings hub.default_url: applied in {took:.1f}s, back in {took_back:.1f}s "
+        f"(the test {time.monotonic() - t0:.1f}s)"
+    )
+    assert "set hub.default_url: '/lab' -> '/tree'" in diff and '+c.Spawner.default_url = "/tree"' in diff
+    assert "restart: hub" in diff and f"left running: gateway (pid {gateway[0]})" in diff
+    assert "✓ Settings changed in" in result and "restarted: hub" in result
+    assert running(installed, "gateway") == gateway
+    assert 'c.Spawner.default_url = "/lab"' in L.hub_config.read_text()
+    assert load(L.saved_answers) == load(installed.answers_path)
+    files.atomic_write(L.saved_answers, saved, 0o600)  # the TUI saved the same answers as TOML: the bytes as found

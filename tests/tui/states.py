@@ -159,7 +159,9 @@ def demo_app(fail: Callable[[list[str]], bool] | None = None, answers=None, **wi
     def engine(a):
         from jeg_wizard.steps import STEPS
 
-        return Engine(make_context(a, DryRunRunner(probe_results={}, fail=fail), dry_run=True), STEPS)
+        engine = Engine(make_context(a, DryRunRunner(probe_results={}, fail=fail), dry_run=True), STEPS)
+        engine.workers = 1  # one step at a time, in the README's order: the same render every time
+        return engine
 
     opts = dict(
         make_engine=engine,

@@ -190,3 +190,34 @@ async def test_q_while_running_asks_first_then_stops_the_command(tmp_path):
         await pilot.pause()
     assert app.return_value == 1 and app.stopping
     wait_gone(pid, "after quitting")
+
+
+async def test_independent_steps_show_running_side_by_side(tmp_path):
+    """Two steps that each wait for the other (bounded): both show running at once, then both end ok."""
+    from dataclasses import replace
+
+    from jeg_wizard.tui.widgets import StepList
+
+    a, b = tmp_path / "a", tmp_path / "b"
+
+    def meet(mine, other):
+        wait = f"i=0; while [ ! -e {other} ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done"
+        return ["sh", "-c", f"touch {mine}; {wait}; sleep 0.5; test -e {other} && echo {mine.name} met {other.name}"]
+
+    steps = [
+        replace(step("left", meet(a, b)), needs=()),
+        replace(step("right", meet(b, a)), needs=()),
+        replace(step("after", ["echo", "both met"]), needs=("left", "right")),
+    ]
+    app, engine = app_with(steps, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await to_run(pilot, app)
+        run = app.screen
+        await settle(pilot, lambda: len(run.running) == 2, timeout=30)
+        table = run.query_one(StepList)
+        states = {sid: str(table.get_cell(sid, "state")) for sid in ("left", "right")}
+        assert all("running" in s for s in states.values()), states
+        assert "running: left, right" in text_of(run.query_one("#run-label"))
+        await settle(pilot, lambda: run.done, timeout=60)
+        assert run.status == {"left": "ok", "right": "ok", "after": "ok"}
+        assert "a met b" in "\n".join(run.query_one(LogStream).lines)

@@ -171,3 +171,20 @@ def test_a_failed_health_check_puts_back_what_the_steps_wrote(tmp_answers, tmp_p
         assert "(1 file put back); healthy again" in outcome.message
     assert calls == [b"x = 2\n", b"x = 1\n"]  # checked after the change, and again after the rollback
     assert target.read_bytes() == b"x = 1\n"
+
+
+def test_the_forms_values_are_assigned_like_the_command_lines_pairs():
+    """The TUI's form gives typed values: the same refusals (with why), the data copied, not changed."""
+    data = {"hub": {"port": 8000}}
+    out, keys = settings.assign_values(data, {"hub.default_url": "/tree", "gateway.port": 8890})
+    assert out == {"hub": {"port": 8000, "default_url": "/tree"}, "gateway": {"port": 8890}} and keys == [
+        "hub.default_url",
+        "gateway.port",
+    ]
+    assert data == {"hub": {"port": 8000}}
+    with pytest.raises(AnswersError) as e:
+        settings.assign_values(data, {"hub.venv": "/srv/venv", "services.manager": "systemd", "hub.port": 1})
+    assert e.value.problems == [
+        f"hub.venv: not changed by `set`: {settings.REFUSED['hub.venv']}",
+        f"services.manager: not changed by `set`: {settings.REFUSED['services.manager']}",
+    ]

@@ -31,6 +31,10 @@ class QuestionsScreen(Screen):
         Binding("ctrl+e", "expand_all", "More settings"),
     ]
 
+    STAGE = "Questions"
+    STAGES: tuple[str, ...] | None = None  # None: the install's (StageBar.STAGES)
+    HIDDEN: frozenset[str] = frozenset()  # fields this form does not ask
+
     def __init__(self, values: dict[str, Any], **kw):
         super().__init__(**kw)
         self.initial = values
@@ -67,14 +71,14 @@ class QuestionsScreen(Screen):
         yield Static("", classes="error", id=_error_id(f.path))
 
     def compose(self) -> ComposeResult:
-        yield StageBar("Questions")
+        yield StageBar(self.STAGE, self.STAGES)
         with VerticalScroll(id="form"):
             for g in GROUPS:
                 with Vertical(classes="group", id=f"g-{g.name}"):
                     yield Static(f"[b]{g.title}[/b]  [dim]\\[{g.name}][/dim]", classes="heading")
                     yield Static("", classes="error section-error", id=f"s-{g.name}")
                     for f in g.fields:
-                        if not f.advanced:
+                        if not f.advanced and f.path not in self.HIDDEN:
                             yield from self._field(f)
                     if g.name == "gateway":
                         yield Static(
@@ -100,7 +104,7 @@ class QuestionsScreen(Screen):
             group = next(g for g in GROUPS if g.name == section)
             rows: list[Widget] = []
             for f in group.fields:
-                if f.advanced:
+                if f.advanced and f.path not in self.HIDDEN:
                     rows += list(self._field(f))
             await c.query_one(Collapsible.Contents).mount_all(rows)
             self._widgets = {p: w for p, w in self._widgets.items() if w is not None}  # look again
@@ -140,11 +144,16 @@ class QuestionsScreen(Screen):
         if field is not None:
             field.set_class(bool(text), "invalid")
 
-    def check(self) -> tuple[Any, list[str]]:
+    def validate(self, values: dict[str, Any]) -> tuple[Any, list[str]]:
+        """(answers, []) when the values are valid, else every problem (each starting with its key)."""
         app = self.app
-        answers, problems = form.validate(
-            self.values(), base=app.answers, dist=app.wiring.dist, admin_exists=app.wiring.admin_exists
-        )
+        return form.validate(values, base=app.answers, dist=app.wiring.dist, admin_exists=app.wiring.admin_exists)
+
+    def help_for(self, f: Field) -> str:
+        return f.help
+
+    def check(self) -> tuple[Any, list[str]]:
+        answers, problems = self.validate(self.values())
         by_field, by_section, rest = form.route(problems)
         for path, f in FIELDS.items():
             msgs = by_field.get(path, []) if (self.show_all or path in self.touched) else []
@@ -188,7 +197,7 @@ class QuestionsScreen(Screen):
         path = self._path_of(event.widget)
         if path:
             f = FIELDS[path]
-            self.query_one("#field-help", Static).update(Text.assemble((path, "bold"), "  ", f.help))
+            self.query_one("#field-help", Static).update(Text.assemble((path, "bold"), "  ", self.help_for(f)))
 
     def on_descendant_blur(self, event) -> None:
         path = self._path_of(event.widget)
@@ -235,6 +244,9 @@ class QuestionsScreen(Screen):
                 first.scroll_visible()
             self.app.bell()
             return
+        self.accepted(answers)
+
+    def accepted(self, answers) -> None:
         self.app.answers_accepted(answers, self.values()[form.PASSWORD] or None)
 
     def action_back(self) -> None:

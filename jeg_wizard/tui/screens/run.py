@@ -1,11 +1,11 @@
-"""Run: the steps with marks and durations, the live log, overall progress. Steps run one by one
-in a thread worker that reports back with Messages; on failure the operator retries, skips (when
-the step allows it) or quits and resumes later (a re-run skips what is finished)."""
+"""Run: the steps with marks and durations, the live log, overall progress. The engine runs the steps
+side by side as their needs allow (Engine.run, in a thread worker) and reports back with Messages; on a
+failure the operator retries, skips (when the step allows it) or quits and resumes later (a re-run
+skips what is finished)."""
 
 from __future__ import annotations
 
 import gc
-from collections import deque
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -58,11 +58,9 @@ class RunScreen(Screen):
         self.steps = self.engine.steps
         self.status: dict[str, str] = {}
         self.seconds: dict[str, float] = {}
-        self.current: int | None = None  # the step running, or the failed one
+        self.running: dict[int, float] = {}  # the steps running now, and when each started
         self.failed: int | None = None
         self.done = False
-        self._started_at = 0.0
-        self._tail: deque[str] = deque(maxlen=TAIL + 4)
         self._unsubscribe = None
 
     def compose(self) -> ComposeResult:
@@ -96,7 +94,7 @@ class RunScreen(Screen):
         # a full GC pass over every object the app has built stalls the UI 50-150 ms mid-stream;
         # those objects live while the run does, so move them out of the collector's sight until then
         gc.freeze()
-        self.call_after_refresh(self.launch, 0, True)  # the screen is drawn before the first step starts
+        self.call_after_refresh(self.launch, True)  # the screen is drawn before the first step starts
 
     def on_unmount(self) -> None:
         gc.unfreeze()  # the freeze is the run's: what the process builds later is collected as usual
@@ -104,35 +102,43 @@ class RunScreen(Screen):
             self._unsubscribe()
 
     def _sink(self, line: str) -> None:  # the runner's worker thread
-        self._tail.append(line)
         self._feed(line)
 
     # ---------------------------------------------------------------- the worker
-    def launch(self, start: int, first: bool = False) -> None:
+    def launch(self, first: bool = False) -> None:
         self.failed = None
         self.query_one("#failure").display = False
         self.refresh_bindings()
-        self.run_worker(lambda: self._drive(start, first), thread=True, exclusive=True, group="install")
+        self.run_worker(lambda: self._drive(first), thread=True, exclusive=True, group="install")
 
-    def _drive(self, start: int, first: bool = False) -> None:
+    def _drive(self, first: bool = False) -> None:
         if first:  # the replayable answers, saved as the run starts (atomic + fsync: not on the UI thread)
             saved = self.app.save_answers()
             if saved:
                 self._feed(f"answers saved to {saved} (replay: jeg-wizard install --unattended {saved})")
-        for i in range(start, len(self.steps)):
-            if self.app.stopping:
-                return
-            self._tail.clear()
-            self.post_message(StepStarted(i))
-            try:
-                st = self.engine.run_step(self.steps[i])
-            except StepFailed as e:
-                self.post_message(StepBroke(i, e.state.error, list(self._tail)))
-                return
-            except Exception as e:  # noqa: BLE001 - reported like a failed step
-                self.post_message(StepBroke(i, f"{type(e).__name__}: {e}", list(self._tail)))
-                return
-            self.post_message(StepEnded(i, st.status))
+        index = {s.id: i for i, s in enumerate(self.steps)}
+
+        def report(event: str, st) -> None:  # from the step threads: post_message is thread-safe
+            if event == "start":
+                self.post_message(StepStarted(index[st.step.id]))
+            elif event == "finish":
+                self.post_message(StepEnded(index[st.step.id], st.status))
+
+        finished = {sid for sid, status in self.status.items() if status in ("ok", "done", "skipped")}
+        self.engine.listeners.append(report)
+        try:
+            self.engine.run(self.steps, finished, stop=lambda: self.app.stopping)
+        except StepFailed as e:
+            self.post_message(StepBroke(index[e.state.step.id], e.state.error, list(e.state.tail)))
+            return
+        except Exception as e:  # noqa: BLE001 - reported like a failed step
+            first_left = next(i for i, s in enumerate(self.steps) if s.id not in finished)
+            self.post_message(StepBroke(first_left, f"{type(e).__name__}: {e}", []))
+            return
+        finally:
+            self.engine.listeners.remove(report)
+        if self.app.stopping:
+            return
         self.engine.mark_verified()  # a run with no step skipped: the next one with nothing to change only looks
         self.post_message(RunEnded())
 
@@ -140,27 +146,35 @@ class RunScreen(Screen):
     def _label(self, text: str | Text) -> None:
         self.query_one("#run-label", Static).update(text)
 
+    def _running_label(self) -> None:
+        names = ", ".join(self.steps[i].id for i in sorted(self.running))
+        ended = sum(1 for status in self.status.values() if status != "running")
+        self._label(f"{ended}/{len(self.steps)} steps done; running: {names}" if names else "")
+
     def on_step_started(self, msg: StepStarted) -> None:
         step = self.steps[msg.index]
-        self.current = msg.index
-        self._started_at = self.app.wiring.clock()
+        self.running[msg.index] = self.app.wiring.clock()
         self.status[step.id] = "running"
         steps = self.query_one(StepList)
         steps.set_status(step.id, "running")
         steps.move_cursor(row=msg.index)
-        self._label(f"step {msg.index + 1}/{len(self.steps)}: {step.id}")
+        self._running_label()
 
     def on_step_ended(self, msg: StepEnded) -> None:
         step = self.steps[msg.index]
-        secs = self.app.wiring.clock() - self._started_at
+        now = self.app.wiring.clock()
+        secs = now - self.running.pop(msg.index, now)
         self.status[step.id], self.seconds[step.id] = msg.status, secs
         self.query_one(StepList).set_status(step.id, msg.status, secs)
-        self.query_one(ProgressBar).advance(1)
+        if msg.status != "failed":  # a failed one beside the first failure: marked, not counted
+            self.query_one(ProgressBar).advance(1)
+        self._running_label()
 
     def on_step_broke(self, msg: StepBroke) -> None:
         step = self.steps[msg.index]
-        secs = self.app.wiring.clock() - self._started_at
-        self.status[step.id], self.seconds[step.id] = "failed", secs
+        secs = self.seconds.get(step.id, 0.0)
+        self.running.clear()
+        self.status[step.id] = "failed"
         self.failed = msg.index
         self.query_one(StepList).set_status(step.id, "failed", secs)
         self.query_one(LogStream).flush()
@@ -174,9 +188,8 @@ class RunScreen(Screen):
             advice.append("  (this step cannot be skipped)", style="italic")
         lines.append(advice)
         ctx = self.engine.ctx
-        lines.append(
-            Text.assemble(("Full log: ", "bold"), "(dry run: none)" if ctx.dry_run else str(ctx.layout.install_log))
-        )
+        log = ctx.layout.step_log(step.id) if ctx.step_logs else ctx.layout.install_log
+        lines.append(Text.assemble(("Full log: ", "bold"), "(dry run: none)" if ctx.dry_run else str(log)))
         t = Text("\n").join(lines)
         t.no_wrap, t.overflow = True, "ellipsis"  # one screen line each: the buttons stay in view
         self.query_one("#failure-text", Static).update(t)
@@ -190,7 +203,7 @@ class RunScreen(Screen):
 
     def on_run_ended(self, msg: RunEnded) -> None:
         self.done = True
-        self.current = None
+        self.running.clear()
         self.app.run_status = dict(self.status)
         self.query_one(LogStream).flush()
         worked = sum(1 for s in self.status.values() if s == "ok")
@@ -228,7 +241,7 @@ class RunScreen(Screen):
     def action_retry(self) -> None:
         if self.failed is not None:
             self.query_one(LogStream).feed(f"-- retrying {self.steps[self.failed].id}")
-            self.launch(self.failed)
+            self.launch()
 
     def action_skip(self) -> None:
         if self.failed is None or not self.steps[self.failed].skippable:
@@ -239,7 +252,7 @@ class RunScreen(Screen):
         self.query_one(StepList).set_status(sid, "skipped")
         self.query_one(ProgressBar).advance(1)
         self.query_one(LogStream).feed(f"-- skipped {sid} (run jeg-wizard again later to do it)")
-        self.launch(i + 1)
+        self.launch()
 
     def action_finish(self) -> None:
         if self.done:
@@ -268,5 +281,5 @@ class RunScreen(Screen):
         """The step a quit interrupts (for the farewell message), or None when all finished."""
         if self.done:
             return None
-        i = self.failed if self.failed is not None else self.current
+        i = self.failed if self.failed is not None else min(self.running, default=None)
         return self.steps[i].id if i is not None else None
