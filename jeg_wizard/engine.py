@@ -335,7 +335,8 @@ class Engine:
 
         return InstallLog(self.ctx.layout.step_log(step.id))
 
-    def needs(self, steps: list[Step]) -> dict[str, set[str]]:
+    @staticmethod
+    def needs(steps: list[Step]) -> dict[str, set[str]]:
         """What each step of this run waits for: its needs that are in the run (None: all before it)."""
         ids = [s.id for s in steps]
         return {
