@@ -247,7 +247,7 @@ def test_backup_then_restore_into_a_fresh_prefix(installed, tmp_path):
         from .browser import run_spark_cell_in_lab
 
         t0 = time.monotonic()
-        out = run_spark_cell_in_lab(L2.hub_url, STUDENT, PASSWORD, "Spark - Python (local)", timeout=300)
+        out = run_spark_cell_in_lab(L2.hub_url, STUDENT, PASSWORD, L2.a.kernels.display_name, timeout=300)
         assert out.strip() == "1000", out
         TIMINGS.append(f"restored user's browser login -> Spark cell in Lab: {time.monotonic() - t0:.0f}s")
     finally:
