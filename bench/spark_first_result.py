@@ -5,7 +5,9 @@ Target (issue 15): through the hub <= 1.2x direct. Both sides start a fresh Spar
 - direct: the kernel's own interpreter with the kernelspec's environment (SPARK_HOME, JAVA_HOME,
   PYTHONPATH, PYSPARK_SUBMIT_ARGS) from process start to the printed count;
 - through the hub: the user's server already running (spawn is printed, not counted), kernel start
-  request -> kernel ready (websocket, kernel_info) -> the cell's result, as JupyterLab does it.
+  request -> kernel ready (websocket, kernel_info) -> the cell's result, as JupyterLab does it;
+- when the kernel maps the driver JVM's class archive (kernels.jvm_archive), direct once more without it:
+  pyspark as it starts on a box without the wizard's archive (the "before" of issue 15 item 4).
 
 Usage (as root on an installed box; the password from a variable, never argv):
   JEGW_BENCH_PASSWORD=... python bench/spark_first_result.py --answers /var/lib/jeg-wizard/answers.toml \
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import time
@@ -30,9 +33,20 @@ DIRECT = (
 )
 
 
-def direct(kernel: dict) -> float:
+def without_archive(env: dict) -> dict | None:
+    """The kernel's environment without the JVM class archive (kernels.jvm_archive), or None: it has none."""
+    args = shlex.split(env.get("PYSPARK_SUBMIT_ARGS", ""))
+    if "--driver-java-options" not in args:
+        return None
+    i = args.index("--driver-java-options")
+    if not args[i + 1].startswith("-XX:SharedArchiveFile="):
+        return None
+    return {**env, "PYSPARK_SUBMIT_ARGS": shlex.join(args[:i] + args[i + 2 :])}
+
+
+def direct(kernel: dict, env: dict | None = None) -> float:
     """Process start -> the count printed, with the kernelspec's interpreter and environment."""
-    env = {**os.environ, **kernel["env"]}
+    env = {**os.environ, **(env or kernel["env"])}
     env.pop("PYTHONSTARTUP", None)  # the shell's startup makes its own session: ours is the script's
     t0 = time.perf_counter()
     p = subprocess.Popen(
@@ -68,13 +82,23 @@ def main() -> None:
 
     first = health.login_and_spark_job(L.hub_url, args.user, password, L.a.kernels.name, verify=verify)
     print(f"warm-up through the hub: {first.timings()}")
-    hub, alone = [], []
+    hub, alone, plain = [], [], []
+    bare = without_archive(kernel["env"])
     for i in range(args.runs):
+        if bare:
+            plain.append(direct(kernel, bare))
         alone.append(direct(kernel))
         s = health.login_and_spark_job(L.hub_url, args.user, password, L.a.kernels.name, verify=verify)
         hub.append(sum(s.phases[k] for k in ("kernel start", "kernel ready", "job")))
-        print(f"run {i + 1}: direct {alone[-1]:.2f} s, through the hub {hub[-1]:.2f} s ({s.timings()})")
+        bare_note = f"direct without the archive {plain[-1]:.2f} s, " if plain else ""
+        print(f"run {i + 1}: {bare_note}direct {alone[-1]:.2f} s, through the hub {hub[-1]:.2f} s ({s.timings()})")
     d, h = statistics.median(alone), statistics.median(hub)
+    if plain:
+        p = statistics.median(plain)
+        print(
+            f"pyspark directly, without the JVM class archive {p:6.2f} s   {p / d:5.2f}x baseline (before the archive)"
+        )
+        print(f"through hub -> gateway vs that                  {h:6.2f} s   {h / p:5.2f}x")
     print(f"pyspark directly       {d:6.2f} s   (baseline, 1.00x)")
     print(
         f"through hub -> gateway {h:6.2f} s   {h / d:5.2f}x baseline   target <= 1.2x: {'met' if h <= 1.2 * d else 'MISSED'}"

@@ -162,6 +162,11 @@ class Kernels(Section):
     display_name: Text = D("Spark - Python (local)", description="what JupyterLab's launcher shows")
     spark_opts: SparkOpts = D("", description='extra spark-submit options, e.g. "--driver-memory 2g"')
     venv: OptOwnedDir = D("", description="empty: <prefix>/jeg/kernel")
+    jvm_archive: Bool = D(
+        True,
+        description="build a class archive of Spark's driver JVM at install (~150 MB, ~40 s): kernels start "
+        "about twice as fast (Java 17+; a --driver-java-options in spark_opts replaces it)",
+    )
 
 
 class Gateway(Section):

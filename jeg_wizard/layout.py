@@ -33,6 +33,13 @@ class Layout:
         return Path(self.a.kernels.venv or f"{self.a.system.prefix}/jeg/kernel")
 
     @property
+    def kernel_jvm_archive(self) -> Path | None:
+        """The kernels' driver JVM class archive (actions/jvm.py); None: not wanted, or a java that cannot write one."""
+        if not self.a.kernels.jvm_archive or self.a.java.version < 17:
+            return None
+        return Path(f"{self.a.system.prefix}/jeg/kernel-jvm/spark-driver.jsa")
+
+    @property
     def proxy_prefix(self) -> Path:
         return Path(self.a.proxy.prefix or f"{self.a.system.prefix}/jeg/proxy")
 

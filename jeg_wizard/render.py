@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import glob
 import json
+import shlex
 from importlib import resources
 
 import jinja2
@@ -252,10 +253,18 @@ def context(layout: Layout, proxy_command: list[str] | None = None) -> dict:
             "local_ip": "127.0.0.1" if g.ip in ("0.0.0.0", "::") else g.ip,
             "pythonpath": pythonpath(layout),
             "resources": " ".join(resource_args(a)),
+            "jvm_options": jvm_options(layout),
             "argv": kernel_argv(layout),
             "impersonation": g.impersonation,
         },
     }
+
+
+def jvm_options(layout: Layout) -> str:
+    """spark-submit options mapping the driver's class archive, when there is one (before kernels.spark_opts,
+    so a --driver-java-options there wins)."""
+    archive = layout.kernel_jvm_archive
+    return f"--driver-java-options {shlex.quote(f'-XX:SharedArchiveFile={archive}')}" if archive else ""
 
 
 def resource_args(a) -> list[str]:

@@ -183,4 +183,35 @@ def check(site: Install) -> list[Finding]:
         else:
             what = "program, SPARK_HOME, JAVA_HOME, pyspark and py4j on PYTHONPATH, PYTHONSTARTUP"
             out.append(ok(C, name, f"{k.get('display_name', name)}: {what if spark else 'program'} in place"))
-    return out
+    return out + _archive(site)
+
+
+def _archive(site: Install) -> list[Finding]:
+    """The driver JVM's class archive: a stale one is ignored by the JVM (kernels start slower, nothing breaks)."""
+    from ..actions.jvm import archive_state, driver_archive_key
+
+    archive = site.L.kernel_jvm_archive
+    if archive is None or not site.L.runs("gateway"):
+        return []
+    try:
+        state = archive_state(archive, driver_archive_key(site.L))
+    except OSError as e:
+        state = f"unreadable ({e.strerror})"
+    if state == "current":
+        return [
+            ok(
+                C,
+                "jvm archive",
+                f"the driver's class archive {archive} matches this java and Spark's jars (kernels map it)",
+            )
+        ]
+    why = {"missing": "is missing", "stale": "no longer matches this java or Spark's jars"}.get(state, state)
+    return [
+        problem(
+            C,
+            "jvm archive",
+            f"the driver's class archive {archive} {why}: kernels start, about twice as slowly",
+            "re-run the install (the kernel_jvm step rebuilds it), or set kernels.jvm_archive = false",
+            warning=True,
+        )
+    ]

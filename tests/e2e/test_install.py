@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from jeg_wizard import health
+from jeg_wizard.actions.jvm import archive_state, driver_archive_key
 
 from .conftest import ADMIN, cmdlines, spawn, user_servers, wizard
 
@@ -70,6 +71,30 @@ def test_kernels_run_as_the_unprivileged_gateway_user(installed):
         L.hub_url, ADMIN, installed.password, "spark_python_local", code=code, expect=L.a.gateway.user, timeout=300
     )
     assert smoke.result == f"('{L.a.gateway.user}', '{L.gateway_home}')"
+
+
+# run in the kernel: its children (the driver JVM pyspark started), each with whether it maps the archive
+MAPS_ARCHIVE = (
+    "import os; me = str(os.getpid()); "
+    "kids = [p for p in os.listdir('/proc') if p.isdigit() and "
+    "open(f'/proc/{p}/stat').read().rsplit(')', 1)[1].split()[1] == me]; "
+    "sorted(os.path.basename(open(f'/proc/{p}/cmdline', 'rb').read().split(b'\\0')[0].decode()) + "
+    "(' maps ' if ARCHIVE in open(f'/proc/{p}/maps').read() else ' does not map ') + ARCHIVE for p in kids)"
+)
+
+
+def test_kernels_map_the_jvm_class_archive_the_install_built(installed):
+    """Issue 15 item 4: the driver JVM of a kernel started through the hub maps the class archive (it
+    halves the start); the archive matches this java and Spark."""
+    L = installed.layout
+    archive = L.kernel_jvm_archive
+    assert archive_state(archive, driver_archive_key(L)) == "current"
+    code = f"ARCHIVE = {str(archive)!r}; " + MAPS_ARCHIVE
+    smoke = health.login_and_spark_job(
+        L.hub_url, ADMIN, installed.password, "spark_python_local", code=code, expect="maps", timeout=300
+    )
+    assert smoke.result == repr([f"java maps {archive}"]), smoke.result
+    print(f"kernel with the archive: {smoke.timings()}")
 
 
 def test_wrong_password_is_refused(installed):

@@ -226,7 +226,8 @@ def test_kernelspec_paths(layout, tmp_path):
     spec = tmp_path / "kernels" / "k"
     spec.mkdir(parents=True)
     (spec / "kernel.json").write_text(json.dumps({"argv": ["/nonexistent/python"], "env": {"JAVA_HOME": "/nope"}}))
-    [f] = checks.kernels.check(checks.Install(layout))
+    [f, archive] = checks.kernels.check(checks.Install(layout))
+    assert archive.what == "jvm archive" and archive.level == "warn"  # nothing installed: no archive either
     assert f.status == checks.PROBLEM and "its program /nonexistent/python is missing" in f.detail
     assert "JAVA_HOME=/nope has no bin/java" in f.detail
 

@@ -167,6 +167,7 @@ def test_plan_of_each_role_has_only_its_steps(site):
         "gateway",
         "join",
         "services",
+        "kernel_jvm",
         "health",
     ]
     assert "this host's role: gateway: the gateway host" in gw_text
