@@ -8,7 +8,8 @@ Answers kernels.jvm_archive = false, or a Java before 17, leave this step empty.
 
 from jeg_wizard import render
 from jeg_wizard.actions import FileContent
-from jeg_wizard.actions.jvm import JvmArchive, driver_archive_key
+from jeg_wizard.actions.jvm import JvmArchive
+from jeg_wizard.class_archive import driver_archive_key
 from jeg_wizard.engine import Step
 
 JOB = """from pyspark.sql import SparkSession

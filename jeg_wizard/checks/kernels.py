@@ -188,7 +188,7 @@ def check(site: Install) -> list[Finding]:
 
 def _archive(site: Install) -> list[Finding]:
     """The driver JVM's class archive: a stale one is ignored by the JVM (kernels start slower, nothing breaks)."""
-    from ..actions.jvm import archive_state, driver_archive_key
+    from ..class_archive import archive_state, driver_archive_key
 
     archive = site.L.kernel_jvm_archive
     if archive is None or not site.L.runs("gateway"):

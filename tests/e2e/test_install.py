@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from jeg_wizard import health
-from jeg_wizard.actions.jvm import archive_state, driver_archive_key
+from jeg_wizard.class_archive import archive_state, driver_archive_key
 
 from .conftest import ADMIN, cmdlines, spawn, user_servers, wizard
 

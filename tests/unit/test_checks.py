@@ -8,6 +8,7 @@ import re
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -239,6 +240,27 @@ def test_checks_do_not_import_textual():
     code = "import sys, jeg_wizard.checks, jeg_wizard.doctor; print('textual' in sys.modules)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "False"
+
+
+def test_every_check_runs_without_the_install_actions(layout, tmp_path):
+    """status --json answers in a fraction of a second: the checks must not pull in the install's actions
+    (importing jeg_wizard.actions costs ~0.2 s here)."""
+    import subprocess
+    import sys
+
+    spec = Path(layout.a.kernels.dir) / "k" / "kernel.json"  # past the early return of the kernels' check
+    spec.parent.mkdir(parents=True)
+    spec.write_text("{}")
+    saved = tmp_path / "answers.json"
+    saved.write_text(layout.a.model_dump_json())
+    code = (
+        "import sys, json; from jeg_wizard import checks; from jeg_wizard.answers import Answers; "
+        "from jeg_wizard.layout import Layout; "
+        f"checks.run(Layout(Answers.model_validate_json(open({str(saved)!r}).read())), timeout=0.5); "
+        "print(sorted(m for m in sys.modules if m.startswith(('jeg_wizard.actions', 'jeg_wizard.steps'))))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == "[]", r.stdout
 
 
 def test_a_stopped_service_and_the_program_on_its_port(layout):

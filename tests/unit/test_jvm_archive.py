@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from jeg_wizard.actions.jvm import JvmArchive, archive_key, archive_state, key_file
+from jeg_wizard.actions.jvm import JvmArchive
 from jeg_wizard.checks import kernels as kernel_checks
 from jeg_wizard.checks.install import Install
+from jeg_wizard.class_archive import archive_key, archive_state, key_file
 from jeg_wizard.engine import make_context
 from jeg_wizard.layout import Layout
 from jeg_wizard.steps import kernel_jvm, kernelspecs
