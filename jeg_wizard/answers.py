@@ -165,7 +165,7 @@ class Kernels(Section):
     jvm_archive: Bool = D(
         True,
         description="build a class archive of Spark's driver JVM at install (~150 MB, ~40 s): kernels start "
-        "about twice as fast (Java 17+; a --driver-java-options in spark_opts replaces it)",
+        "about twice as fast (Java 17+, PyPI's Spark; a --driver-java-options in spark_opts replaces it)",
     )
 
 

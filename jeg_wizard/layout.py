@@ -34,8 +34,10 @@ class Layout:
 
     @property
     def kernel_jvm_archive(self) -> Path | None:
-        """The kernels' driver JVM class archive (actions/jvm.py); None: not wanted, or a java that cannot write one."""
-        if not self.a.kernels.jvm_archive or self.a.java.version < 17:
+        """The kernels' driver JVM class archive (class_archive.py); None: not wanted, a java that cannot write
+        one, or a Spark whose conf/ directory (not empty in Apache's tarballs) is on the driver's class path:
+        a JVM neither writes nor maps an archive then. PyPI's pyspark has no conf/."""
+        if not self.a.kernels.jvm_archive or self.a.java.version < 17 or self.a.spark.source != "pypi":
             return None
         return Path(f"{self.a.system.prefix}/jeg/kernel-jvm/spark-driver.jsa")
 

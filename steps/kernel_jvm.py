@@ -3,7 +3,8 @@
 One Spark job runs as a kernel's driver would (same spark-submit, class path and driver memory) and its JVM
 writes every class it loaded into the archive at exit; kernel.json's PYSPARK_SUBMIT_ARGS maps it
 (render.jvm_options). The job runs on local[*] whatever the master: only the driver's classes matter.
-Answers kernels.jvm_archive = false, or a Java before 17, leave this step empty.
+Answers kernels.jvm_archive = false, a Java before 17, or a Spark from a tarball (its conf/ directory is on
+the driver's class path) leave this step empty (Layout.kernel_jvm_archive).
 """
 
 from jeg_wizard import render
@@ -43,7 +44,7 @@ def build(ctx):
 
     return [
         FileContent(script, JOB, validate=lambda t: render.check_python(t, str(script))),
-        JvmArchive(archive, argv, env, lambda: driver_archive_key(L)),
+        JvmArchive(archive, argv, env, lambda: driver_archive_key(L), conf_dir=L.spark_home / "conf"),
     ]
 
 

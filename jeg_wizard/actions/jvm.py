@@ -19,6 +19,7 @@ class JvmArchive:
     argv: Callable[[str], list[str]]  # the spark-submit command, given the driver's java options
     env: dict
     key: Callable[[], str]
+    conf_dir: Path | None = None  # Spark's conf/ on the driver's class path
     verify_only = False
 
     @property
@@ -39,10 +40,16 @@ class JvmArchive:
 
     def apply(self, ctx) -> None:
         tmp, key = self.partial(), self.key()
+        if self.conf_dir and self.conf_dir.is_dir() and any(self.conf_dir.iterdir()):
+            raise RuntimeError(
+                f"Spark's conf directory {self.conf_dir} is not empty: a JVM neither writes nor maps a class archive "
+                "with a non-empty directory on its class path; set kernels.jvm_archive = false"
+            )
         record_new_dirs(ctx, self.archive)
         ctx.record(FileRecord(str(self.archive), created=not self.archive.exists(), scratch=str(tmp)))
         ctx.record(FileRecord(str(key_file(self.archive)), created=not key_file(self.archive).exists()))
         ctx.runner.mkdir(self.archive.parent, 0o755)
+        ctx.runner.chmod(self.archive.parent, 0o755)  # whatever the umask: every kernel's user maps the archive
         if tmp.exists():
             ctx.runner.remove(tmp)
         ctx.runner.run(self.argv(WRITE_OPTION.format(path=tmp)), env=self.env, timeout=900)

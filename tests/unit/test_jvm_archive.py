@@ -74,6 +74,22 @@ def test_a_java_that_writes_no_archive_fails_the_step_with_the_way_out(tmp_answe
     assert not archive.exists() and not key_file(archive).exists()
 
 
+def test_a_non_empty_spark_conf_dir_is_refused_with_the_way_out(tmp_answers, tmp_path):
+    """A JVM exits with an error instead of writing an archive when a class path directory holds files."""
+    ctx = make_context(tmp_answers())
+    conf = tmp_path / "spark" / "conf"
+    conf.mkdir(parents=True)
+    (conf / "spark-defaults.conf").write_text("spark.ui.enabled false\n")
+    archive = tmp_path / "opt" / "a.jsa"
+    action = JvmArchive(archive, lambda opts: [sys.executable, "-c", WRITES, opts], {}, lambda: "k", conf_dir=conf)
+    with pytest.raises(RuntimeError, match=r"conf directory .* is not empty.*kernels.jvm_archive = false"):
+        action.apply(ctx)
+    assert not archive.exists()
+    (conf / "spark-defaults.conf").unlink()  # an empty conf/ is fine
+    action.apply(ctx)
+    assert archive.exists()
+
+
 def submit_args(answers) -> list[str]:
     ctx = make_context(answers)
     spec = next(a for a in kernelspecs.kernel_file_actions(ctx) if a.path.name == "kernel.json")
@@ -90,6 +106,8 @@ def test_kernel_json_maps_the_archive_before_the_users_own_java_options(tmp_answ
     assert Layout(off).kernel_jvm_archive is None
     assert "--driver-java-options" not in submit_args(off)
     assert kernel_jvm.build(make_context(off)) == []  # the step has nothing to do
+    tarball = tmp_answers(spark={"source": "apache"})  # conf/ with its templates is on the class path
+    assert Layout(tarball).kernel_jvm_archive is None and "--driver-java-options" not in submit_args(tarball)
 
 
 def test_the_doctor_warns_when_the_archive_is_missing_or_stale(tmp_answers):
