@@ -368,7 +368,9 @@ def wait_http(
         if pid is not None:
             now = pid()
             if seen is None and now is None and waited > 5:
-                died = "never started"
+                # not seen alive: it never started, or it exits and is restarted between two polls (a poll
+                # waits up to 3 s when something else holds the port and does not answer)
+                died = "was not running"
             elif seen is not None and now != seen:
                 died = "exited" if now is None else f"exited and was restarted (pid {seen}, now {now})"
             seen = seen or now
