@@ -13,6 +13,8 @@ from jeg_wizard.actions.jvm import JvmArchive
 from jeg_wizard.class_archive import driver_archive_key
 from jeg_wizard.engine import Step
 
+from . import spark_smoke
+
 JOB = """from pyspark.sql import SparkSession
 spark = SparkSession.builder.appName("jeg-wizard-jvm-archive").getOrCreate()
 assert spark.range(1000).count() == 1000
@@ -27,13 +29,6 @@ def build(ctx):
         return []
     script = L.state_dir / "smoke" / "jvm_archive_job.py"
     memory = ctx.answers.spark.driver_memory
-    env = {
-        "JAVA_HOME": str(L.java_home),
-        "SPARK_HOME": str(L.spark_home),
-        "PYSPARK_PYTHON": ctx.answers.system.python,  # the job's Python side does not matter, the JVM's does
-        "SPARK_LOCAL_IP": "127.0.0.1",
-        "PYTHONPATH": render.pythonpath(L),
-    }
 
     def argv(java_options: str) -> list[str]:
         return [
@@ -44,7 +39,9 @@ def build(ctx):
 
     return [
         FileContent(script, JOB, validate=lambda t: render.check_python(t, str(script))),
-        JvmArchive(archive, argv, env, lambda: driver_archive_key(L), conf_dir=L.spark_home / "conf"),
+        JvmArchive(
+            archive, argv, spark_smoke.job_env(ctx), lambda: driver_archive_key(L), conf_dir=L.spark_home / "conf"
+        ),
     ]
 
 

@@ -14,16 +14,22 @@ spark.stop()
 """
 
 
-def build(ctx):
+def job_env(ctx) -> dict:
+    """The environment of a Spark job the install runs with spark-submit (this smoke test, kernel_jvm's)."""
     L = ctx.layout
-    script = L.state_dir / "smoke" / "spark_smoke.py"
-    env = {
+    return {
         "JAVA_HOME": str(L.java_home),
         "SPARK_HOME": str(L.spark_home),
-        "PYSPARK_PYTHON": ctx.answers.system.python,  # the kernel venv does not exist yet
+        "PYSPARK_PYTHON": ctx.answers.system.python,  # the kernel venv may not exist yet
         "SPARK_LOCAL_IP": "127.0.0.1",
         "PYTHONPATH": render.pythonpath(L),  # what the kernel gets: the smoke test proves it too
     }
+
+
+def build(ctx):
+    L = ctx.layout
+    script = L.state_dir / "smoke" / "spark_smoke.py"
+    env = job_env(ctx)
     argv = [f"{L.spark_home}/bin/spark-submit", "--master", "local[1]", "--conf", "spark.ui.enabled=false", str(script)]
     return [
         FileContent(script, SMOKE, validate=lambda t: render.check_python(t, str(script))),
