@@ -28,6 +28,8 @@ from .values import (
     HOST_RX,
     IP,
     URL,
+    USER_RX,
+    USER_WHAT,
     VERSION_RX,
     AbsPath,
     Bool,
@@ -39,6 +41,7 @@ from .values import (
     HostOrIP,
     Int,
     KernelName,
+    LdapURL,
     Memory,
     OptAbsPath,
     OptOwnedDir,
@@ -55,6 +58,7 @@ from .values import (
     SparkVersion,
     Text,
     UserName,
+    WebURL,
     names,
     port_range,
     show,
@@ -289,6 +293,16 @@ class Hub(Section):
     tls_cert: OptAbsPath = D("", description="HTTPS on the public port (both or neither of cert and key)")
     tls_key: OptAbsPath = D("", description="its private key, mode 0600")
     tls_ca: OptAbsPath = D("", description="the CA health checks verify against when not one this machine trusts")
+    authenticator: Literal["pam", "ldap", "oidc"] = D(
+        "pam",
+        description="who signs users in: pam (local accounts), ldap (a directory: [ldap]) or oidc (single sign-on: "
+        "[oidc]); checked live before the hub switches",
+    )
+    public_url: WebURL = D(
+        "",
+        description="the hub's address in users' browsers (OpenID Connect sends them back to <it>/hub/oauth_callback); "
+        "empty: http(s)://<this host's name>:<port>",
+    )
 
     @field_validator("tls_cert", "tls_key", "tls_ca")
     @classmethod
@@ -390,6 +404,113 @@ class Site(Section):
         return self
 
 
+LOCAL_ACCOUNTS = (
+    "how a signed-in user gets the local account the hub starts their server as: create (on first login, "
+    "with adduser) or nss (it must already resolve through the name service: sssd, nslcd, winbind)"
+)
+
+
+def _one_secret(section: str, name: str, file: str, env: str, required: bool) -> None:
+    """A secret comes from a 0600 file or a variable: one of the two (never the answers file)."""
+    if file and env:
+        raise ValueError(f"{section}.{name}_file: give {section}.{name}_file or {section}.{name}_env, not both")
+    if required and not (file or env):
+        raise ValueError(
+            f"{section}.{name}_file: is required (or {section}.{name}_env): the {name.replace('_', ' ')} never sits "
+            "in the answers file"
+        )
+
+
+class Ldap(Section):
+    """hub.authenticator = "ldap": JupyterHub's LDAPAuthenticator, checked live before the switch."""
+
+    url: LdapURL = D("", description="ldaps://HOST[:636] or ldap://HOST[:389] (with start_tls)")
+    start_tls: Bool = D(False, description="ldap:// only: upgrade the connection with StartTLS")
+    ca_file: OptAbsPath = D(
+        "", description="the CA (PEM) the server's certificate is verified against; empty: the system's"
+    )
+    bind_dn_templates: names(Text) = D(
+        [], description='bind as the user directly, e.g. ["uid={username},ou=people,dc=example,dc=org"]'
+    )
+    service_dn: Text = D("", description="or look users up with this service account (then user_search_base)")
+    service_password_file: OptAbsPath = D("", description="the service account's password: a 0600 file")
+    service_password_env: EnvName = D("", description="... or a variable holding it")
+    user_search_base: Text = D("", description="with service_dn: where users are searched, e.g. ou=people,dc=...")
+    user_attribute: Text = D("uid", description="the attribute holding the login name (uid; sAMAccountName on AD)")
+    allowed_groups: names(Text) = D([], description="group DNs whose members may sign in; empty: every user found")
+    admin_groups: names(Text) = D([], description="group DNs whose members are hub admins")
+    local_accounts: Literal["create", "nss"] = D("create", description=LOCAL_ACCOUNTS)
+    test_user: Text = D("", description="a directory account the checks sign in as (required)")
+    test_password_file: OptAbsPath = D("", description="its password: a 0600 file")
+    test_password_env: EnvName = D("", description="... or a variable holding it")
+    timeout: Seconds(1, 60) = D(5.0, description="seconds each directory request may take")
+
+    @model_validator(mode="after")
+    def _complete(self) -> Ldap:
+        if not self.url:
+            raise ValueError("ldap.url: is required: ldaps://HOST[:PORT] or ldap://HOST[:PORT]")
+        if self.start_tls and self.url.startswith("ldaps://"):
+            raise ValueError("ldap.start_tls: only with ldap:// (an ldaps:// connection is TLS from the start)")
+        if bool(self.service_dn) == bool(self.bind_dn_templates):
+            raise ValueError(
+                "ldap.service_dn: give either ldap.service_dn (search with a service account) or "
+                "ldap.bind_dn_templates (bind as the user), one of the two"
+            )
+        if self.service_dn and not self.user_search_base:
+            raise ValueError("ldap.user_search_base: is required with ldap.service_dn (where users are searched)")
+        for t in self.bind_dn_templates:
+            if "{username}" not in t:
+                raise ValueError(f"ldap.bind_dn_templates: {show(t)} has no {{username}} placeholder")
+        _one_secret(
+            "ldap", "service_password", self.service_password_file, self.service_password_env, bool(self.service_dn)
+        )
+        if not self.service_dn and (self.service_password_file or self.service_password_env):
+            raise ValueError("ldap.service_password_file: only used with ldap.service_dn")
+        if not self.test_user:
+            raise ValueError(
+                "ldap.test_user: is required: a directory account the wizard signs in as before switching the hub "
+                "(and the health checks after)"
+            )
+        if not re.fullmatch(USER_RX, self.test_user):
+            raise ValueError(f"ldap.test_user: {USER_WHAT}, got {show(self.test_user)}")
+        _one_secret("ldap", "test_password", self.test_password_file, self.test_password_env, True)
+        return self
+
+
+class Oidc(Section):
+    """hub.authenticator = "oidc": OAuthenticator's generic OpenID Connect, checked live before the switch."""
+
+    issuer: WebURL = D("", description="the provider's issuer URL (its /.well-known/openid-configuration is read)")
+    client_id: Text = D("", description="the hub's client id at the provider")
+    client_secret_file: OptAbsPath = D("", description="the client secret: a 0600 file")
+    client_secret_env: EnvName = D("", description="... or a variable holding it")
+    scopes: names(Text) = D(["openid", "profile", "email"], description="scopes asked for (add groups if needed)")
+    username_claim: Text = D("preferred_username", description="the claim that becomes the hub (and local) user name")
+    groups_claim: Text = D("groups", description="the claim listing the user's groups")
+    allowed_groups: names(Text) = D(
+        [], description="groups whose members may sign in; empty: every user of the provider"
+    )
+    admin_groups: names(Text) = D([], description="groups whose members are hub admins")
+    local_accounts: Literal["create", "nss"] = D("create", description=LOCAL_ACCOUNTS)
+    ca_file: OptAbsPath = D(
+        "", description="the CA (PEM) the provider's certificate is verified against; empty: the system's"
+    )
+    timeout: Seconds(1, 60) = D(5.0, description="seconds each request to the provider may take")
+
+    @model_validator(mode="after")
+    def _complete(self) -> Oidc:
+        if not self.issuer:
+            raise ValueError(
+                "oidc.issuer: is required: the provider's issuer URL, e.g. https://sso.example.org/realms/x"
+            )
+        if not self.client_id:
+            raise ValueError("oidc.client_id: is required: the hub's client id at the provider")
+        _one_secret("oidc", "client_secret", self.client_secret_file, self.client_secret_env, True)
+        if "openid" not in self.scopes:
+            raise ValueError(f"oidc.scopes: must contain openid (OpenID Connect), got {self.scopes}")
+        return self
+
+
 SECRET_KEYS = {
     ("gateway", "token"): "put the token in a 0600 file and set gateway.token_file (or leave it empty to generate one)",
     (
@@ -398,6 +519,9 @@ SECRET_KEYS = {
     ): "use users.admin_password_env, users.admin_password_file (0600) or users.admin_password_hash",
     ("hub", "cookie_secret"): "the hub's cookie secret is generated into a 0600 file in system.state_dir",
     ("proxy", "auth_token"): "the proxy token is generated into a 0600 file in system.state_dir",
+    ("ldap", "service_password"): "use ldap.service_password_file (0600) or ldap.service_password_env",
+    ("ldap", "test_password"): "use ldap.test_password_file (0600) or ldap.test_password_env",
+    ("oidc", "client_secret"): "use oidc.client_secret_file (0600) or oidc.client_secret_env",
 }
 
 
@@ -413,6 +537,9 @@ class Answers(Section):
     users: Users = Users()
     services: Services = Services()
     site: Site = Site()
+    # only with hub.authenticator = ldap | oidc (None: left out, and a saved answers file leaves them out)
+    ldap: Ldap | None = None
+    oidc: Oidc | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -446,10 +573,33 @@ class Answers(Section):
 # ---------------------------------------------------------------- loading and cross-field rules
 
 
+def section_model(name: str) -> type[Section] | None:
+    """The model of answers section `name` ([ldap] and [oidc] are optional: Ldap | None -> Ldap)."""
+    field = Answers.model_fields.get(name)
+    if field is None:
+        return None
+    kinds = [t for t in getattr(field.annotation, "__args__", (field.annotation,)) if t is not type(None)]
+    return kinds[0] if kinds and isinstance(kinds[0], type) and issubclass(kinds[0], Section) else None
+
+
+def section_values(a: Answers, name: str) -> dict:
+    """A section's values; an optional section left out gives its defaults (unvalidated: it is not in use)."""
+    value = getattr(a, name)
+    return (value if value is not None else section_model(name).model_construct()).model_dump()
+
+
+def dump(a: Answers) -> dict:
+    """The answers as TOML data: an optional section left out stays out."""
+    return a.model_dump(exclude_none=True)
+
+
 def _unknown_key_message(loc: tuple, model: type[BaseModel]) -> str:
     """Did-you-mean for an unknown key at loc (walks the model to the parent section)."""
     parent: Any = model
-    for part in loc[:-1]:
+    for i, part in enumerate(loc[:-1]):
+        if i == 0 and parent is Answers:
+            parent = section_model(part)
+            continue
         field = parent.model_fields.get(part) if isinstance(parent, type) and issubclass(parent, BaseModel) else None
         parent = field.annotation if field else None
     known = list(parent.model_fields) if isinstance(parent, type) and issubclass(parent, BaseModel) else []
@@ -545,6 +695,7 @@ def cross_checks(a: Answers, dist: distro.Distro | None = None) -> list[str]:
         )
     problems += _account_problems(a)
     problems += _site_problems(a)
+    problems += _signin_problems(a)
     rng = port_range(a.gateway.port_range)
     if rng:
         inside = [f"{k} ({p})" for k, p in ports.items() if rng[0] <= p <= rng[1]]
@@ -603,6 +754,18 @@ def _site_problems(a: Answers) -> list[str]:
             "host as hub users, whose accounts exist on the hub host only; set it to false"
         )
     return out
+
+
+def _signin_problems(a: Answers) -> list[str]:
+    """The chosen authenticator has its section; its live check is the gate's (jeg_wizard.signin)."""
+    kind = a.hub.authenticator
+    if kind != "pam" and getattr(a, kind) is None:
+        return [
+            f"{kind}: the [{kind}] section is required when hub.authenticator = '{kind}' (see answers.example.toml)"
+        ]
+    if kind == "oidc" and a.site.split:
+        return ["hub.authenticator: 'oidc' is not available with roles on separate hosts yet; use pam or ldap"]
+    return []
 
 
 def _is_ip(host: str) -> bool:

@@ -144,7 +144,8 @@ def _login_and_spark_job(
             )
             if r.status_code not in (302, 303):
                 raise HealthError(
-                    f"PAM login as {user} failed (HTTP {r.status_code}): wrong password, user missing, or the hub not running as root"
+                    f"login as {user} failed (HTTP {r.status_code}): wrong password, user missing or not allowed "
+                    "(PAM: the hub not running as root; LDAP: not in ldap.allowed_groups)"
                 )
         with _Timer(smoke, "spawn", say):
             c.post(
@@ -215,6 +216,26 @@ def _one_line(e: BaseException) -> str:
         return "no answer before the deadline"
     text = " ".join(str(e).split())[:200]
     return f"{type(e).__name__}{': ' + text if text else ''}"
+
+
+def oidc_login_redirect(hub_url: str, callback_url: str, client_id: str, verify: str | bool = True) -> str:
+    """The hub's /hub/oauth_login sends the browser to the provider with our client id and callback URL."""
+    from urllib.parse import parse_qs, urlsplit
+
+    r = _get(f"{hub_url}/hub/oauth_login", verify, timeout=10, follow_redirects=False)
+    where = r.headers.get("location", "")
+    if r.status_code not in (301, 302, 303, 307) or not where:
+        raise HealthError(f"{hub_url}/hub/oauth_login answered HTTP {r.status_code}, not a redirect to the provider")
+    q = parse_qs(urlsplit(where).query)
+    if q.get("client_id") != [client_id]:
+        raise HealthError(f"the hub sends users to the provider with client_id {q.get('client_id')}, not {client_id!r}")
+    if q.get("redirect_uri") != [callback_url]:
+        raise HealthError(
+            f"the hub asks the provider to send users back to {q.get('redirect_uri')}, not {callback_url} "
+            "(hub.public_url)"
+        )
+    u = urlsplit(where)
+    return f"the hub's login sends users to {u.scheme}://{u.netloc}{u.path}, back to {callback_url}"
 
 
 def gateway_spark_job(

@@ -182,6 +182,21 @@ class Layout:
         return Path(self.a.gateway.token_file or self.secrets_dir / "gateway-token")
 
     @property
+    def signin_secret_file(self) -> Path | None:
+        """The hub's copy (0600, root) of the LDAP service password or the OIDC client secret, read at hub
+        start; the answers name only where the operator keeps it (a file or a variable)."""
+        kind = self.a.hub.authenticator
+        if kind == "ldap" and self.a.ldap and self.a.ldap.service_dn:
+            return self.secrets_dir / "ldap-service-password"
+        if kind == "oidc":
+            return self.secrets_dir / "oidc-client-secret"
+        return None
+
+    @property
+    def oidc_callback_url(self) -> str:
+        return f"{self.public_hub_url}/hub/oauth_callback"
+
+    @property
     def proxy_token_file(self) -> Path:
         return self.secrets_dir / "proxy-token"
 
@@ -205,6 +220,8 @@ class Layout:
                 ("hub", "hub environment", self.hub_env_file, "root"),
                 ("hub", "cookie secret", self.cookie_secret_file, "root"),
             ]
+            if self.signin_secret_file:
+                out.append(("hub", f"{a.hub.authenticator} secret", self.signin_secret_file, "root"))
         if self.gateway_tls and self.runs("gateway"):
             out.append(("gateway", "TLS key", self.gateway_key_file, gw))
             if a.gateway.tls == "generate":
@@ -329,8 +346,11 @@ class Layout:
 
     @property
     def public_hub_url(self) -> str:
-        """The hub's address for people: on all interfaces, this host's name when it resolves to an
-        address other machines can reach, else its first interface address (hub_url is loopback then)."""
+        """The hub's address for people: hub.public_url; else on all interfaces, this host's name when it
+        resolves to an address other machines can reach, else its first interface address (hub_url is
+        loopback then)."""
+        if self.a.hub.public_url:
+            return self.a.hub.public_url
         if self.a.hub.ip not in ("0.0.0.0", "::"):
             return self.hub_url
         scheme = "https" if self.a.hub.tls_cert else "http"

@@ -51,6 +51,7 @@ def problems(a: Answers, *, need_root: bool = True, role: str = "all", bundle=No
     out += interface_problems()
     if L.runs("hub"):
         out += node_problems()
+        out += _signin(a, L)
     out += python_problems(a, offline=bundle is not None)
     if bundle is not None:  # install --bundle: it must carry what these answers take on this machine
         from .bundle import problems as missing_from
@@ -88,6 +89,15 @@ def foreign_files(a: Answers, steps, role: str = "all") -> list[str]:
                 if why:
                     out.append(why)
     return out
+
+
+def _signin(a: Answers, L: Layout) -> list[str]:
+    """hub.authenticator = ldap | oidc, tried live: the hub keeps its sign-in until the new one works."""
+    if a.hub.authenticator == "pam":
+        return []
+    from . import signin
+
+    return signin.problems(a, L)
 
 
 def _machine(a: Answers, role: str = "all") -> list[str]:

@@ -46,9 +46,12 @@ class Release:
     kernel: tuple[str, ...] = KERNEL_REQUIREMENTS
 
 
-CURRENT = Release("2026.11", hub=("jupyterhub==6.1.*", "jupyterlab==4.6.*", "notebook==7.6.*"))
+# hub.authenticator = ldap | oidc: in every hub venv, so switching sign-in is a config change (`set`), never
+# a venv rebuild while users are locked out
+AUTHENTICATORS = ("jupyterhub-ldapauthenticator==2.0.*", "oauthenticator==17.4.*")
+CURRENT = Release("2026.11", hub=("jupyterhub==6.1.*", "jupyterlab==4.6.*", "notebook==7.6.*", *AUTHENTICATORS))
 # the previous minor of hub, lab and notebook: what installs made before 2026.11 run (and `upgrade --to` it)
-PREVIOUS = Release("2026.09", hub=("jupyterhub==6.0.*", "jupyterlab==4.5.*", "notebook==7.5.*"))
+PREVIOUS = Release("2026.09", hub=("jupyterhub==6.0.*", "jupyterlab==4.5.*", "notebook==7.5.*", *AUTHENTICATORS))
 RELEASES: dict[str, Release] = {r.name: r for r in (CURRENT, PREVIOUS)}
 
 # Combinations known to break: (what, versions that break, only when, its versions, why). `what` names a

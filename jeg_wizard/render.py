@@ -217,6 +217,7 @@ def context(layout: Layout, proxy_command: list[str] | None = None) -> dict:
             # impersonating: only the hub's users may be named in KERNEL_USERNAME
             "authorized_users": sorted({a.users.admin, *a.users.allowed}) if g.impersonation else [],
             "users_file": str(layout.hub_users_file),
+            "directory_users": h.authenticator != "pam",
         },
         "hub": {
             "ip": h.ip,
@@ -240,7 +241,14 @@ def context(layout: Layout, proxy_command: list[str] | None = None) -> dict:
             "config_dir": str(layout.config_dir),
             "tls_cert": h.tls_cert,
             "tls_key": h.tls_key,
+            "ldap_service_password_file": str(layout.signin_secret_file or ""),
+            "oidc_client_secret_file": str(layout.signin_secret_file or ""),
+            "oidc_callback_url": layout.oidc_callback_url if h.authenticator == "oidc" else "",
         },
+        # which authenticator, as booleans: the template's branches (check_shape keeps truthiness only)
+        "signin": {kind: h.authenticator == kind for kind in ("pam", "ldap", "oidc")},
+        "ldap": _ldap(a.ldap) if h.authenticator == "ldap" else {},
+        "oidc": _oidc(a.oidc) if h.authenticator == "oidc" else {},
         "kernel": {
             "name": k.name,
             "display_name": k.display_name,
@@ -258,6 +266,25 @@ def context(layout: Layout, proxy_command: list[str] | None = None) -> dict:
             "impersonation": g.impersonation,
         },
     }
+
+
+def _ldap(x) -> dict:
+    """[ldap] as LDAPAuthenticator's settings: the URL split into address, port and TLS strategy."""
+    from urllib.parse import urlsplit
+
+    u = urlsplit(x.url)
+    ldaps = u.scheme == "ldaps"
+    return {
+        **x.model_dump(),
+        "server_address": u.hostname,
+        "server_port": u.port or (636 if ldaps else 389),
+        "tls_strategy": "on_connect" if ldaps else ("before_bind" if x.start_tls else "insecure"),
+        "create_accounts": x.local_accounts == "create",
+    }
+
+
+def _oidc(x) -> dict:
+    return {**x.model_dump(), "create_accounts": x.local_accounts == "create"}
 
 
 def jvm_options(layout: Layout) -> str:

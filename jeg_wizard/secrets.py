@@ -50,6 +50,26 @@ def _url_userinfo(url: str) -> str:
     return netloc.rsplit("@", 1)[0] if "@" in netloc else ""
 
 
+def given_secret(cfg, section: str, name: str) -> str:
+    """The secret `name` of an answers section from <name>_file (a 0600 file) or <name>_env (a variable)."""
+    file, env = getattr(cfg, f"{name}_file"), getattr(cfg, f"{name}_env")
+    if env:
+        value = os.environ.get(env, "")
+        if not value:
+            raise SecretError(f"{section}.{name}_env: environment variable {env} is not set or empty")
+        return value
+    p = Path(file)
+    if not p.exists():
+        raise SecretError(f"{section}.{name}_file: no such file {p}")
+    try:
+        value = read_private_file(p, f"{section}.{name}_file")
+    except OSError as e:
+        raise SecretError(f"{section}.{name}_file: cannot read {p}: {e.strerror}") from None
+    if not value:
+        raise SecretError(f"{section}.{name}_file: {p} is empty")
+    return value
+
+
 class Secrets:
     def __init__(self, answers: Answers, layout: Layout, redactor: Redactor, interactive: bool = False):
         self.a, self.layout, self.redactor, self.interactive = answers, layout, redactor, interactive
@@ -110,6 +130,18 @@ class Secrets:
         self._cache["admin"] = value
         self.redactor.add(value)
         return value
+
+    def given(self, section: str, name: str) -> str:
+        """A secret of [ldap] / [oidc] from its <name>_file (0600) or <name>_env; SecretError naming the key."""
+        value = given_secret(getattr(self.a, section), section, name)
+        self.redactor.add(value)
+        return value
+
+    def signin_secret(self) -> str:
+        """What the hub reads at start: the LDAP service password or the OIDC client secret."""
+        if self.a.hub.authenticator == "ldap":
+            return self.given("ldap", "service_password")
+        return self.given("oidc", "client_secret")
 
     def set_admin_password(self, value: str) -> None:
         """The TUI's masked field hands the password over here."""

@@ -27,7 +27,7 @@ from pathlib import Path
 from .actions import Directory, EnvBlock, FileContent, ServiceRunning, fold, from_entry
 from .actions.files import BlockRecord, DirRecord, FileRecord
 from .actions.services import ServiceRecord
-from .answers import Answers, AnswersError
+from .answers import Answers, AnswersError, dump
 from .engine import Context, Engine, StepFailed, lock_state_dir, make_context, unlock_state_dir
 
 # Keys `set` refuses whatever their value, with why and what to do instead (section.key or section.*).
@@ -78,10 +78,10 @@ def refused_reason(key: str) -> str | None:
 def _typed(section: str, key: str, raw: str):
     """VALUE as the key's type: text stays text; a number, true/false or [list] is read as TOML;
     a list also as comma-separated words. Unknown keys stay text (the model names them)."""
-    from .answers import tomllib
+    from .answers import section_model, tomllib
 
-    sec = Answers.model_fields.get(section)
-    fld = sec.annotation.model_fields.get(key) if sec and hasattr(sec.annotation, "model_fields") else None
+    sec = section_model(section)
+    fld = sec.model_fields.get(key) if sec else None
     default = fld.get_default(call_default_factory=True) if fld else ""
     if isinstance(default, str):
         return raw
@@ -138,7 +138,7 @@ def assign_values(data: dict, values: dict) -> tuple[dict, list[str]]:
 
 
 def changed_keys(old: Answers, new: Answers) -> list[str]:
-    a, b = old.model_dump(), new.model_dump()
+    a, b = dump(old), dump(new)
     return [f"{s}.{k}" for s in b for k in b[s] if a.get(s, {}).get(k) != b[s][k]]
 
 
@@ -229,8 +229,12 @@ NOTHING = "nothing to change: the install already has these settings"
 
 def assignments(change: Change) -> list[str]:
     """One line per changed key: its old and new value (`set` never changes a secret's key)."""
-    a, b = change.old.answers.model_dump(), change.new.answers.model_dump()
-    return [f"set {key}: {a[s][k]!r} -> {b[s][k]!r}" for key in change.keys for s, k in [key.split(".")]]
+    a, b = dump(change.old.answers), dump(change.new.answers)
+    return [
+        f"set {key}: {a.get(s, {}).get(k)!r} -> {b.get(s, {}).get(k)!r}"
+        for key in change.keys
+        for s, k in [key.split(".")]
+    ]
 
 
 def render(change: Change) -> str:

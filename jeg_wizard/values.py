@@ -388,6 +388,39 @@ def _url(v: str) -> str:
 URL = Annotated[str, BeforeValidator(_text), AfterValidator(_optional(_url))]
 
 
+def _ldap_url(v: str) -> str:
+    """ldap://host[:port] or ldaps://host[:port]: the server alone (base and filters are other keys)."""
+    if not re.fullmatch(r"ldaps?://[\x21-\x7e]+", v):
+        raise ValueError(f"must be ldap://HOST[:PORT] or ldaps://HOST[:PORT], got {show(v)}")
+    parts = urlsplit(v)
+    try:
+        _ = parts.port
+    except ValueError:
+        raise ValueError(f"has a bad port, got {show(v)}") from None
+    if not parts.hostname or parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc:
+        raise ValueError(f"must be ldap://HOST[:PORT] or ldaps://HOST[:PORT] (no path, query or user), got {show(v)}")
+    host = parts.hostname
+    ip(host) if ":" in host else _host_or_ip(host)
+    return v
+
+
+LdapURL = Annotated[str, BeforeValidator(_text), AfterValidator(_optional(_ldap_url))]
+
+
+def _web_url(v: str) -> str:
+    """An http(s):// address a browser opens (no credentials, query or fragment)."""
+    if not v.startswith(("http://", "https://")):
+        raise ValueError(f"must be an http:// or https:// URL, got {show(v)}")
+    _url(v)
+    parts = urlsplit(v)
+    if "@" in parts.netloc or parts.query or parts.fragment:
+        raise ValueError(f"must be a plain http(s)://HOST[:PORT][/path] (no user, query or fragment), got {show(v)}")
+    return v.rstrip("/")
+
+
+WebURL = Annotated[str, BeforeValidator(_text), AfterValidator(_optional(_web_url))]
+
+
 def strip_credentials(url: str) -> str:
     parts = urlsplit(url)
     if "@" not in parts.netloc:
@@ -523,6 +556,8 @@ __all__ = [
     "SiteHost",
     "OptSiteHost",
     "URL",
+    "LdapURL",
+    "WebURL",
     "Sha512",
     "CryptHash",
     "SparkMaster",

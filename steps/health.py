@@ -1,6 +1,8 @@
 """README: "Open a browser and navigate to http://<server>:8000 and login with hubadmin" — done by
 the wizard: the gateway answers with its token and refuses without it, lists the Spark kernel, the
-hub answers, and (when the admin password is known) a PAM login runs a real Spark job."""
+hub answers, and (when the admin password is known) a PAM login runs a real Spark job; with LDAP the
+directory's test account signs in instead; with OpenID Connect the hub must send users to the provider
+(the sign-in itself is a browser's), and the gateway runs the Spark job."""
 
 from jeg_wizard import checks, health
 from jeg_wizard.actions import Check
@@ -29,8 +31,12 @@ def build(ctx):
     def hub(ctx):
         return _passed(ctx, "hub")
 
+    # who signs in for the login -> Spark job check: the admin (PAM), or the directory's test account
+    ldap = a.hub.authenticator == "ldap"
+    who = a.ldap.test_user if ldap else a.users.admin
+
     def e2e(ctx):
-        password = ctx.secrets.admin_password()
+        password = ctx.secrets.given("ldap", "test_password") if ldap else ctx.secrets.admin_password()
         if password is None:
             ctx.runner.emit(
                 "note: the admin password is not known to the wizard (hash or kept); "
@@ -40,7 +46,7 @@ def build(ctx):
         try:
             smoke = health.login_and_spark_job(
                 L.hub_url,
-                a.users.admin,
+                who,
                 password,
                 a.kernels.name,
                 timeout=a.gateway.kernel_launch_timeout + 120,
@@ -54,7 +60,22 @@ def build(ctx):
                 except health.HealthError as why:
                     raise health.HealthError(f"{e}; the gateway as the user servers see it: {why}") from None
             raise
-        return f"{a.users.admin} logged in and ran spark.range(1000).count() = {smoke.result} via the gateway"
+        return f"{who} logged in and ran spark.range(1000).count() = {smoke.result} via the gateway"
+
+    def gateway_job(ctx):
+        smoke = health.gateway_spark_job(
+            L.gateway_url,
+            ctx.secrets.gateway_token(),
+            a.kernels.name,
+            a.users.admin,
+            timeout=a.gateway.kernel_launch_timeout + 120,
+            say=lambda s: ctx.runner.emit(f"  {s}"),
+            verify=L.gateway_verify,
+        )
+        return f"the gateway ran spark.range(1000).count() = {smoke.result} for {a.users.admin}"
+
+    def provider(ctx):
+        return health.oidc_login_redirect(L.hub_url, L.oidc_callback_url, a.oidc.client_id, verify=L.hub_verify)
 
     if L.role == "gateway":  # the hub host checks the gateway from its side, and runs the job
         # worker hosts join later (installed after this host): the doctor says when none has
@@ -69,11 +90,22 @@ def build(ctx):
             gateway,
         ),
         Check("hub API answers", hub),
-        Check(
-            f"login as {a.users.admin} -> spawn -> Spark job through the gateway",
-            e2e,
-            [f"# POST {L.hub_url}/hub/login as {a.users.admin}; start {a.kernels.name}; run spark.range(1000).count()"],
-            deep=True,
+        *(
+            # a user signs in on the provider's page (a browser's work): the hub must send them there, and the
+            # gateway run a Spark job for their server
+            [
+                Check("the hub's login sends users to the OpenID provider", provider),
+                Check("Spark job through the gateway, as a user server runs it", gateway_job, deep=True),
+            ]
+            if a.hub.authenticator == "oidc"
+            else [
+                Check(
+                    f"login as {who} -> spawn -> Spark job through the gateway",
+                    e2e,
+                    [f"# POST {L.hub_url}/hub/login as {who}; start {a.kernels.name}; run spark.range(1000).count()"],
+                    deep=True,
+                )
+            ]
         ),
     ]
 

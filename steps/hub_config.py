@@ -2,7 +2,8 @@
 
 Rendered from templates/ and compiled before it is written. The gateway URL and token reach the
 user servers through c.Spawner.environment (/etc/environment does not: no PAM session).
-The cookie secret and the proxy token are generated into 0600 files.
+The cookie secret and the proxy token are generated into 0600 files; the LDAP service password or the
+OIDC client secret is copied into one (the config reads it at start: never in the config itself).
 """
 
 from jeg_wizard import render
@@ -23,6 +24,7 @@ def build(ctx):
         Directory(L.services_dir, 0o700),
         secret_file(L.cookie_secret_file, ctx.secrets.cookie_secret),
         secret_file(L.proxy_token_file, ctx.secrets.proxy_token),
+        *([secret_file(L.signin_secret_file, ctx.secrets.signin_secret)] if L.signin_secret_file else []),
         FileContent(
             hub_env_file(ctx), lambda: f"CONFIGPROXY_AUTH_TOKEN={ctx.secrets.proxy_token()}\n", mode=0o600, secret=True
         ),

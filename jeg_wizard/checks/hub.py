@@ -101,6 +101,43 @@ def login(site: Install) -> list[Finding]:
     return out
 
 
+def signin(site: Install) -> list[Finding]:
+    """hub.authenticator = ldap | oidc: the directory or the provider still answers (and the service account
+    still binds), with the hub's own copy of the secret; the sign-in of a user needs their password."""
+    a, L = site.a, site.L
+    kind = a.hub.authenticator
+    if kind == "pam":
+        return []
+    what = {"ldap": "LDAP directory", "oidc": "OpenID provider"}[kind]
+    cfg = getattr(a, kind)
+    try:
+        if kind == "ldap":
+            from .. import directory
+
+            service = L.signin_secret_file.read_text().strip() if L.signin_secret_file else None
+            site.secrets.redactor.add(service)
+            hops = directory.reachable(cfg, service_password=service, timeout=min(cfg.timeout, site.timeout))
+        else:
+            from .. import oidc
+
+            hops = oidc.reachable(cfg, timeout=min(cfg.timeout, site.timeout), ca_file=cfg.ca_file)
+    except OSError as e:
+        return [unknown(C, what, f"cannot read {L.signin_secret_file}: {e.strerror}", "run the doctor as root")]
+    bad = next((h for h in hops if not h.ok), None)
+    where = cfg.url if kind == "ldap" else cfg.issuer
+    if bad:
+        return [
+            problem(
+                C,
+                what,
+                f"{where}: {bad.name} failed: {bad.detail}; nobody can sign in to the hub",
+                f"bring the {'directory' if kind == 'ldap' else 'provider'} back, or fix [{kind}] and run install",
+                site.log("hub"),
+            )
+        ]
+    return [ok(C, what, f"{where}: " + "; ".join(f"{h.name} ok" for h in hops))]
+
+
 def cookie_secret(site: Install) -> list[Finding]:
     """Missing: everyone is logged out (its mode and owner: the secret files check)."""
     secret = site.L.cookie_secret_file
@@ -129,7 +166,14 @@ def check(site: Install) -> list[Finding]:
         problem(C, "host name", p, "fix the name resolution, then: jeg-wizard services restart hub", log)
         for p in hostname_problems(site.a)
     ]
-    out += [public_url(site), api(site), *login(site), *cookie_secret(site), *accounts.secret_files(site, C)]
+    out += [
+        public_url(site),
+        api(site),
+        *login(site),
+        *signin(site),
+        *cookie_secret(site),
+        *accounts.secret_files(site, C),
+    ]
     if out and any(f.what == "public URL" and f.status != OK for f in out):  # down: no green line for it
         out = [f for f in out if f.status != OK]
     return out + file_finding(site, "hub", C, "hub_config")

@@ -8,11 +8,11 @@ from pathlib import Path
 import tomli_w
 
 from .. import files
-from ..answers import Answers
+from ..answers import Answers, dump
 
 
 def render(a: Answers, *, password_typed: bool) -> str:
-    data = a.model_dump()
+    data = dump(a)
     u = data["users"]
     note = [
         "# jeg-wizard answers, saved by the interactive wizard when the install started.",

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .. import distro
-from ..answers import Answers, AnswersError, parse
+from ..answers import Answers, AnswersError, parse, section_model, section_values
 
 Kind = Literal["text", "int", "float", "bool", "choice", "list", "password"]
 
@@ -47,6 +47,7 @@ class Group:
 PASSWORD = "users.admin_password"
 CONFIRM = "users.admin_password_confirm"
 WIZARD_ONLY = {PASSWORD, CONFIRM}  # never written to the answers file
+OPTIONAL_SECTIONS = ("ldap", "oidc")
 
 F = Field
 GROUPS: tuple[Group, ...] = (
@@ -275,6 +276,81 @@ GROUPS: tuple[Group, ...] = (
         ),
     ),
     Group(
+        "signin",
+        "Sign-in: PAM, a directory (LDAP) or single sign-on (OpenID Connect)",
+        (
+            F(
+                "hub.authenticator",
+                "Sign in with",
+                "choice",
+                "pam: local accounts; ldap / oidc: fill in their settings below (More settings); checked live first",
+                ("pam", "ldap", "oidc"),
+            ),
+            F(
+                "hub.public_url",
+                "Hub public URL",
+                help="what browsers open; empty: http(s)://<host name>:<port>",
+                advanced=True,
+            ),
+            F("ldap.url", "LDAP server", help="ldaps://HOST[:636] or ldap://HOST[:389]", advanced=True),
+            F("ldap.start_tls", "StartTLS", "bool", "ldap:// only: upgrade the connection to TLS", advanced=True),
+            F("ldap.ca_file", "LDAP CA file", help="PEM; empty: the system's CAs", advanced=True),
+            F(
+                "ldap.bind_dn_templates",
+                "Bind DN templates",
+                "list",
+                "e.g. uid={username},ou=people,dc=example,dc=org",
+                advanced=True,
+            ),
+            F("ldap.service_dn", "Service account DN", help="or search users with this account", advanced=True),
+            F("ldap.service_password_file", "Service password file", help="a 0600 file", advanced=True),
+            F("ldap.service_password_env", "Service password variable", help="or a variable holding it", advanced=True),
+            F(
+                "ldap.user_search_base",
+                "User search base",
+                help="with a service account: e.g. ou=people,dc=...",
+                advanced=True,
+            ),
+            F("ldap.user_attribute", "User attribute", help="uid; sAMAccountName on Active Directory", advanced=True),
+            F("ldap.allowed_groups", "Allowed groups", "list", "group DNs; empty: every directory user", advanced=True),
+            F("ldap.admin_groups", "Admin groups", "list", "group DNs whose members are hub admins", advanced=True),
+            F(
+                "ldap.local_accounts",
+                "Local accounts",
+                "choice",
+                "create at first login, or resolved by NSS",
+                ("create", "nss"),
+                advanced=True,
+            ),
+            F("ldap.test_user", "Test user", help="a directory account the checks sign in as", advanced=True),
+            F("ldap.test_password_file", "Test password file", help="a 0600 file", advanced=True),
+            F("ldap.test_password_env", "Test password variable", help="or a variable holding it", advanced=True),
+            F(
+                "oidc.issuer",
+                "OIDC issuer",
+                help="the provider's issuer URL (discovery is read from it)",
+                advanced=True,
+            ),
+            F("oidc.client_id", "Client id", help="the hub's client at the provider", advanced=True),
+            F("oidc.client_secret_file", "Client secret file", help="a 0600 file", advanced=True),
+            F("oidc.client_secret_env", "Client secret variable", help="or a variable holding it", advanced=True),
+            F("oidc.scopes", "Scopes", "list", "openid first; add groups if the provider needs it", advanced=True),
+            F("oidc.username_claim", "Username claim", help="becomes the hub and local user name", advanced=True),
+            F("oidc.groups_claim", "Groups claim", help="the claim listing the user's groups", advanced=True),
+            F("oidc.allowed_groups", "Allowed groups", "list", "empty: every user of the provider", advanced=True),
+            F("oidc.admin_groups", "Admin groups", "list", "members are hub admins", advanced=True),
+            F(
+                "oidc.local_accounts",
+                "Local accounts",
+                "choice",
+                "create at first login, or resolved by NSS",
+                ("create", "nss"),
+                advanced=True,
+            ),
+            F("oidc.ca_file", "Provider CA file", help="PEM; empty: the system's CAs", advanced=True),
+        ),
+    ),
+    Group(
         "users",
         "Admin user (adduser hubadmin)",
         (
@@ -324,8 +400,8 @@ def _known(f: Field) -> bool:
     """Only keys the answers model has (the wizard-only password fields aside)."""
     if f.path in (PASSWORD, CONFIRM):
         return True
-    section = Answers.model_fields.get(f.section)
-    return section is not None and f.key in section.annotation.model_fields
+    section = section_model(f.section)
+    return section is not None and f.key in section.model_fields
 
 
 GROUPS = tuple(Group(g.name, g.title, tuple(f for f in g.fields if _known(f))) for g in GROUPS)
@@ -334,7 +410,7 @@ FIELDS: dict[str, Field] = {f.path: f for g in GROUPS for f in g.fields}
 
 def initial_values(a: Answers) -> dict[str, Any]:
     """Form values from answers: text fields as strings, lists joined, bools as bools."""
-    dump = a.model_dump()
+    dump = {name: section_values(a, name) for name in Answers.model_fields}
     out: dict[str, Any] = {}
     for path, f in FIELDS.items():
         if path in WIZARD_ONLY:
@@ -354,7 +430,8 @@ def initial_values(a: Answers) -> dict[str, Any]:
 
 def to_data(values: dict[str, Any], base: Answers | None = None) -> dict:
     """The answers-file dict for these form values (keys the form does not ask keep base's values)."""
-    data = (base or Answers()).model_dump()
+    base = base or Answers()
+    data = {name: section_values(base, name) for name in Answers.model_fields}
     for path, v in values.items():
         f = FIELDS.get(path)
         if f is None or path in WIZARD_ONLY:
@@ -374,6 +451,9 @@ def to_data(values: dict[str, Any], base: Answers | None = None) -> dict:
             elif f.kind == "float" and re.fullmatch(r"-?[0-9]{1,12}\.[0-9]{1,12}", v):
                 v = float(v)
         data[f.section][f.key] = v
+    for name in OPTIONAL_SECTIONS:  # [ldap] / [oidc]: only for the authenticator chosen (or kept from base)
+        if data["hub"].get("authenticator") != name and getattr(base, name) is None:
+            del data[name]
     return data
 
 

@@ -40,6 +40,7 @@ def run_spark_cell_in_lab(
     screenshot_path: str | None = None,
     timings: dict[str, float] | None = None,
     cleanup: bool = True,
+    login=None,
 ) -> str:
     """Log in at ``hub_url`` as ``user``, create a notebook on ``kernel_display_name`` from the Lab
     launcher, wait for the kernel to be Idle, run ``code`` in the first cell and return the cell's
@@ -49,6 +50,8 @@ def run_spark_cell_in_lab(
     status seen and the kernel websocket events, after saving a screenshot to ``screenshot_path`` (or
     a temporary file). If ``timings`` is a dict it receives seconds per stage. With ``cleanup`` the
     run ends by shutting its kernels down (a Spark kernel holds ~0.5 GiB) and deleting its notebook.
+    ``login(page, hub_url, user, password, timeout_ms)`` signs in another way than the hub's own form (an
+    OpenID provider's page); it returns once the browser has left the sign-in pages.
     """
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
@@ -90,14 +93,8 @@ def run_spark_cell_in_lab(
             page = context.new_page()
             page.on("websocket", watch_websocket)
 
-            t0 = step("open the hub login page")
-            page.goto(f"{hub_url}/hub/login", timeout=remaining_ms())
-            page.fill("#username_input", user)
-            page.fill("#password_input", password)
             t0 = step("log in")
-            page.click("#login_submit")
-            # A failed login re-renders the login form with an error; success leaves /hub/login.
-            page.wait_for_url(re.compile(r"^(?!.*/hub/login).*$"), timeout=remaining_ms())
+            (login or hub_form_login)(page, hub_url, user, password, remaining_ms())
             done("login", t0)
 
             t0 = step("spawn the user server and load JupyterLab")
@@ -161,6 +158,16 @@ def run_spark_cell_in_lab(
             ) from exc
         finally:
             browser.close()
+
+
+def hub_form_login(page, hub_url: str, user: str, password: str, timeout_ms: float) -> None:
+    """The hub's own login form (PAM, LDAP)."""
+    page.goto(f"{hub_url}/hub/login", timeout=timeout_ms)
+    page.fill("#username_input", user)
+    page.fill("#password_input", password)
+    page.click("#login_submit")
+    # A failed login re-renders the login form with an error; success leaves /hub/login.
+    page.wait_for_url(re.compile(r"^(?!.*/hub/login).*$"), timeout=timeout_ms)
 
 
 def _kernel_status(page, kernel_display_name: str) -> str:
