@@ -16,6 +16,7 @@ def render_plan(states: list[StepState], ctx, brief: bool = False) -> str:
         f"on {distro.detect().pretty}:",
         *(f"  - {line}" for line in distro.choices(ctx.answers)),
         *site_lines(ctx),
+        *signin_lines(ctx.answers),
         "",
     ]
     for n, st in enumerate(states, 1):
@@ -44,6 +45,25 @@ def site_lines(ctx) -> list[str]:
     out.append(f"  (site: gateway host {site.gateway_host}, hub host {site.hub_host}{workers})")
     if site.plain_http:
         out.append(PLAIN_HTTP_WARNING.format(hub=site.hub_host, gateway=site.gateway_host))
+    return out
+
+
+def signin_lines(a) -> list[str]:
+    """Who signs users in, and a directory reached without TLS said out loud."""
+    kind = a.hub.authenticator
+    if kind == "pam":
+        return []
+    x = getattr(a, kind)
+    out = [
+        f"sign-in: {kind} at {x.url if kind == 'ldap' else x.issuer}, checked live before any change "
+        f"(local accounts: {x.local_accounts})"
+    ]
+    if kind == "ldap" and x.url.startswith("ldap://") and not x.start_tls:
+        out.append(
+            "warning: ldap.url is ldap:// without ldap.start_tls: every user's password crosses the network in clear"
+        )
+    if kind == "oidc" and x.issuer.startswith("http://"):
+        out.append("warning: oidc.issuer is plain http://: tokens and codes cross the network in clear")
     return out
 
 

@@ -17,24 +17,24 @@ def hops(a, layout, *, full: bool = True) -> list:
     secret the answers point at cannot be read."""
     kind = a.hub.authenticator
     if kind == "ldap":
-        from . import directory
-
         x = a.ldap
         service = _secret(x, "ldap", "service_password") if x.service_dn else None
+        test = _secret(x, "ldap", "test_password") if full else None
+        from . import directory
+
         if not full:
             return directory.reachable(x, service_password=service, timeout=x.timeout)
-        return directory.check(
-            x, service_password=service, test_password=_secret(x, "ldap", "test_password"), timeout=x.timeout
-        )
+        return directory.check(x, service_password=service, test_password=test, timeout=x.timeout)
     if kind == "oidc":
+        x = a.oidc
+        secret = _secret(x, "oidc", "client_secret") if full else None
         from . import oidc
 
-        x = a.oidc
         if not full:
             return oidc.reachable(x, timeout=x.timeout, ca_file=x.ca_file)
         return oidc.check(
             x,
-            client_secret=_secret(x, "oidc", "client_secret"),
+            client_secret=secret,
             callback_url=layout.oidc_callback_url,
             hub_public_url=layout.public_hub_url,
             ca_file=x.ca_file,
@@ -57,12 +57,3 @@ def problems(a, layout) -> list[str]:
         for h in found
         if not h.ok
     ]
-
-
-def notes(a, layout) -> list[str]:
-    """What the check passed but the operator should know (e.g. passwords in clear on the network)."""
-    try:
-        found = hops(a, layout, full=False)
-    except SecretError:
-        return []
-    return [f"{h.name}: {h.detail}" for h in found if h.ok and "clear" in h.detail]
