@@ -258,6 +258,19 @@ GROUPS: tuple[Group, ...] = (
             F("hub.ip", "Hub IP", help="the public address users open in a browser (0.0.0.0: all)"),
             F("hub.port", "Hub port", "int", "1-65535"),
             F("hub.default_url", "Opens on", "choice", "JupyterLab or the classic tree", ("/lab", "/tree")),
+            F(
+                "hub.authenticator",
+                "Sign in with",
+                "choice",
+                "pam: local accounts; ldap / oidc: their settings below; checked live before the switch",
+                ("pam", "ldap", "oidc"),
+            ),
+            F(
+                "hub.public_url",
+                "Hub public URL",
+                help="what browsers open; empty: http(s)://<host name>:<port>",
+                advanced=True,
+            ),
             F("hub.hub_port", "Hub API port", "int", "the hub's internal API (user servers call it)", advanced=True),
             F("hub.hub_ip", "Hub API IP", help="a concrete address user servers reach", advanced=True),
             F("hub.config_dir", "Config dir", help="jupyterhub_config.py and the gateway config", advanced=True),
@@ -276,22 +289,9 @@ GROUPS: tuple[Group, ...] = (
         ),
     ),
     Group(
-        "signin",
-        "Sign-in: PAM, a directory (LDAP) or single sign-on (OpenID Connect)",
+        "ldap",
+        "Sign-in with a directory (hub.authenticator = ldap)",
         (
-            F(
-                "hub.authenticator",
-                "Sign in with",
-                "choice",
-                "pam: local accounts; ldap / oidc: fill in their settings below (More settings); checked live first",
-                ("pam", "ldap", "oidc"),
-            ),
-            F(
-                "hub.public_url",
-                "Hub public URL",
-                help="what browsers open; empty: http(s)://<host name>:<port>",
-                advanced=True,
-            ),
             F("ldap.url", "LDAP server", help="ldaps://HOST[:636] or ldap://HOST[:389]", advanced=True),
             F("ldap.start_tls", "StartTLS", "bool", "ldap:// only: upgrade the connection to TLS", advanced=True),
             F("ldap.ca_file", "LDAP CA file", help="PEM; empty: the system's CAs", advanced=True),
@@ -303,8 +303,8 @@ GROUPS: tuple[Group, ...] = (
                 advanced=True,
             ),
             F("ldap.service_dn", "Service account DN", help="or search users with this account", advanced=True),
-            F("ldap.service_password_file", "Service password file", help="a 0600 file", advanced=True),
-            F("ldap.service_password_env", "Service password variable", help="or a variable holding it", advanced=True),
+            F("ldap.service_password_file", "Service pw file", help="a 0600 file", advanced=True),
+            F("ldap.service_password_env", "Service pw env var", help="or a variable holding it", advanced=True),
             F(
                 "ldap.user_search_base",
                 "User search base",
@@ -323,8 +323,14 @@ GROUPS: tuple[Group, ...] = (
                 advanced=True,
             ),
             F("ldap.test_user", "Test user", help="a directory account the checks sign in as", advanced=True),
-            F("ldap.test_password_file", "Test password file", help="a 0600 file", advanced=True),
-            F("ldap.test_password_env", "Test password variable", help="or a variable holding it", advanced=True),
+            F("ldap.test_password_file", "Test pw file", help="a 0600 file", advanced=True),
+            F("ldap.test_password_env", "Test pw env var", help="or a variable holding it", advanced=True),
+        ),
+    ),
+    Group(
+        "oidc",
+        "Sign-in with OpenID Connect (hub.authenticator = oidc)",
+        (
             F(
                 "oidc.issuer",
                 "OIDC issuer",
@@ -333,7 +339,7 @@ GROUPS: tuple[Group, ...] = (
             ),
             F("oidc.client_id", "Client id", help="the hub's client at the provider", advanced=True),
             F("oidc.client_secret_file", "Client secret file", help="a 0600 file", advanced=True),
-            F("oidc.client_secret_env", "Client secret variable", help="or a variable holding it", advanced=True),
+            F("oidc.client_secret_env", "Secret env var", help="or a variable holding it", advanced=True),
             F("oidc.scopes", "Scopes", "list", "openid first; add groups if the provider needs it", advanced=True),
             F("oidc.username_claim", "Username claim", help="becomes the hub and local user name", advanced=True),
             F("oidc.groups_claim", "Groups claim", help="the claim listing the user's groups", advanced=True),
@@ -451,8 +457,9 @@ def to_data(values: dict[str, Any], base: Answers | None = None) -> dict:
             elif f.kind == "float" and re.fullmatch(r"-?[0-9]{1,12}\.[0-9]{1,12}", v):
                 v = float(v)
         data[f.section][f.key] = v
-    for name in OPTIONAL_SECTIONS:  # [ldap] / [oidc]: only for the authenticator chosen (or kept from base)
-        if data["hub"].get("authenticator") != name and getattr(base, name) is None:
+    for name in OPTIONAL_SECTIONS:  # [ldap] / [oidc]: left out while nothing in them was given
+        untouched = data[name] == section_model(name).model_construct().model_dump()
+        if untouched and data["hub"].get("authenticator") != name and getattr(base, name) is None:
             del data[name]
     return data
 
