@@ -125,7 +125,9 @@ class _Walk:
         except socket.gaierror as e:
             raise _Stop(f"{self.host}: the name does not resolve ({e.strerror}) (ldap.url)") from None
         except TimeoutError:
-            raise _Stop(f"{where}: no answer within {self.timeout:g} s (a firewall, or a wrong host) (ldap.url)") from None
+            raise _Stop(
+                f"{where}: no answer within {self.timeout:g} s (a firewall, or a wrong host) (ldap.url)"
+            ) from None
         except OSError as e:
             raise _Stop(f"{where}: {e.strerror or e} (ldap.url)") from None
         return f"{where} accepts connections"
@@ -143,7 +145,9 @@ class _Walk:
         conn = self.open(cfg.service_dn or None, self.service_password if cfg.service_dn else None)
         self.service_conn = conn
         if not self.encrypted:
-            return f"{where}: not encrypted: passwords cross the network in clear (ldap.url ldaps://, or ldap.start_tls)"
+            return (
+                f"{where}: not encrypted: passwords cross the network in clear (ldap.url ldaps://, or ldap.start_tls)"
+            )
         how = "LDAPS" if self.scheme == "ldaps" else "StartTLS"
         trust = cfg.ca_file or "the system trust store"
         version = conn.socket.version() if hasattr(conn.socket, "version") else "TLS"
@@ -215,9 +219,7 @@ class _Walk:
         values = next((v for k, v in entry.entry_attributes_as_dict.items() if k.lower() == attr.lower()), None)
         if not values or len(values) != 1:
             n = len(values or [])
-            raise _Stop(
-                f"{entry.entry_dn} has {n} values of {attr}; the hub needs exactly one (ldap.user_attribute)"
-            )
+            raise _Stop(f"{entry.entry_dn} has {n} values of {attr}; the hub needs exactly one (ldap.user_attribute)")
         self.user_dns = [entry.entry_dn]
         self.uid = str(values[0])
         return f"{flt} found: {entry.entry_dn}"

@@ -121,9 +121,7 @@ def make_server_cert(directory: Path, ca_key, ca_cert, hosts=("127.0.0.1", "loca
     cert_path, key_path = directory / "server.pem", directory / "server.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     key_path.chmod(0o600)
     return cert_path, key_path
