@@ -17,6 +17,7 @@ import pwd
 import re
 import socket
 import ssl
+import warnings
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -82,6 +83,8 @@ class _Walk:
         self._conns = []
 
     def run(self, full: bool) -> list[Hop]:
+        # ldap3 2.9 uses APIs its dependencies deprecated (pyasn1's tagMap, ssl.match_hostname): not the operator's news
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"ldap3\.")
         cfg = self.cfg
         steps = [("connect", self.connect), ("tls", self.tls)]
         if cfg.service_dn:
@@ -157,7 +160,7 @@ class _Walk:
         cfg = self.cfg
         if not self.service_password:
             raise _Stop("no password for the service account (ldap.service_password_file)")
-        ok, result = _bind(self.service_conn)
+        ok, result = _bind(self.service_conn, self.timeout)
         if not ok:
             if result == "invalidCredentials":
                 raise _Stop(f"ldap.service_dn / ldap.service_password_file: invalid credentials for {cfg.service_dn}")
@@ -232,7 +235,7 @@ class _Walk:
         failures = []
         for dn in self.user_dns:
             conn = self.open(dn, self.test_password)
-            ok, result = _bind(conn)
+            ok, result = _bind(conn, self.timeout)
             if ok:
                 self.user_conn, self.user_dn = conn, dn
                 return f"{user} signed in as {dn}"
@@ -338,16 +341,17 @@ class _Walk:
         except _Stop:
             raise
         except Exception as e:
-            raise _Stop(_tls_problem(e, tls, cfg, self.scheme, self.host, where)) from None
+            raise _Stop(_tls_problem(e, tls, cfg, self.scheme, self.host, where, self.timeout)) from None
         return conn
 
 
-def _bind(conn) -> tuple[bool, str]:
-    """(bound, the server's result name)."""
+def _bind(conn, timeout: float) -> tuple[bool, str]:
+    """(bound, the server's result name, or what went wrong on the way)."""
     try:
         ok = conn.bind(read_server_info=False)
     except Exception as e:
-        return False, _reason(e)
+        reason = _reason(e)
+        return False, f"no answer within {timeout:g} s" if "timed out" in reason.lower() else reason
     return bool(ok), (conn.result or {}).get("description", "") or "no answer"
 
 
@@ -367,7 +371,7 @@ def _reason(e: BaseException) -> str:
     return text or type(e).__name__
 
 
-def _tls_problem(e: BaseException, tls, cfg, scheme: str, host: str, where: str) -> str:
+def _tls_problem(e: BaseException, tls, cfg, scheme: str, host: str, where: str, timeout: float) -> str:
     """What an operator fixes when opening the connection failed: the certificate, the port, or the TLS."""
     cause = getattr(tls, "error", None)
     trust = cfg.ca_file or "the system trust store"
@@ -381,14 +385,16 @@ def _tls_problem(e: BaseException, tls, cfg, scheme: str, host: str, where: str)
             f"{where}: the certificate does not match {host} as ldap3 (the hub's LDAP library) matches names: "
             f"{cause} (ldap.url: use a DNS name the certificate holds)"
         )
+    if isinstance(cause, TimeoutError) or "timed out" in str(cause or ""):
+        return f"{where}: no TLS handshake within {timeout:g} s (ldap.url: is it an {scheme.upper()} port?)"
     if isinstance(cause, ssl.SSLError):
         hint = "is it an LDAPS port? (ldap.url)" if scheme == "ldaps" else "(ldap.start_tls)"
         return f"{where}: TLS handshake failed: {cause.reason or cause} {hint}"
     if isinstance(cause, OSError):
         return f"{where}: TLS handshake failed: {cause.strerror or cause} (ldap.url)"
     text = _reason(e)
-    if "timed out" in text or "timeout" in text.lower():
-        return f"{where}: no LDAP answer within the timeout: {text} (ldap.url)"
+    if "timed out" in text.lower():
+        return f"{where}: no LDAP answer within {timeout:g} s (ldap.url: is it an {scheme.upper()} port?)"
     return f"{where}: {text} (ldap.url: is it an {scheme.upper()} port?)"
 
 

@@ -128,6 +128,22 @@ def test_bad_url(srv, url):
     assert hop.name == "connect" and hop.detail.startswith("ldap.url:") or "ldap.url" in hop.detail
 
 
+def test_a_silent_server_is_waited_for_a_bounded_time():
+    import socket
+    import time
+
+    with socket.socket() as silent:  # accepts (the kernel does), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        cfg = SimpleNamespace(
+            url=f"ldaps://127.0.0.1:{silent.getsockname()[1]}", start_tls=False, ca_file="", service_dn="", timeout=1.0
+        )
+        t0 = time.monotonic()
+        hop = last(directory.reachable(cfg, service_password=None))
+        assert time.monotonic() - t0 < 5
+    assert hop.name == "tls" and "no TLS handshake within 1 s" in hop.detail
+
+
 @pytest.mark.parametrize("tls", ["starttls", "ldaps"])
 def test_wrong_ca(srv, tls):
     url, start_tls = (srv.url, True) if tls == "starttls" else (srv.ldaps_url, False)
