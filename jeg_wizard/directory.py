@@ -380,10 +380,11 @@ def _tls_problem(e: BaseException, tls, cfg, scheme: str, host: str, where: str,
         if "mismatch" in msg.lower():
             return f"{where}: certificate verify failed: {msg} (ldap.url: use a name the certificate holds)"
         return f"{where}: certificate verify failed: {msg}; checked against {trust} (ldap.ca_file)"
-    if cause is not None and type(cause).__name__ == "CertificateError":
+    if cause is not None and type(cause).__name__.endswith("CertificateError"):
+        # ldap3's own match (its message holds the whole certificate); from Python 3.12 it takes DNS names only
         return (
-            f"{where}: the certificate does not match {host} as ldap3 (the hub's LDAP library) matches names: "
-            f"{cause} (ldap.url: use a DNS name the certificate holds)"
+            f"{where}: ldap3 (the hub's LDAP library) does not match the certificate to {host} "
+            f"(ldap.url: use a DNS name the certificate holds)"
         )
     if isinstance(cause, TimeoutError) or "timed out" in str(cause or ""):
         return f"{where}: no TLS handshake within {timeout:g} s (ldap.url: is it an {scheme.upper()} port?)"

@@ -145,16 +145,21 @@ class LdapServer:
         posix_groups: dict[str, list[str]] | None = None,
         service_password: str = "reader-Secret-42",
         cert_hosts: tuple[str, ...] = ("127.0.0.1", "localhost"),
+        host: str = "127.0.0.1",
     ):
         """users: name -> password (posixAccount + inetOrgPerson under ou=people); groups: groupOfNames
         (member = user DN), unique_groups: groupOfUniqueNames (uniqueMember), posix_groups: posixGroup
-        (memberUid), each name -> member names, all under ou=groups."""
+        (memberUid), each name -> member names, all under ou=groups. host: the name in url and ldaps_url
+        (slapd listens on 127.0.0.1 either way); "localhost" where the client's ldap3 cannot match an IP
+        address to a certificate (Python >= 3.12 has no ssl.match_hostname, and ldap3's fallback takes
+        DNS names only)."""
         self.users = dict(users or {})
         self.groups = dict(groups or {})
         self.unique_groups = dict(unique_groups or {})
         self.posix_groups = dict(posix_groups or {})
         self.service_password = service_password
         self.cert_hosts = cert_hosts
+        self.host = host
         for kind in (self.groups, self.unique_groups, self.posix_groups):
             for g, members in kind.items():
                 unknown = set(members) - set(self.users)
@@ -172,11 +177,11 @@ class LdapServer:
 
     @property
     def url(self) -> str:
-        return f"ldap://127.0.0.1:{self.port}"
+        return f"ldap://{self.host}:{self.port}"
 
     @property
     def ldaps_url(self) -> str:
-        return f"ldaps://127.0.0.1:{self.ldaps_port}"
+        return f"ldaps://{self.host}:{self.ldaps_port}"
 
     @property
     def log_file(self) -> Path:
