@@ -503,3 +503,29 @@ def test_hub_any_user_and_admin_groups(srv, tmp_path, hub_python):
     got = hub_login(hub_python, tmp_path, ctx, [["bob", PASSWORDS["bob"]], ["carol", PASSWORDS["carol"]]])
     assert got["create"] is False
     assert got["results"] == [{"name": "bob", "admin": False}, {"name": "carol", "admin": True}]
+
+
+def test_hub_login_against_a_silent_server_ends(srv, tmp_path, hub_python):
+    """The subclass's timeouts: a directory that stopped answering fails the login in seconds."""
+    import socket
+    import time
+
+    with socket.socket() as silent:  # accepts (the kernel does), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        url = f"ldap://localhost:{silent.getsockname()[1]}"
+        ctx = ldap_context(srv, tmp_path / "unused", url=url, service_dn="", timeout=1.0)
+        ctx["ldap"]["bind_dn_templates"] = ["uid={username}," + srv.people_base]
+        config = tmp_path / "jupyterhub_config.py"
+        config.write_text(render_config(ctx))
+        t0 = time.monotonic()
+        out = subprocess.run(
+            [hub_python, "-c", HUB_DRIVER, str(config)],
+            input=json.dumps([["alice", PASSWORDS["alice"]]]),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        took = time.monotonic() - t0
+    assert out.returncode != 0 and "timed out" in out.stderr, out.stderr[-2000:]
+    assert took < 15, took
