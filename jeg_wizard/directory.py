@@ -101,6 +101,9 @@ class _Walk:
                 except _Stop as e:
                     self.hops.append(Hop(name, False, self._clean(str(e))))
                     break
+                except Exception as e:  # the check reports; it never takes the caller down
+                    self.hops.append(Hop(name, False, self._clean(f"unexpected {type(e).__name__}: {_reason(e)}")))
+                    break
                 self.hops.append(Hop(name, True, self._clean(detail)))
         finally:
             for conn in self._conns:
