@@ -1,5 +1,6 @@
 """directory.check/reachable and the hub's LDAP config fragment, against a real slapd (tests/ldap_server.py)."""
 
+import ast
 import json
 import os
 import subprocess
@@ -385,6 +386,31 @@ def test_fragment_renders(srv, tmp_path, mode):
     ns = ldap_context(srv, tmp_path / "pw", **over)
     ns["ldap"] = SimpleNamespace(**ns["ldap"])
     assert render_config(ns) == text
+
+
+def test_fragment_keeps_hostile_values_in_their_literals(srv, tmp_path):
+    hostile = '"); import os; os.system("id"); ("\\ \u00e9'
+    ctx = ldap_context(
+        srv,
+        tmp_path / hostile,
+        url=f"ldap://x{hostile}",
+        ca_file=hostile,
+        service_dn=hostile,
+        user_search_base=hostile,
+        user_attribute=hostile,
+        allowed_groups=[hostile],
+        admin_groups=[hostile, hostile],
+    )
+    text = render_config(ctx)  # render.check_shape refuses a value that left its literal
+    imported = set()
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.Import):
+            imported |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add(node.module)
+    assert "os" not in imported and "ldapauthenticator" in imported
+    ctx["ldap"].update(service_dn="", bind_dn_templates=[hostile])
+    compile(render_config(ctx), "jupyterhub_config.py", "exec")
 
 
 HUB_DRIVER = r"""
