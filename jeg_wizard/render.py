@@ -247,8 +247,8 @@ def context(layout: Layout, proxy_command: list[str] | None = None) -> dict:
         },
         # which authenticator, as booleans: the template's branches (check_shape keeps truthiness only)
         "signin": {kind: h.authenticator == kind for kind in ("pam", "ldap", "oidc")},
-        "ldap": _ldap(a.ldap) if h.authenticator == "ldap" else {},
-        "oidc": _oidc(a.oidc) if h.authenticator == "oidc" else {},
+        "ldap": a.ldap.model_dump() if h.authenticator == "ldap" else {},
+        "oidc": a.oidc.model_dump() if h.authenticator == "oidc" else {},
         "kernel": {
             "name": k.name,
             "display_name": k.display_name,
@@ -266,25 +266,6 @@ def context(layout: Layout, proxy_command: list[str] | None = None) -> dict:
             "impersonation": g.impersonation,
         },
     }
-
-
-def _ldap(x) -> dict:
-    """[ldap] as LDAPAuthenticator's settings: the URL split into address, port and TLS strategy."""
-    from urllib.parse import urlsplit
-
-    u = urlsplit(x.url)
-    ldaps = u.scheme == "ldaps"
-    return {
-        **x.model_dump(),
-        "server_address": u.hostname,
-        "server_port": u.port or (636 if ldaps else 389),
-        "tls_strategy": "on_connect" if ldaps else ("before_bind" if x.start_tls else "insecure"),
-        "create_accounts": x.local_accounts == "create",
-    }
-
-
-def _oidc(x) -> dict:
-    return {**x.model_dump(), "create_accounts": x.local_accounts == "create"}
 
 
 def jvm_options(layout: Layout) -> str:

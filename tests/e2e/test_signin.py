@@ -89,6 +89,7 @@ def test_ldap_directory_users_sign_in_and_run_spark_as_themselves(installed, tmp
 
     L = installed.layout
     with LdapServer(
+        host="localhost",  # a name the certificate carries (ldap3 on Python 3.12+ matches no IP address)
         users={ALICE: PASSWORDS[ALICE], BOB: PASSWORDS[BOB], PROBE: PASSWORDS[PROBE]},
         groups={"data-science": [ALICE, PROBE], "hub-admins": [ALICE]},
     ) as ds:
@@ -124,7 +125,7 @@ def test_ldap_directory_users_sign_in_and_run_spark_as_themselves(installed, tmp
             "wrong-ca",
             "tls",
             hub=hub,
-            ldap={**ldap, "ca_file": "/etc/ssl/certs/ca-certificates.crt"},
+            ldap={**ldap, "ca_file": str(ds.wrong_ca_file)},
         )
 
         r, took = _switch(installed, tmp_path, "ldap", hub=hub, gateway=gateway, ldap=ldap)
@@ -178,3 +179,73 @@ def _is_admin(L, name: str) -> bool:
     finally:
         db.close()
     return bool(row and row[0])
+
+
+def _provider_login(page, hub_url: str, user: str, password: str, timeout_ms: float) -> None:
+    """The hub's login sends the browser to the provider's page: sign in there, consent, and back to the hub."""
+    import re
+
+    page.goto(f"{hub_url}/hub/oauth_login", timeout=timeout_ms)
+    page.wait_for_url(re.compile(r"^(?!" + re.escape(hub_url) + ")"), timeout=timeout_ms)  # on the provider
+    page.fill("input[name=login]", user)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    deadline = time.monotonic() + timeout_ms / 1000
+    while not page.url.startswith(hub_url):  # a consent page may come first
+        if page.locator("button[type=submit]").count() and "consent" in page.content().lower():
+            page.click("button[type=submit]")
+        assert time.monotonic() < deadline, f"still at the provider: {page.url}"
+        page.wait_for_timeout(250)
+    page.wait_for_url(re.compile(r"^(?!.*/hub/(login|oauth_callback)).*$"), timeout=timeout_ms)
+
+
+def test_oidc_users_sign_in_at_the_provider_and_run_spark(installed, tmp_path, accounts_cleanup, back_to_pam):
+    from tests.oidc_provider import OidcProvider
+
+    L = installed.layout
+    secret = "client-" + os.urandom(16).hex()
+    callback = f"{L.hub_url}/hub/oauth_callback"
+    with OidcProvider(
+        clients=[{"client_id": "jupyterhub", "client_secret": secret, "redirect_uris": [callback]}],
+        users={SSO: {"password": PASSWORDS[SSO], "groups": ["data-science", "hub-admins"]}},
+    ) as idp:
+        oidc = {
+            "issuer": idp.issuer,
+            "client_id": "jupyterhub",
+            "client_secret_file": _secret(tmp_path, "client.secret", secret),
+            "scopes": ["openid", "profile", "groups"],
+            "allowed_groups": ["data-science"],
+            "admin_groups": ["hub-admins"],
+        }
+        hub = {"authenticator": "oidc", "public_url": L.hub_url}
+        # the same provider by another name: its discovery answers, with an issuer that is not this one
+        other_name = idp.issuer.replace("127.0.0.1", "localhost")
+        _refused(installed, tmp_path, "wrong-issuer", "issuer", hub=hub, oidc={**oidc, "issuer": other_name})
+        wrong = _secret(tmp_path, "wrong.secret", "not-the-secret")
+        _refused(
+            installed, tmp_path, "wrong-client-secret", "client", hub=hub, oidc={**oidc, "client_secret_file": wrong}
+        )
+
+        r, took = _switch(installed, tmp_path, "oidc", hub=hub, oidc=oidc)
+        out = r.stdout + r.stderr
+        TIMINGS.append(f"switch to OpenID Connect (gate, hub restart, health): {took:.0f}s")
+        assert r.returncode == 0, out[-5000:]
+        assert f"the hub's login sends users to {idp.issuer.rstrip('/')}" in out, out[-3000:]
+        assert secret not in out
+
+        timings: dict = {}
+        t0 = time.monotonic()
+        text = run_spark_cell_in_lab(
+            L.hub_url,
+            SSO,
+            PASSWORDS[SSO],
+            L.a.kernels.display_name,
+            timeout=240,
+            timings=timings,
+            login=_provider_login,
+        )
+        TIMINGS.append(f"OIDC user in Chromium: provider login -> Spark cell {time.monotonic() - t0:.0f}s {timings}")
+        assert text == "1000", text
+        assert pwd.getpwnam(SSO).pw_uid >= 1000  # its local account, made at first sign-in
+        assert _is_admin(L, SSO)  # oidc.admin_groups
+        assert secret not in L.hub_config.read_text()
