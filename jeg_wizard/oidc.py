@@ -3,8 +3,9 @@
 Each hop is one thing the hub will need from the provider at a user's login, proved now against the
 real server: its discovery document, that it names itself the way oidc.issuer does, that the callback
 the provider sends browsers back to is the hub's public address, and that the client id and secret
-are accepted (without any user: a made-up code is refused differently for a good and a bad client).
-The checks stop at the first failed hop; a failure's detail names the answers key to fix. A secret
+are accepted (without any user: a made-up code is refused differently for a good and a bad client), and
+that the provider starts a sign-in for that client returning to that callback (its redirect URI is
+registered: a provider never sends a browser to one it does not know). The checks stop at the first failed hop; a failure's detail names the answers key to fix. A secret
 never appears in a detail.
 
 httpx only, imported inside the functions (the doctor imports this module on a minimal path).
@@ -16,19 +17,19 @@ import base64
 import secrets
 import ssl
 from dataclasses import dataclass
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 CALLBACK_PATH = "/hub/oauth_callback"
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 REQUIRED_ENDPOINTS = ("authorization_endpoint", "token_endpoint", "userinfo_endpoint")
-# client authentication the hub's authenticator can do, best first
-CLIENT_AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+# how the hub's authenticator (OAuthenticator) can send its secret, in the order auth_oidc.py.j2 picks
+CLIENT_AUTH_METHODS = ("client_secret_post", "client_secret_basic")
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
 
 
 @dataclass(frozen=True)
 class Hop:
-    name: str  # "discovery", "issuer", "callback", "client"
+    name: str  # "discovery", "issuer", "callback", "client", "redirect"
     ok: bool
     detail: str  # one line for an operator; on failure what failed and which answers key to fix
 
@@ -64,6 +65,9 @@ def check(
     if not hops[-1].ok:
         return hops
     hops.append(_client(cfg, doc, client_secret, callback_url, timeout, ca_file))
+    if not hops[-1].ok:
+        return hops
+    hops.append(_redirect(cfg, doc, callback_url, timeout, ca_file))
     return hops
 
 
@@ -240,78 +244,149 @@ def _callback(callback: str, hub_public_url: str) -> Hop:
     return Hop("callback", True, detail)
 
 
-def _client(cfg, doc: dict, client_secret: str | None, callback: str, timeout: float, ca_file: str) -> Hop:
-    """A made-up code sent with the client's credentials: a good client gets invalid_grant (the code), a
-    bad one invalid_client / 401, before the provider ever looks at the code."""
-    import httpx
+def hub_client_auth(doc: dict) -> str | None:
+    """How the hub's authenticator sends its secret to this provider's token endpoint (auth_oidc.py.j2 makes the
+    same choice at hub start): in the form body where the provider takes that, else in a Basic header."""
+    offered = doc.get("token_endpoint_auth_methods_supported") or ["client_secret_basic"]  # the spec's default
+    return next((m for m in CLIENT_AUTH_METHODS if m in offered), None)
 
+
+def _client(cfg, doc: dict, client_secret: str | None, callback: str, timeout: float, ca_file: str) -> Hop:
+    """A made-up code sent with the client's credentials, the way the hub will send them: a good client gets
+    invalid_grant (the code), a bad one invalid_client / 401, before the provider ever looks at the code."""
     client_id = str(getattr(cfg, "client_id", "") or "")
     if not client_id:
         return Hop("client", False, "oidc.client_id is empty: set it to the client id registered at the provider")
     if not client_secret:
         return Hop("client", False, "no client secret: write it to the 0600 file named by oidc.client_secret_file")
-    offered = doc.get("token_endpoint_auth_methods_supported") or ["client_secret_basic"]  # the spec's default
-    methods = [m for m in CLIENT_AUTH_METHODS if m in offered]
-    if not methods:
+    offered = doc.get("token_endpoint_auth_methods_supported") or ["client_secret_basic"]
+    method = hub_client_auth(doc)
+    if method is None:
         return Hop(
             "client",
             False,
             f"the provider's token endpoint takes only {', '.join(map(str, offered))}; the hub authenticates with "
-            "client_secret_basic or client_secret_post: allow one of them for the client at the provider",
+            "client_secret_post or client_secret_basic: allow one of them for the client at the provider",
         )
-    url = doc["token_endpoint"]
-    form = {
-        "grant_type": "authorization_code",
-        "code": "jegw-check-" + secrets.token_urlsafe(16),
-        "redirect_uri": callback,
-    }
-    refused = []
-    for method in methods:
-        headers = {"Accept": "application/json"}
-        data = dict(form)
-        if method == "client_secret_basic":
-            # RFC 6749 2.3.1: each part form-urlencoded before base64
-            pair = f"{quote(client_id, safe='')}:{quote(client_secret, safe='')}"
-            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
-        else:
-            data.update(client_id=client_id, client_secret=client_secret)
-        try:
-            with _client_http(timeout, ca_file) as http:
-                r = http.post(url, data=data, headers=headers)
-        except httpx.HTTPError as e:
-            return Hop("client", False, _scrub(f"token endpoint {url}: {_why(e, url, timeout)}", client_secret))
-        error, description = _oauth_error(r)
-        said = _scrub(f"HTTP {r.status_code} {error or ''} {description or ''}".strip(), client_secret)
-        if r.status_code == 401 or error == "invalid_client":
-            refused.append(f"{method}: {said}")
-            continue
-        if error == "unauthorized_client":
-            return Hop(
-                "client",
-                False,
-                f"client {client_id!r} is accepted but not allowed the authorization code flow ({said}): enable it "
-                "for the client at the provider",
-            )
-        if error == "invalid_grant" or (
-            r.status_code == 400 and error == "invalid_request" and "code" in (description or "").lower()
+    verdict, said = _try_client(doc["token_endpoint"], client_id, client_secret, method, callback, timeout, ca_file)
+    if verdict == "accepted":
+        return Hop(
+            "client",
+            True,
+            f"client {client_id!r} and its secret accepted ({method}; the provider refused only a made-up code)",
+        )
+    if verdict == "refused":
+        other = next((m for m in CLIENT_AUTH_METHODS if m != method and m in offered), None)
+        if (
+            other
+            and _try_client(doc["token_endpoint"], client_id, client_secret, other, callback, timeout, ca_file)[0]
+            == "accepted"
         ):
             return Hop(
                 "client",
-                True,
-                f"client {client_id!r} and its secret accepted ({method}; the provider refused only a made-up code)",
+                False,
+                f"the provider accepts client {client_id!r} only with {other}, but the hub sends {method} (the "
+                f"provider lists it): allow {method} for the client at the provider",
             )
         return Hop(
             "client",
             False,
-            f"token endpoint {url} answered {said} to a made-up code: cannot tell whether oidc.client_id and the "
-            "secret in oidc.client_secret_file are right",
+            f"the provider refused client {client_id!r} ({method}: {said}): check oidc.client_id and the secret "
+            "in oidc.client_secret_file",
         )
-    return Hop(
-        "client",
-        False,
-        f"the provider refused client {client_id!r} ({'; '.join(refused)}): check oidc.client_id and the secret "
-        "in oidc.client_secret_file",
+    if verdict == "unauthorized":
+        return Hop(
+            "client",
+            False,
+            f"client {client_id!r} is accepted but not allowed the authorization code flow ({said}): enable it "
+            "for the client at the provider",
+        )
+    return Hop("client", False, said)
+
+
+def _try_client(
+    url: str, client_id: str, secret: str, method: str, callback: str, timeout: float, ca_file: str
+) -> tuple[str, str]:
+    """("accepted" | "refused" | "unauthorized" | "unknown", what the provider said, secret-free)."""
+    import httpx
+
+    headers = {"Accept": "application/json"}
+    data = {
+        "grant_type": "authorization_code",
+        "code": "jegw-check-" + secrets.token_urlsafe(16),
+        "redirect_uri": callback,
+    }
+    if method == "client_secret_basic":
+        # as OAuthenticator builds it (id:secret, not form-urlencoded first): a secret it would garble fails here too
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    else:
+        data.update(client_id=client_id, client_secret=secret)
+    try:
+        with _client_http(timeout, ca_file) as http:
+            r = http.post(url, data=data, headers=headers)
+    except httpx.HTTPError as e:
+        return "unknown", _scrub(f"token endpoint {url}: {_why(e, url, timeout)}", secret)
+    error, description = _oauth_error(r)
+    said = _scrub(f"HTTP {r.status_code} {error or ''} {description or ''}".strip(), secret)
+    if r.status_code == 401 or error == "invalid_client":
+        return "refused", said
+    if error == "unauthorized_client":
+        return "unauthorized", said
+    if error == "invalid_grant" or (
+        r.status_code == 400 and error == "invalid_request" and "code" in (description or "").lower()
+    ):
+        return "accepted", said
+    return "unknown", (
+        f"token endpoint {url} answered {said} to a made-up code: cannot tell whether oidc.client_id and the "
+        "secret in oidc.client_secret_file are right"
     )
+
+
+def _redirect(cfg, doc: dict, callback: str, timeout: float, ca_file: str) -> Hop:
+    """The sign-in request the hub will send, without a user: a provider checks client_id and redirect_uri
+    before it shows its login page, and never redirects to a redirect URI it does not know."""
+    import httpx
+
+    client_id = str(getattr(cfg, "client_id", "") or "")
+    url = doc["authorization_endpoint"]
+    params = {
+        "client_id": client_id,
+        "redirect_uri": callback,
+        "response_type": "code",
+        "scope": " ".join(getattr(cfg, "scopes", None) or ["openid"]),
+        "state": secrets.token_urlsafe(12),
+        "nonce": secrets.token_urlsafe(12),
+        "code_challenge": secrets.token_urlsafe(32),  # the hub sends PKCE; any 43-char value is well-formed
+        "code_challenge_method": "S256",
+    }
+    try:
+        with _client_http(timeout, ca_file) as http:
+            r = http.get(url, params=params)
+    except httpx.HTTPError as e:
+        return Hop("redirect", False, f"authorization endpoint {url}: {_why(e, url, timeout)}")
+    location = r.headers.get("location", "") if r.is_redirect else ""
+    if location.split("?")[0].split("#")[0] == callback:
+        query = dict(parse_qsl(urlsplit(location).query))
+        error = query.get("error", "")
+        if error and error not in (
+            "login_required",
+            "interaction_required",
+            "consent_required",
+            "account_selection_required",
+        ):
+            key = "oidc.scopes" if error == "invalid_scope" else "the client's settings at the provider"
+            desc = " ".join(query.get("error_description", "").split())[:200]
+            return Hop(
+                "redirect", False, f"the provider answered the sign-in request with {error} ({desc}): check {key}"
+            )
+    elif r.status_code >= 400 or "error" in urlsplit(location).path.lower():
+        return Hop(
+            "redirect",
+            False,
+            f"the provider refused a sign-in for client {client_id!r} returning to {callback} (HTTP {r.status_code}): "
+            "register that redirect URI for the client at the provider, or fix hub.public_url",
+        )
+    return Hop("redirect", True, f"the provider starts a sign-in for client {client_id!r} returning to {callback}")
 
 
 def _oauth_error(r) -> tuple[str | None, str | None]:

@@ -104,7 +104,16 @@ class OidcProvider:
     """The provider as a context manager: started on a free loopback port, stopped (and its temp dir
     removed) on exit. `issuer` is its URL; `log()` what it printed (logins, never passwords)."""
 
-    def __init__(self, clients: list[dict], users: dict[str, dict], port: int | None = None):
+    def __init__(
+        self,
+        clients: list[dict],
+        users: dict[str, dict],
+        port: int | None = None,
+        client_auth_methods: list[str] | None = None,
+    ):
+        """clients: {"client_id", "client_secret", "redirect_uris", optional "token_endpoint_auth_method"}; users:
+        {name: {"password", "groups"}}; client_auth_methods: what the token endpoint takes (default: the package's)."""
+        self.client_auth_methods = client_auth_methods
         self.clients = [dict(c) for c in clients]
         self.users = {name: dict(u) for name, u in users.items()}
         self.port = port or free_port()
@@ -127,6 +136,7 @@ class OidcProvider:
                     "port": self.port,
                     "clients": self.clients,
                     "users": self.users,
+                    "client_auth_methods": self.client_auth_methods,
                 },
                 f,
             )

@@ -3,7 +3,8 @@
 // config.json (0600, written by tests/oidc_provider.py):
 //   {"issuer": "http://127.0.0.1:PORT", "host": "127.0.0.1", "port": PORT,
 //    "clients": [{"client_id": ..., "client_secret": ..., "redirect_uris": [...]}],
-//    "users": {"alice": {"password": ..., "groups": ["data-science"]}}}
+//    "users": {"alice": {"password": ..., "groups": ["data-science"]}},
+//    "client_auth_methods": null or ["client_secret_basic", ...]}
 // Prints "listening <issuer>" once it serves. Never prints a password or a secret.
 import { generateKeyPairSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -49,9 +50,10 @@ const provider = new Provider(config.issuer, {
     redirect_uris: c.redirect_uris,
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
-    token_endpoint_auth_method: c.token_endpoint_auth_method || 'client_secret_basic',
+    token_endpoint_auth_method: c.token_endpoint_auth_method || (config.client_auth_methods || ['client_secret_basic'])[0],
   })),
   jwks: { keys: [signingKey] },
+  ...(config.client_auth_methods ? { clientAuthMethods: config.client_auth_methods } : {}),
   cookies: { keys: [randomBytes(32).toString('hex')] },
   // scope -> the claims it releases; the scopes become scopes_supported
   claims: {

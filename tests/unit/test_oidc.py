@@ -3,6 +3,9 @@ provider (panva's oidc-provider, tests/oidc/) with a real login form."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import os
 import secrets
 import socket
@@ -69,10 +72,10 @@ def test_callback_url():
 
 def test_every_hop_ok(op):
     hops = run(cfg(op.issuer))
-    assert [h.name for h in hops] == ["discovery", "issuer", "callback", "client"]
+    assert [h.name for h in hops] == ["discovery", "issuer", "callback", "client", "redirect"]
     assert all(h.ok for h in hops), hops
     assert "warning" not in hops[0].detail, hops[0]  # groups scope and claim are both published
-    assert "client_secret_basic" in hops[-1].detail
+    assert "client_secret_post" in hops[3].detail  # what the hub's OAuthenticator sends where the provider takes it
     no_secret_in(hops)
 
 
@@ -164,6 +167,8 @@ def test_http_on_network_host_warns(op):
     public = "http://hub.example.org:8000"
     hops = run(cfg(op.issuer), callback=oidc.callback_url(public), public=public)
     assert hops[2].ok and "warning: plain http" in hops[2].detail
+    hops = run(cfg(op.issuer), callback=oidc.callback_url(HUB), public=HUB)
+    assert hops[2].ok and "warning" not in hops[2].detail
 
 
 def test_wrong_client_secret_refused(op):
@@ -185,17 +190,32 @@ def test_no_client_secret(op):
     assert hops[-1].name == "client" and not hops[-1].ok and "oidc.client_secret_file" in hops[-1].detail
 
 
-def test_secret_post_only_provider():
-    """A client registered for client_secret_post: the basic attempt is refused, the post one accepted."""
-    secret = "Client-Secret-post-" + secrets.token_urlsafe(8)
+def test_basic_only_provider():
+    """A provider whose token endpoint takes only client_secret_basic: the check (like the hub) sends that."""
+    secret = "Client-Secret-basic-" + secrets.token_urlsafe(8)
     client = {"client_id": "hub", "client_secret": secret, "redirect_uris": [CALLBACK]}
     try:
-        with OidcProvider([client | {"token_endpoint_auth_method": "client_secret_post"}], USERS) as p:
+        with OidcProvider([client], USERS, client_auth_methods=["client_secret_basic"]) as p:
             hops = run(cfg(p.issuer), secret=secret)
+            assert hops[3].ok and "client_secret_basic" in hops[3].detail, hops
+            hops = run(cfg(p.issuer), secret=secret + "x")
+            assert not hops[3].ok and "invalid_client" in hops[3].detail, hops
     except ProviderUnavailable as e:
         pytest.skip(str(e))
-    assert hops[-1].ok, hops
-    assert secret not in hops[-1].detail
+    assert not any(secret in h.detail for h in hops)
+
+
+def test_unregistered_redirect_uri(op):
+    """The callback matches hub.public_url but is not registered for the client at the provider."""
+    public = "http://hub.example.org:8000"
+    hops = run(cfg(op.issuer), callback=oidc.callback_url(public), public=public)
+    assert [(h.name, h.ok) for h in hops][2:] == [("callback", True), ("client", True), ("redirect", False)], hops
+    assert "hub.example.org:8000/hub/oauth_callback" in hops[-1].detail and "hub.public_url" in hops[-1].detail
+
+
+def test_unknown_scope_is_not_a_failure(op):
+    hops = run(cfg(op.issuer, scopes=["openid", "profile", "groups", "wishes"]))
+    assert hops[-1].name == "redirect" and hops[-1].ok, hops
 
 
 def test_groups_scope_warnings(op):
@@ -219,13 +239,136 @@ def test_authorize_code_checks_the_password(op):
 # --- the hub's config fragment (templates/auth_oidc.py.j2), in a real JupyterHub + OAuthenticator ---
 
 HUB_PYTHON = os.environ.get("JEGW_HUB_PYTHON", "")
-_hub_ok = bool(HUB_PYTHON) and (
-    subprocess.run([HUB_PYTHON, "-c", "import jupyterhub, oauthenticator.generic"], capture_output=True).returncode == 0
-    if Path(HUB_PYTHON).exists()
-    else False
-)
+
+
+def _hub_python_ok() -> bool:
+    if not HUB_PYTHON or not Path(HUB_PYTHON).is_file():
+        return False
+    argv = [HUB_PYTHON, "-c", "import jupyterhub.auth, oauthenticator.generic"]
+    return subprocess.run(argv, capture_output=True, timeout=60).returncode == 0
+
+
 needs_hub = pytest.mark.skipif(
-    not _hub_ok,
-    reason="set JEGW_HUB_PYTHON to a python with jupyterhub 6.1 and oauthenticator (e.g. the hub venv's bin/python) "
-    "to run the OIDC config fragment in a real authenticator",
+    not _hub_python_ok(),
+    reason="set JEGW_HUB_PYTHON to a python with jupyterhub 6.1 and oauthenticator 17 (the hub venv's bin/python) "
+    "to load the OIDC config fragment into a real authenticator",
 )
+
+# Runs in the hub's python: loads the rendered config the way JupyterHub does, then logs each user in
+# through the authenticator's own path (token exchange, userinfo, groups, allowed check) with a code
+# the test got from the provider's login form. Prints one JSON line.
+HUB_SIDE = r"""
+import asyncio, json, sys
+from traitlets.config.loader import PyFileConfigLoader
+from oauthenticator.oauth2 import _serialize_state
+
+job = json.load(sys.stdin)
+config = PyFileConfigLoader(job["config"]).load_config()
+cls = config.JupyterHub.authenticator_class
+auth = cls(config=config)
+
+
+class Handler:  # what the callback handler gives the authenticator: the code and the PKCE state cookie
+    def __init__(self, code, verifier):
+        self.code, self.verifier = code, verifier
+
+    def get_argument(self, name, default=None):
+        return self.code if name == "code" else default
+
+    def get_state_cookie(self):
+        return _serialize_state({"state_id": "x", "code_verifier": self.verifier})
+
+
+async def main():
+    out = {
+        "class": cls.__name__,
+        "bases": [b.__name__ for b in cls.__mro__],
+        "create_system_users": auth.create_system_users,
+        "allowed_groups": sorted(auth.allowed_groups),
+        "admin_groups": sorted(auth.admin_groups),
+        "callback": auth.get_callback_url(None),
+        "token_url": auth.token_url,
+        "basic_auth": auth.basic_auth,
+        "secret_ok": auth.client_secret == job["secret"],
+        "users": {},
+    }
+    for name, (code, verifier) in job["codes"].items():
+        try:
+            model = await auth.get_authenticated_user(Handler(code, verifier), None)
+        except Exception as e:
+            out["users"][name] = {"error": f"{type(e).__name__}: {e}"}
+            continue
+        out["users"][name] = None if model is None else {
+            "name": model["name"], "admin": model["admin"], "groups": model.get("groups"),
+        }
+    print(json.dumps(out))
+
+
+asyncio.run(main())
+"""
+
+
+def render_fragment(issuer: str, secret_file: Path, **over) -> str:
+    from jeg_wizard.render import render
+
+    ctx = {
+        "oidc": cfg(issuer, **over),
+        "hub": SimpleNamespace(oidc_client_secret_file=str(secret_file), oidc_callback_url=CALLBACK),
+    }
+    # the fragment is included after `c = get_config()` in jupyterhub_config.py.j2
+    return "c = get_config()  # noqa: F821\n" + render("auth_oidc.py.j2", ctx)
+
+
+def pkce() -> tuple[str, dict]:
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, {"code_challenge": challenge, "code_challenge_method": "S256"}
+
+
+def hub_login(op, tmp_path, local_accounts="nss", users=("alice", "bob", "carol")) -> tuple[dict, str]:
+    secret_file = tmp_path / "oidc_client_secret"
+    secret_file.write_text(SECRET + "\n")
+    secret_file.chmod(0o600)
+    text = render_fragment(op.issuer, secret_file, local_accounts=local_accounts)
+    config = tmp_path / "jupyterhub_config.py"
+    config.write_text(text)
+    codes = {}
+    for name in users:
+        verifier, challenge = pkce()  # the authenticator sends a PKCE verifier: the code was asked with its challenge
+        codes[name] = [authorize_code(op, "hub", CALLBACK, name, PASSWORDS[name], extra_params=challenge), verifier]
+    job = json.dumps({"config": str(config), "codes": codes, "secret": SECRET})
+    r = subprocess.run([HUB_PYTHON, "-c", HUB_SIDE], input=job, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert SECRET not in r.stderr and not any(pw in r.stderr for pw in PASSWORDS.values())
+    return json.loads(r.stdout.strip().splitlines()[-1]), text
+
+
+def test_fragment_renders_without_the_secret(tmp_path):
+    text = render_fragment("https://id.example.org/realms/x", tmp_path / "secret")
+    assert SECRET not in text
+    assert "c.LocalAuthenticator.create_system_users = False" in text
+    compile(text, "jupyterhub_config.py", "exec")
+    text = render_fragment("https://id.example.org/realms/x", tmp_path / "secret", local_accounts="create")
+    assert "c.LocalAuthenticator.create_system_users = True" in text
+
+
+@needs_hub
+def test_fragment_in_a_real_authenticator(op, tmp_path):
+    out, text = hub_login(op, tmp_path)
+    assert SECRET not in text  # read from the 0600 file at hub start
+    assert out["secret_ok"] and out["class"] == "JegwOidcAuthenticator" and "LocalAuthenticator" in out["bases"]
+    assert out["create_system_users"] is False
+    assert out["allowed_groups"] == ["data-science"] and out["admin_groups"] == ["hub-admins"]
+    assert out["callback"] == CALLBACK and out["token_url"] == op.issuer + "/token"
+    # alice is in data-science: in, not admin; bob (marketing) is refused; carol (hub-admins) is admin.
+    # None of them has a local account here: the provider's groups decide, not UNIX groups.
+    assert out["users"]["alice"] == {"name": "alice", "admin": False, "groups": ["data-science"]}, out
+    assert out["users"]["bob"] is None, out
+    assert out["users"]["carol"]["admin"] is True and out["users"]["carol"]["name"] == "carol", out
+
+
+@needs_hub
+def test_fragment_create_local_accounts(op, tmp_path):
+    out, _ = hub_login(op, tmp_path, local_accounts="create", users=("alice",))
+    assert out["create_system_users"] is True
+    assert out["users"]["alice"]["name"] == "alice"
