@@ -110,14 +110,17 @@ class OidcProvider:
         users: dict[str, dict],
         port: int | None = None,
         client_auth_methods: list[str] | None = None,
+        tls: tuple[str, str] | None = None,
     ):
         """clients: {"client_id", "client_secret", "redirect_uris", optional "token_endpoint_auth_method"}; users:
-        {name: {"password", "groups"}}; client_auth_methods: what the token endpoint takes (default: the package's)."""
+        {name: {"password", "groups"}}; client_auth_methods: what the token endpoint takes (default: the package's);
+        tls: (cert file, key file) to serve https (the certificate must name 127.0.0.1)."""
         self.client_auth_methods = client_auth_methods
         self.clients = [dict(c) for c in clients]
         self.users = {name: dict(u) for name, u in users.items()}
         self.port = port or free_port()
-        self.issuer = f"http://127.0.0.1:{self.port}"
+        self.tls = tls
+        self.issuer = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self._proc: subprocess.Popen | None = None
         self._dir: Path | None = None
 
@@ -137,6 +140,7 @@ class OidcProvider:
                     "clients": self.clients,
                     "users": self.users,
                     "client_auth_methods": self.client_auth_methods,
+                    "tls": {"cert_file": str(self.tls[0]), "key_file": str(self.tls[1])} if self.tls else None,
                 },
                 f,
             )
@@ -165,7 +169,7 @@ class OidcProvider:
                     f"the test OpenID Connect provider exited ({self._proc.returncode}): {self.log()[-800:]}"
                 )
             try:
-                r = httpx.get(url, timeout=2)
+                r = httpx.get(url, timeout=2, verify=False)  # only: is it up (the tests check its certificate)
                 if r.status_code == 200 and r.json().get("issuer") == self.issuer:
                     return
                 last = f"HTTP {r.status_code}"
@@ -240,14 +244,18 @@ def authorize_code(
     password: str,
     scope: str = "openid profile groups",
     extra_params: dict | None = None,
+    ca_file: str = "",
 ) -> str:
     """Signs in through the provider's real login form (and consent page) with httpx, the way a browser
     would, and returns the authorization code it redirects to redirect_uri with. Raises LoginFailed when
-    the login is refused or the provider redirects back with an error."""
+    the login is refused or the provider redirects back with an error. ca_file: the CA of an https provider."""
     import httpx
 
     issuer = provider if isinstance(provider, str) else provider.issuer
-    with httpx.Client(timeout=10, follow_redirects=False) as http:
+    import ssl
+
+    verify = ssl.create_default_context(cafile=ca_file) if ca_file else True
+    with httpx.Client(timeout=10, follow_redirects=False, verify=verify) as http:
         meta = http.get(issuer.rstrip("/") + "/.well-known/openid-configuration").raise_for_status().json()
         state = secrets.token_urlsafe(12)
         params = {

@@ -4,11 +4,13 @@
 //   {"issuer": "http://127.0.0.1:PORT", "host": "127.0.0.1", "port": PORT,
 //    "clients": [{"client_id": ..., "client_secret": ..., "redirect_uris": [...]}],
 //    "users": {"alice": {"password": ..., "groups": ["data-science"]}},
-//    "client_auth_methods": null or ["client_secret_basic", ...]}
+//    "client_auth_methods": null or ["client_secret_basic", ...],
+//    "tls": null or {"cert_file": ..., "key_file": ...}}   (https: the issuer must then be https://)
 // Prints "listening <issuer>" once it serves. Never prints a password or a secret.
 import { generateKeyPairSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 
 import Provider from 'oidc-provider';
 
@@ -157,7 +159,8 @@ async function interaction(req, res, uid, action) {
 }
 
 const callback = provider.callback();
-const server = createServer((req, res) => {
+const tls = config.tls ? { cert: readFileSync(config.tls.cert_file), key: readFileSync(config.tls.key_file) } : null;
+const handler = (req, res) => {
   const path = (req.url || '').split('?')[0];
   const m = INTERACTION.exec(path);
   if (!m) return callback(req, res);
@@ -165,7 +168,8 @@ const server = createServer((req, res) => {
     console.log(`interaction error: ${err && err.name}: ${err && err.message}`);
     if (!res.headersSent) page(res, 400, 'error', `<p>${esc(err && err.message)}</p>`);
   });
-});
+};
+const server = tls ? createTlsServer(tls, handler) : createServer(handler);
 
 server.listen(config.port, config.host || '127.0.0.1', () => {
   console.log(`listening ${config.issuer}`);

@@ -147,6 +147,41 @@ def test_missing_ca_file_is_named(op, tmp_path):
     assert not hops[0].ok and "oidc.ca_file" in hops[0].detail
 
 
+@pytest.fixture(scope="module")
+def tls_op(tmp_path_factory):
+    """The provider on https, its certificate signed by a private CA (not in the system store)."""
+    from jeg_wizard import tls
+
+    d = tmp_path_factory.mktemp("oidc-tls")
+    ca, ca_key = tls.new_ca("oidc test CA")
+    cert, key = tls.new_server_cert(ca, ca_key, ["127.0.0.1"])
+    for name, pem in (("ca.pem", ca), ("cert.pem", cert), ("key.pem", key)):
+        (d / name).write_bytes(pem)
+        (d / name).chmod(0o600)
+    try:
+        with OidcProvider(
+            [{"client_id": "hub", "client_secret": SECRET, "redirect_uris": [CALLBACK]}],
+            USERS,
+            tls=(d / "cert.pem", d / "key.pem"),
+        ) as p:
+            p.ca_file = str(d / "ca.pem")
+            yield p
+    except ProviderUnavailable as e:
+        pytest.skip(str(e))
+
+
+def test_tls_provider_with_its_ca(tls_op):
+    hops = run(cfg(tls_op.issuer, ca_file=tls_op.ca_file))
+    assert all(h.ok for h in hops) and len(hops) == 5, hops
+    assert oidc.reachable(cfg(tls_op.issuer), ca_file=tls_op.ca_file)[-1].ok
+
+
+def test_tls_provider_without_its_ca(tls_op):
+    hops = run(cfg(tls_op.issuer))
+    assert [(h.name, h.ok) for h in hops] == [("discovery", False)]
+    assert "not trusted" in hops[0].detail and "oidc.ca_file" in hops[0].detail, hops
+
+
 def test_callback_on_another_host(op):
     hops = run(cfg(op.issuer), callback="http://hub.example.org:8000/hub/oauth_callback")
     assert [h.name for h in hops] == ["discovery", "issuer", "callback"] and not hops[-1].ok
@@ -325,17 +360,20 @@ def pkce() -> tuple[str, dict]:
     return verifier, {"code_challenge": challenge, "code_challenge_method": "S256"}
 
 
-def hub_login(op, tmp_path, local_accounts="nss", users=("alice", "bob", "carol")) -> tuple[dict, str]:
+def hub_login(op, tmp_path, local_accounts="nss", users=("alice", "bob", "carol"), ca_file="") -> tuple[dict, str]:
     secret_file = tmp_path / "oidc_client_secret"
     secret_file.write_text(SECRET + "\n")
     secret_file.chmod(0o600)
-    text = render_fragment(op.issuer, secret_file, local_accounts=local_accounts)
+    text = render_fragment(op.issuer, secret_file, local_accounts=local_accounts, ca_file=ca_file)
     config = tmp_path / "jupyterhub_config.py"
     config.write_text(text)
     codes = {}
     for name in users:
         verifier, challenge = pkce()  # the authenticator sends a PKCE verifier: the code was asked with its challenge
-        codes[name] = [authorize_code(op, "hub", CALLBACK, name, PASSWORDS[name], extra_params=challenge), verifier]
+        codes[name] = [
+            authorize_code(op, "hub", CALLBACK, name, PASSWORDS[name], extra_params=challenge, ca_file=ca_file),
+            verifier,
+        ]
     job = json.dumps({"config": str(config), "codes": codes, "secret": SECRET})
     r = subprocess.run([HUB_PYTHON, "-c", HUB_SIDE], input=job, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -372,3 +410,24 @@ def test_fragment_create_local_accounts(op, tmp_path):
     out, _ = hub_login(op, tmp_path, local_accounts="create", users=("alice",))
     assert out["create_system_users"] is True
     assert out["users"]["alice"]["name"] == "alice"
+
+
+@needs_hub
+def test_fragment_with_a_private_ca(tls_op, tmp_path):
+    """An https provider signed by a private CA: the hub reads discovery, exchanges the code and reads
+    userinfo trusting oidc.ca_file."""
+    out, text = hub_login(tls_op, tmp_path, users=("alice",), ca_file=tls_op.ca_file)
+    assert out["token_url"].startswith("https://")
+    assert out["users"]["alice"] == {"name": "alice", "admin": False, "groups": ["data-science"]}, out
+
+
+@needs_hub
+def test_fragment_without_the_ca_refuses_to_start(tls_op, tmp_path):
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(SECRET)
+    config = tmp_path / "jupyterhub_config.py"
+    config.write_text(render_fragment(tls_op.issuer, secret_file))
+    load = "from traitlets.config.loader import PyFileConfigLoader; import sys; PyFileConfigLoader(sys.argv[1]).load_config()"
+    r = subprocess.run([HUB_PYTHON, "-c", load, str(config)], capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "CERTIFICATE_VERIFY_FAILED" in r.stderr, r.stderr[-2000:]
+    assert SECRET not in r.stderr
