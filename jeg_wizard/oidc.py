@@ -42,7 +42,7 @@ def callback_url(hub_public_url: str) -> str:
 def reachable(cfg, *, timeout: float | None = None, ca_file: str = "") -> list[Hop]:
     """The doctor's check: the discovery document is served and names the configured issuer."""
     hops, _ = _discover(cfg, _timeout(cfg, timeout), _ca(cfg, ca_file))
-    return hops
+    return _lines(hops)
 
 
 def check(
@@ -59,16 +59,24 @@ def check(
     timeout and ca_file default to cfg's."""
     timeout, ca_file = _timeout(cfg, timeout), _ca(cfg, ca_file)
     hops, doc = _discover(cfg, timeout, ca_file)
-    if not hops[-1].ok:
-        return hops
-    hops.append(_callback(callback_url, hub_public_url))
-    if not hops[-1].ok:
-        return hops
-    hops.append(_client(cfg, doc, client_secret, callback_url, timeout, ca_file))
-    if not hops[-1].ok:
-        return hops
-    hops.append(_redirect(cfg, doc, callback_url, timeout, ca_file))
-    return hops
+    for hop in (
+        lambda: _callback(callback_url, hub_public_url),
+        lambda: _client(cfg, doc, client_secret, callback_url, timeout, ca_file),
+        lambda: _redirect(cfg, doc, callback_url, timeout, ca_file),
+    ):
+        if not hops[-1].ok:
+            break
+        hops.append(hop())
+    return _lines(hops)
+
+
+def _lines(hops: list[Hop]) -> list[Hop]:
+    """Each detail one printable line (a provider's words land in them), of a bounded length."""
+    out = []
+    for h in hops:
+        text = " ".join("".join(ch if ch.isprintable() else " " for ch in h.detail).split())
+        out.append(Hop(h.name, h.ok, text if len(text) <= 600 else text[:597] + "..."))
+    return out
 
 
 def _timeout(cfg, timeout: float | None) -> float:
@@ -132,7 +140,8 @@ def _discover(cfg, timeout: float, ca_file: str) -> tuple[list[Hop], dict]:
     except (OSError, ssl.SSLError) as e:  # an unreadable CA file: the context is built before any request
         return [Hop("discovery", False, f"oidc.ca_file: cannot use {ca_file!r} as a CA file ({e})")], {}
     except httpx.HTTPError as e:
-        return [Hop("discovery", False, f"{url}: {_why(e, url, timeout)}; check oidc.issuer")], {}
+        why = _why(e, url, timeout)
+        return [Hop("discovery", False, f"{url}: {why}" + ("" if "oidc.ca_file" in why else "; check oidc.issuer"))], {}
     if r.is_redirect:
         to = r.headers.get("location", "")
         return [
@@ -186,6 +195,8 @@ def _support_warnings(cfg, doc: dict) -> list[str]:
     out = []
     scopes = list(getattr(cfg, "scopes", []) or [])
     supported = doc.get("scopes_supported")
+    if "openid" not in scopes:
+        out.append("oidc.scopes lacks openid: without it the provider's userinfo endpoint may refuse the hub")
     if isinstance(supported, list):
         unknown = [s for s in scopes if s not in supported]
         if unknown:

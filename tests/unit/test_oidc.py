@@ -10,6 +10,7 @@ import os
 import secrets
 import socket
 import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -68,6 +69,20 @@ def no_secret_in(hops):
 def test_callback_url():
     assert oidc.callback_url("https://hub.example.org/") == "https://hub.example.org/hub/oauth_callback"
     assert oidc.callback_url("http://127.0.0.1:8000") == "http://127.0.0.1:8000/hub/oauth_callback"
+
+
+def test_imports_stay_light():
+    """The doctor imports it on its minimal path: no TUI, no answers model, no steps; httpx only when checking."""
+    code = "import sys, jeg_wizard.oidc; print(' '.join(sorted(sys.modules)))"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = r.stdout.split()
+    heavy = [
+        m
+        for m in loaded
+        if m.split(".")[0] in ("textual", "pydantic", "httpx")
+        or m.startswith(("jeg_wizard.actions", "jeg_wizard.steps"))
+    ]
+    assert not heavy, heavy
 
 
 def test_every_hop_ok(op):
