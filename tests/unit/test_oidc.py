@@ -22,11 +22,13 @@ from tests.oidc_provider import LoginFailed, OidcProvider, ProviderUnavailable, 
 HUB = "http://127.0.0.1:8000"
 CALLBACK = oidc.callback_url(HUB)
 SECRET = "Client-Secret-" + secrets.token_urlsafe(12)
-PASSWORDS = {name: f"pw-{name}-" + secrets.token_urlsafe(8) for name in ("alice", "bob", "carol")}
+PASSWORDS = {name: f"pw-{name}-" + secrets.token_urlsafe(8) for name in ("alice", "bob", "carol", "daemon", "dave@x")}
 USERS = {
     "alice": {"password": PASSWORDS["alice"], "groups": ["data-science"]},
     "bob": {"password": PASSWORDS["bob"], "groups": ["marketing"]},
     "carol": {"password": PASSWORDS["carol"], "groups": ["data-science", "hub-admins"]},
+    "daemon": {"password": PASSWORDS["daemon"], "groups": ["data-science", "hub-admins"]},  # a system account here
+    "dave@x": {"password": PASSWORDS["dave@x"], "groups": ["data-science"]},  # not a possible account name
 }
 
 
@@ -308,7 +310,8 @@ needs_hub = pytest.mark.skipif(
 # through the authenticator's own path (token exchange, userinfo, groups, allowed check) with a code
 # the test got from the provider's login form. Prints one JSON line.
 HUB_SIDE = r"""
-import asyncio, json, sys
+import asyncio, json, logging, sys
+logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)  # the authenticator's log, checked for secrets
 from traitlets.config.loader import PyFileConfigLoader
 from oauthenticator.oauth2 import _serialize_state
 
@@ -375,7 +378,7 @@ def pkce() -> tuple[str, dict]:
     return verifier, {"code_challenge": challenge, "code_challenge_method": "S256"}
 
 
-def hub_login(op, tmp_path, local_accounts="nss", users=("alice", "bob", "carol"), ca_file="") -> tuple[dict, str]:
+def hub_login(op, tmp_path, local_accounts="nss", users=tuple(USERS), ca_file="") -> tuple[dict, str]:
     secret_file = tmp_path / "oidc_client_secret"
     secret_file.write_text(SECRET + "\n")
     secret_file.chmod(0o600)
@@ -393,7 +396,9 @@ def hub_login(op, tmp_path, local_accounts="nss", users=("alice", "bob", "carol"
     r = subprocess.run([HUB_PYTHON, "-c", HUB_SIDE], input=job, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-3000:]
     assert SECRET not in r.stderr and not any(pw in r.stderr for pw in PASSWORDS.values())
-    return json.loads(r.stdout.strip().splitlines()[-1]), text
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    out["log"] = r.stderr
+    return out, text
 
 
 def test_fragment_renders_without_the_secret(tmp_path):
@@ -418,6 +423,9 @@ def test_fragment_in_a_real_authenticator(op, tmp_path):
     assert out["users"]["alice"] == {"name": "alice", "admin": False, "groups": ["data-science"]}, out
     assert out["users"]["bob"] is None, out
     assert out["users"]["carol"]["admin"] is True and out["users"]["carol"]["name"] == "carol", out
+    # the server would run as that account: a provider's "daemon" (uid 1 here) is refused, group or not
+    assert out["users"]["daemon"] is None and "Refusing 'daemon'" in out["log"], out
+    assert out["users"]["dave@x"] is None and "invalid username 'dave@x'" in out["log"], out
 
 
 @needs_hub
