@@ -51,16 +51,23 @@ def node_modules() -> Path:
         raise ProviderUnavailable(
             "node and npm are needed for the test OpenID Connect provider (apt install nodejs npm)"
         )
-    target = CACHE / _lock_hash()
+    cache = CACHE
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        if not os.access(cache, os.W_OK):
+            raise PermissionError(cache)
+    except PermissionError:  # not root: the user's own cache
+        cache = Path.home() / ".cache" / "jegw-oidc"
+        cache.mkdir(parents=True, exist_ok=True)
+    target = cache / _lock_hash()
     done = target / "node_modules" / "oidc-provider" / "package.json"
     if done.exists():
         return target / "node_modules"
-    CACHE.mkdir(parents=True, exist_ok=True)
-    with open(CACHE / ".lock", "w") as lock:
+    with open(cache / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be installing the same lock file
         if done.exists():
             return target / "node_modules"
-        build = Path(tempfile.mkdtemp(prefix=".build-", dir=CACHE))
+        build = Path(tempfile.mkdtemp(prefix=".build-", dir=cache))
         try:
             for name in ("package.json", "package-lock.json"):
                 shutil.copy2(HERE / name, build / name)
@@ -80,7 +87,9 @@ def node_modules() -> Path:
                     f"`npm ci` for the test OpenID Connect provider took over {NPM_TIMEOUT} s (is the npm registry reachable?)"
                 ) from None
             if r.returncode != 0:
-                tail = " | ".join((r.stderr or r.stdout).strip().splitlines()[-4:])
+                lines = (r.stderr or r.stdout).strip().splitlines()
+                said = [ln for ln in lines if any(k in ln for k in ("code E", "request to", "network", "404"))]
+                tail = " | ".join((said or lines[-3:])[:3])
                 raise ProviderUnavailable(
                     f"`npm ci` for the test OpenID Connect provider failed (exit {r.returncode}; "
                     f"is the npm registry reachable?): {tail}"
