@@ -68,6 +68,7 @@ def node_modules() -> Path:
         if done.exists():
             return target / "node_modules"
         build = Path(tempfile.mkdtemp(prefix=".build-", dir=cache))
+        build.chmod(0o755)  # public packages; mkdtemp made it 0700
         try:
             for name in ("package.json", "package-lock.json"):
                 shutil.copy2(HERE / name, build / name)
