@@ -14,6 +14,7 @@ import os
 import pwd
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -246,3 +247,32 @@ def test_oidc_users_sign_in_at_the_provider_and_run_spark(installed, tmp_path, a
         assert pwd.getpwnam(SSO).pw_uid >= 1000  # its local account, made at first sign-in
         assert _is_admin(L, SSO)  # oidc.admin_groups
         assert secret not in L.hub_config.read_text()
+
+
+def test_the_config_fragments_sign_in_with_the_installs_own_hub(installed):
+    """The LDAP and OIDC fragments loaded into the authenticators of the hub venv this install built (the unit
+    tests skip these without one): members in, others refused, admin groups, a CA that does not verify."""
+    hub_python = str(installed.layout.hub_venv / "bin" / "python")
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-rs",
+            "tests/unit/test_directory.py",
+            "tests/unit/test_oidc.py",
+            "-k",
+            "test_hub_ or test_fragment_",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "JEGW_HUB_PYTHON": hub_python},
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    print(r.stdout[-1500:])
+    assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
+    assert "skipped" not in r.stdout.splitlines()[-1], r.stdout[-1500:]
