@@ -247,6 +247,9 @@ def test_oidc_users_sign_in_at_the_provider_and_run_spark(installed, tmp_path, a
         assert pwd.getpwnam(SSO).pw_uid >= 1000  # its local account, made at first sign-in
         assert _is_admin(L, SSO)  # oidc.admin_groups
         assert secret not in L.hub_config.read_text()
+        doc = wizard("doctor", "--answers", str(tmp_path / "oidc.toml"))
+        assert f"[✓] hub: OpenID provider: {idp.issuer}: discovery ok; issuer ok" in doc.stdout, doc.stdout[-3000:]
+        assert secret not in doc.stdout + doc.stderr
 
 
 def test_the_config_fragments_sign_in_with_the_installs_own_hub(installed):
