@@ -71,9 +71,43 @@ def _fields(values: dict) -> dict:
 
 
 def cache_dir() -> str | None:
-    """$XDG_CACHE_HOME/jeg-wizard (~/.cache/jeg-wizard); None when there is no absolute one."""
+    """$XDG_CACHE_HOME/jeg-wizard (~/.cache/jeg-wizard); None when there is no absolute one, or when it
+    is not this user's alone (`sudo` keeping a user's HOME: root never reads what another account wrote)."""
     home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(home, "jeg-wizard") if os.path.isabs(home) else None
+    if not os.path.isabs(home):
+        return None
+    where = os.path.join(home, "jeg-wizard")
+    try:
+        st = os.lstat(where)
+    except FileNotFoundError:
+        return where  # made 0700 by the first write
+    except OSError:
+        return None
+    return where if _ours(st) and stat.S_ISDIR(st.st_mode) else None
+
+
+def _ours(st: os.stat_result) -> bool:
+    return st.st_uid == os.geteuid() and not st.st_mode & 0o022
+
+
+def read_private(where: str) -> bytes | None:
+    """A cache file's bytes when this user wrote it (owner, not group- or world-writable), else None."""
+    try:
+        fd = os.open(where, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not (stat.S_ISREG(st.st_mode) and _ours(st)) or st.st_size > 1 << 22:
+            return None
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def cache_file(path: str) -> str | None:
@@ -85,8 +119,10 @@ def cache_file(path: str) -> str | None:
 
 
 def write_private(where: str, text: str) -> None:
-    """Atomically, 0600 in a 0700 directory; OSError when it cannot."""
+    """Atomically, 0600 in a 0700 directory of this user's; OSError when it cannot."""
     os.makedirs(os.path.dirname(where), mode=0o700, exist_ok=True)
+    if not _ours(os.lstat(os.path.dirname(where))):
+        raise PermissionError(f"{os.path.dirname(where)} is not this user's alone")
     tmp = f"{where}.{os.getpid()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     try:
@@ -163,11 +199,10 @@ def load(path: str):
     want = key(*seen) if seen else None
     if want and where:
         try:
-            with open(where, "rb") as f:
-                cached = json.loads(f.read())
+            cached = json.loads(read_private(where) or b"{}")
             if cached.get("key") == want:
                 return Section(cached["answers"])
-        except (OSError, ValueError, AttributeError, TypeError):
+        except (ValueError, AttributeError, TypeError):
             pass
     from .answers import load as validate
 
@@ -175,6 +210,17 @@ def load(path: str):
     if want and where and _read(path) == seen:  # the bytes validated are the ones keyed
         _write(where, want, a)
     return a
+
+
+def _prune(where: str, days: float = 30) -> None:
+    """The caches of answers files not read for a month (a file since deleted, a bench's temporary copy)."""
+    import time
+
+    old = time.time() - days * 86400
+    for name in os.listdir(where):
+        path = os.path.join(where, name)
+        if name.startswith("answers-") and os.lstat(path).st_atime < old and os.lstat(path).st_mtime < old:
+            os.unlink(path)
 
 
 def _write(where: str, want: str, a) -> None:
@@ -185,5 +231,6 @@ def _write(where: str, want: str, a) -> None:
         if json.loads(text)["answers"] != data:
             return
         write_private(where, text)
+        _prune(os.path.dirname(where))
     except (OSError, TypeError, ValueError):
         pass

@@ -103,7 +103,7 @@ def compared(template: str, context: dict, package: str = "jeg_wizard.templates"
     import os
 
     from . import __version__
-    from .answers_cache import cache_dir, write_private
+    from .answers_cache import cache_dir, read_private, write_private
 
     source = resources.files(package) / template
     where = cache_dir()
@@ -121,11 +121,10 @@ def compared(template: str, context: dict, package: str = "jeg_wizard.templates"
     cached = os.path.join(where, f"render-{template}.json") if where else None
     if cached:
         try:
-            with open(cached, "rb") as f:
-                data = json.loads(f.read())
+            data = json.loads(read_private(cached) or b"{}")
             if data.get("key") == key:
                 return data["text"]
-        except (OSError, ValueError, AttributeError, TypeError, KeyError):
+        except (ValueError, AttributeError, TypeError, KeyError):
             pass
     text = render(template, context, package, check=False)
     if cached:

@@ -208,3 +208,22 @@ def test_a_healthy_status_imports_none_of_the_heavy_modules(tmp_path):
     assert "jeg_wizard.checks.gateway" in loaded, r.stderr
     heavy = sorted(m for m in loaded if m.split(".")[0] in ("pydantic", "pydantic_core", "jinja2", "httpx", "ssl"))
     assert not heavy, f"status --json imported {heavy}"
+
+
+def test_a_cache_another_account_could_write_is_not_read(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    path = _answers(tmp_path)
+    answers_cache.load(str(path))
+    cache = Path(answers_cache.cache_file(str(path)))
+    assert isinstance(answers_cache.load(str(path)), answers_cache.Section)
+    cache.chmod(0o622)  # writable by others: planted values would be believed
+    assert isinstance(answers_cache.load(str(path)), answers.Answers)
+    cache.parent.chmod(0o777)
+    assert answers_cache.cache_dir() is None and isinstance(answers_cache.load(str(path)), answers.Answers)
+    cache.parent.chmod(0o700)
+    old = cache.parent / "answers-0123.json"
+    old.write_text("{}")
+    os.utime(old, (0, 0))
+    path.write_text(path.read_text() + "\n")  # a miss: written again, and the month-old cache pruned
+    answers_cache.load(str(path))
+    assert isinstance(answers_cache.load(str(path)), answers_cache.Section) and not old.exists()
