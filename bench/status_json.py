@@ -5,6 +5,7 @@ endpoint that accepts connections and never answers. Figures are printed as rati
 the same process: the bare interpreter start (`python -c pass`) and the CLI's own start (`--version`).
 
 Usage: python bench/status_json.py --answers /var/lib/jeg-wizard/answers.toml [--runs 5]
+(from the checkout whose jeg_wizard is measured; without an install: bench/standin_install.py makes one)
 """
 
 from __future__ import annotations

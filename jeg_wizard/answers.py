@@ -24,6 +24,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from . import distro
+from .answers_base import AnswersError
 from .values import (
     HOST_RX,
     IP,
@@ -66,14 +67,6 @@ from .values import (
 )
 
 D = Field  # a key's default and its description, in one place (the example answers and the docs read them)
-
-
-class AnswersError(Exception):
-    """Raised with every problem found; str() is the message for the operator."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("\n".join(problems))
 
 
 class Section(BaseModel):

@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"jeg-wizard {__version__}")
         return EXIT_OK
     args = _parser().parse_args(argv)
-    from .answers import AnswersError
+    from .answers_base import AnswersError
     from .join import JoinError
 
     try:
@@ -532,24 +532,28 @@ SAVED_ANSWERS = "/var/lib/jeg-wizard/answers.toml"
 def cmd_status(args) -> int:
     from pathlib import Path
 
-    from . import doctor
-    from .answers import load
+    from . import roles
     from .layout import Layout
 
     path = args.answers or SAVED_ANSWERS
     if not args.answers and not Path(path).exists():
         _err(f"no install found ({path} is missing); give --answers FILE")
         return 2
-    from . import roles
-
-    answers = load(path)
-    layout = Layout(answers, roles.detect(answers, args.role))
     if args.command == "status" and not args.json:
+        from .answers import load
+
+        answers = load(path)  # the screen's Change settings edits them: the model itself
+        layout = Layout(answers, roles.detect(answers, args.role))
         try:
             from .tui.status import run_status
         except ImportError as e:
             return _screens_missing(e, "or read the same checks as text: jeg-wizard doctor")
         return run_status(layout, args.timeout)
+    from . import answers_cache, doctor
+
+    # they only read the answers: as last validated (answers_cache), without importing the model
+    answers = answers_cache.load(path)
+    layout = Layout(answers, roles.detect(answers, args.role))
     # --timeout bounds the answer for a monitor counting from the command's start: what the start
     # took (the interpreter, the answers model) comes off the probes' time, down to half a second
     probes = max(0.5, args.timeout - _since_start())

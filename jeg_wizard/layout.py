@@ -6,8 +6,12 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from . import distro, values
-from .answers import Answers
+from . import distro
+from .answers_base import standalone_master
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # the answers model (pydantic): status --json reads the validated answers without it
+    from .answers import Answers
 
 
 @dataclass(frozen=True)
@@ -102,7 +106,7 @@ class Layout:
     @property
     def spark_master(self) -> tuple[str, int] | None:
         """(host, port) of a standalone master (spark://HOST:PORT); None for local[*] and yarn."""
-        return values.standalone_master(self.a.spark.master)
+        return standalone_master(self.a.spark.master)
 
     @cached_property  # name lookups: once per Layout, not at every read of `ports` by the checks
     def local_spark_master(self) -> tuple[str, int] | None:

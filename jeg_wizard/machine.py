@@ -16,9 +16,11 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from . import distro
-from .answers import Answers
 from .layout import Layout
-from .values import system_place
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .answers import Answers
 
 LOGIN_DEFS = "/etc/login.defs"
 
@@ -42,6 +44,8 @@ def _resolved(path: str) -> str:
 
 def owned_dirs_resolved(a: Answers) -> list[str]:
     """A directory of ours must not be a system place through a symlink either (/srv/x -> /etc)."""
+    from .values import system_place  # the answers' value rules (pydantic): not on the checks' path
+
     L = Layout(a)
     dirs = {
         "system.state_dir": a.system.state_dir,

@@ -9,9 +9,12 @@ import socket
 from pathlib import Path
 
 from . import distro
-from .answers import Answers
 from .layout import Layout
 from .services import manager
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .answers import Answers
 
 
 def port_in_use(ip: str, port: int) -> bool:

@@ -8,10 +8,12 @@ import json
 import shlex
 from importlib import resources
 
-import jinja2
-
+from .answers_base import control_char
 from .layout import Layout
-from .values import control_char
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import jinja2
 
 
 class RenderError(ValueError):
@@ -69,6 +71,8 @@ def _finalize(v):
 
 
 def _env(package: str) -> jinja2.Environment:
+    import jinja2  # here: a check compares with a render it has cached (compared()) without importing it
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(resources.files(package))),
         undefined=jinja2.StrictUndefined,
@@ -86,6 +90,48 @@ def render(template: str, context: dict, package: str = "jeg_wizard.templates", 
     text = _env(package).get_template(template).render(**context)
     if check and template.endswith(".py.j2"):
         check_shape(text, template, context, package)
+    return text
+
+
+def compared(template: str, context: dict, package: str = "jeg_wizard.templates") -> str:
+    """render(check=False), for a comparison with a file on disk (the checks, at each status): the text
+    rendered last time when the template's source, the context and the rendering code are the same, else
+    rendered now (and kept, in the answers cache's directory). The same inputs render the same text; the
+    cache only spares importing jinja2 and compiling the template."""
+    import hashlib
+    import importlib.util
+    import os
+
+    from . import __version__
+    from .answers_cache import cache_dir, read_private, write_private
+
+    source = resources.files(package) / template
+    where = cache_dir()
+    try:
+        h = hashlib.sha256(f"{__version__} {package} {template}\n".encode())
+        h.update(source.read_bytes())
+        spec = importlib.util.find_spec("jinja2")
+        for f in (__file__, spec.origin if spec else None):  # the filters, finalize; jinja2's own version
+            st = os.stat(f) if f else None
+            h.update(f"{f} {st.st_size if st else '-'} {st.st_mtime_ns if st else '-'}\n".encode())
+        h.update(json.dumps(context).encode())
+        key = h.hexdigest()
+    except (OSError, TypeError, ValueError):
+        return render(template, context, package, check=False)
+    cached = os.path.join(where, f"render-{template}.json") if where else None
+    if cached:
+        try:
+            data = json.loads(read_private(cached) or b"{}")
+            if data.get("key") == key:
+                return data["text"]
+        except (ValueError, AttributeError, TypeError, KeyError):
+            pass
+    text = render(template, context, package, check=False)
+    if cached:
+        try:
+            write_private(cached, json.dumps({"key": key, "text": text}))
+        except OSError:
+            pass
     return text
 
 

@@ -6,7 +6,11 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 
-from .answers import Answers, AnswersError
+from .answers_base import AnswersError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .answers import Answers
 
 ROLES = ("all", "gateway", "hub", "worker")
 SPLIT_ROLES = ROLES[1:]

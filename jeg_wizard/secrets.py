@@ -8,9 +8,12 @@ import secrets as _random
 import stat
 from pathlib import Path
 
-from .answers import Answers
 from .layout import Layout
 from .redact import Redactor
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .answers import Answers
 
 
 class SecretError(Exception):

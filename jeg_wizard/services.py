@@ -13,10 +13,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import httpx
-
 from . import distro, files
-from .health import describe_ssl_error, tls_verify
 from .runner import Runner
 
 
@@ -321,7 +318,13 @@ _COMPILE = "import sys; p = sys.argv[1]; compile(open(p, 'rb').read(), p, 'exec'
 
 def config_error(python: str | Path, config: str | Path) -> str:
     """Why a Python config does not compile in the service's own interpreter ("" when it does).
-    JEG starts on its defaults (port 8888, no token) when its config does not load: never start it so."""
+    JEG starts on its defaults (port 8888, no token) when its config does not load: never start it so.
+
+    When the service's interpreter is this one (its venv's python and ours are links to the same binary),
+    the compile runs here: the same binary compiles alike, without a process start (a fifth of a `status
+    --json`); a failure is run in the service's interpreter anyway, for its words."""
+    if _compiles_here(python, config):
+        return ""
     try:
         r = subprocess.run([str(python), "-I", "-c", _COMPILE, str(config)], capture_output=True, text=True, timeout=20)
     except FileNotFoundError:
@@ -335,6 +338,18 @@ def config_error(python: str | Path, config: str | Path) -> str:
     error = lines[-1] if lines else f"exit code {r.returncode}"
     at = f" ({where.split(',', 1)[1].strip()})" if "," in where else ""
     return f"its config {config} does not compile in {python}: {error}{at}"
+
+
+def _compiles_here(python: str | Path, config: str | Path) -> bool:
+    """The config compiles in this process, and this process is the service's interpreter."""
+    try:
+        if not sys.executable or os.path.realpath(python) != os.path.realpath(sys.executable):
+            return False
+        with open(config, "rb") as f:
+            compile(f.read(), str(config), "exec", dont_inherit=True, optimize=0)  # as _COMPILE, no flags of ours
+    except (OSError, ValueError, SyntaxError, MemoryError, RecursionError):
+        return False
+    return True
 
 
 def spec_config_error(spec: ServiceSpec) -> str:
@@ -353,6 +368,10 @@ def wait_http(
 ) -> float:
     """Poll until url answers with one of codes; bounded. Returns seconds waited. Fails early, saying
     so, when the process (pid(): its current pid or None) dies or is replaced by a restart."""
+    import httpx  # here: the checks import this module and never wait
+
+    from .health import describe_ssl_error, tls_verify
+
     t0 = time.monotonic()
     last, seen, died = "", None, ""
     verify = tls_verify(verify)  # one SSL context (and one read of the CA file) for every poll

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import unicodedata
 from typing import Annotated
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field, Strict
+
+from .answers_base import CONTROL_CATEGORIES, control_char, standalone_master  # noqa: F401 - values.* callers
 
 PATH_MAX = 4096
 NAME_MAX = 255
@@ -39,12 +40,8 @@ def mask_url(v: str) -> str:
 # ---------------------------------------------------------------- the rule every string follows
 
 
-CONTROL_CATEGORIES = ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")  # controls, format, line/paragraph separators...
-
-
-def control_char(v: str) -> tuple[int, str] | None:
-    """(position, character) of the first control-like character in v, or None."""
-    return next(((i, ch) for i, ch in enumerate(v) if unicodedata.category(ch) in CONTROL_CATEGORIES), None)
+# control_char and standalone_master live in answers_base (no pydantic there): the paths that read the
+# validated answers without the model use them too
 
 
 def _text(v: object) -> str:
@@ -466,14 +463,6 @@ CryptHash = Annotated[
         )
     ),
 ]
-
-
-def standalone_master(v: str) -> tuple[str, int] | None:
-    """(host, port) of a validated spark://HOST:PORT master; None for local[*], local[N] and yarn."""
-    if not v.startswith("spark://"):
-        return None
-    host, port = v[len("spark://") :].rsplit(":", 1)
-    return host, int(port)
 
 
 def _spark_master(v: str) -> str:

@@ -84,7 +84,7 @@ def path(layout: Layout, which: str) -> Path:
 
 def fresh(layout: Layout, which: str) -> str:
     """The config as the install writes it from these answers (the same render context)."""
-    return render.render(TEMPLATES[which], render.context(layout), check=False)  # compared, never written
+    return render.compared(TEMPLATES[which], render.context(layout))  # compared, never written
 
 
 def read(path: Path) -> str | None:

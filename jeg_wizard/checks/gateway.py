@@ -3,11 +3,8 @@ its kernels; its transport; whom it refuses; its config file against a fresh ren
 
 from __future__ import annotations
 
-import httpx
-
-from ..health import describe_ssl_error
 from ..secrets import SecretError
-from . import accounts, configs
+from . import accounts, configs, httpget
 from .finding import OK, Finding, ok, problem, unknown
 from .install import Install
 
@@ -60,7 +57,7 @@ def why_unreachable(e: BaseException, timeout: float) -> str:
             return "no route to host"
         seen = seen.__cause__ or seen.__context__
     text = str(e).lower()
-    if isinstance(e, httpx.TimeoutException) or "timed out" in text:
+    if isinstance(e, httpget.timeouts()) or "timed out" in text:
         return f"no answer within {round(timeout, 1):g}s (the host is down, or a firewall drops the packets)"
     if "refused" in text:
         return "connection refused (nothing listens on that address and port there)"
@@ -69,7 +66,7 @@ def why_unreachable(e: BaseException, timeout: float) -> str:
     return f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
 
 
-def _unreachable(site: Install, e: httpx.HTTPError, hop: str) -> Finding:
+def _unreachable(site: Install, e: Exception, hop: str) -> Finding:
     a, host = site.a, site.a.site.gateway_host
     why = why_unreachable(e, site.timeout)
     return problem(
@@ -100,7 +97,9 @@ def answers(site: Install) -> list[Finding]:
         ]
     try:
         anon = site.get(f"{url}/api/kernelspecs")
-    except httpx.HTTPError as e:
+    except httpget.errors() as e:
+        from ..health import describe_ssl_error
+
         why = describe_ssl_error(e)
         if why.startswith("TLS") and hop:
             return [

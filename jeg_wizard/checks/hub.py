@@ -3,9 +3,7 @@ who may log in, its cookie secret, and its config file against a fresh render.""
 
 from __future__ import annotations
 
-import httpx
-
-from . import accounts
+from . import accounts, httpget
 from . import processes as proc
 from .configs import file_finding
 from .finding import OK, Finding, ok, problem, unknown
@@ -25,7 +23,7 @@ def public_url(site: Install) -> Finding:
     L, log = site.L, site.log("hub")
     try:
         r = site.get(f"{L.hub_url}/hub/api")
-    except httpx.HTTPError as e:
+    except httpget.errors() as e:
         return problem(
             C, "public URL", f"{L.hub_url} does not answer ({type(e).__name__})", "jeg-wizard services restart hub", log
         )
@@ -54,7 +52,7 @@ def api(site: Install) -> Finding:
     L, log = site.L, site.log("hub")
     try:
         r = site.get(L.hub_api_url.rsplit("/api", 1)[0] + "/health")
-    except httpx.HTTPError:
+    except httpget.errors():
         return problem(
             C,
             "API for user servers",

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 from functools import cached_property
 
-import httpx
-
-from ..health import tls_verify
 from ..layout import Layout
 from ..redact import Redactor
 from ..secrets import Secrets
-from . import configs
+from . import configs, httpget
 from .processes import Sockets
 
 
@@ -21,21 +18,34 @@ class Install:
         # its own redactor: a secret read here is masked in every finding (see checks.run)
         self.secrets = secrets or Secrets(layout.a, layout, Redactor())
         # one client per trust root: building one per request costs an SSL context each time
-        # a plain-http hub: no CA bundle to load (~0.09 s of status --json); every URL this client gets is
-        # the hub's, the proxy's API or Spark's UI, plain http unless the hub has TLS
-        verify = tls_verify(layout.hub_verify) if layout.hub_url.startswith("https:") else False
-        self.http = httpx.Client(timeout=timeout, verify=verify)
+        # every URL this client gets is the hub's, the proxy's API or Spark's UI, plain http unless the hub
+        # has TLS: then httpx with the hub's CA, else the standard library's (httpget: no httpx to import,
+        # no SSL context, no CA bundle), unless a web proxy is set, which httpx honours
+        if layout.hub_url.startswith("https:") or httpget.proxied():
+            import httpx
+
+            from ..health import tls_verify
+
+            verify = tls_verify(layout.hub_verify) if layout.hub_url.startswith("https:") else False
+            self.http = httpx.Client(timeout=timeout, verify=verify)
+        else:
+            self.http = httpget.Client(timeout)
         self._configs: dict[str, configs.Config | None] = {}
 
     @cached_property
-    def gw_http(self) -> httpx.Client:
+    def gw_http(self):
         """The gateway under TLS: verified against its own CA, as the user servers do (made when first
         asked: a missing CA file is the gateway check's finding, not a failure of every check)."""
         if not self.L.gateway_tls:
             return self.http
+        import httpx
+
+        from ..health import tls_verify
+
         return httpx.Client(timeout=self.timeout, verify=tls_verify(self.L.gateway_verify))
 
-    def get(self, url: str, **kw) -> httpx.Response:
+    def get(self, url: str, **kw):
+        """A GET with the client for that URL; httpget.errors() when it fails."""
         return (self.gw_http if url.startswith(self.L.gateway_url) else self.http).get(url, **kw)
 
     def close(self) -> None:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import httpx
-
 from ..secrets import SecretError
+from . import httpget
 from . import processes as proc
 from .finding import Finding, ok, problem, unknown
 from .install import Install
@@ -23,7 +22,7 @@ def api(site: Install) -> list[Finding]:
         return [unknown(C, "API", f"cannot read {L.proxy_token_file}: {e.strerror}", "run the doctor as root")]
     try:
         r = site.get(L.proxy_api_url, headers={"Authorization": f"token {token}"})
-    except httpx.HTTPError:
+    except httpget.errors():
         return [
             problem(
                 C,

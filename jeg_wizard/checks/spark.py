@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import os
 
-import httpx
-
+from . import httpget
 from .finding import Finding, ok, problem, unknown
 from .install import Install
 
@@ -21,7 +20,7 @@ def master(site: Install) -> list[Finding]:
     where = site.a.spark.master
     try:
         r = site.get(f"{url}/json/")
-    except httpx.HTTPError as e:
+    except httpget.errors() as e:
         if L.role == "worker":
             from .gateway import why_unreachable
 
