@@ -81,3 +81,32 @@ def test_classic_notebook_with_nb2kg_runs_spark_through_the_gateway(installed, t
         assert back.returncode == 0, (back.stdout + back.stderr)[-3000:]
     assert nb2kg_singleuser not in L.hub_config.read_text()
     assert all(nb2kg_singleuser.encode() not in cmdlines().get(pid, b"") for pid in user_servers(ADMIN))
+
+
+def test_nb2kg_verifies_the_gateway_over_tls(installed, tmp_path):
+    """gateway.tls = "generate": nb2kg verifies the gateway against the private CA without a client certificate
+    (the venv's jupyter_notebook_config.py passes KG_CLIENT_CA on); the install's health check proves the whole
+    path: login -> the classic server -> nb2kg over HTTPS -> a Spark job."""
+    L = installed.layout
+    data = tomllib.loads(installed.answers_path.read_text())
+    data["hub"] = data["hub"] | {"gateway_client": "nb2kg"}
+    data["gateway"] = data["gateway"] | {"tls": "generate"}
+    answers = tmp_path / "nb2kg-tls.toml"
+    answers.write_text(tomli_w.dumps(data))
+    try:
+        t0 = time.monotonic()
+        r = wizard("install", "--unattended", str(answers), env=installed.env)
+        out = r.stdout + r.stderr
+        print(f"switch to nb2kg over TLS: {time.monotonic() - t0:.0f}s")
+        assert r.returncode == 0, out[-5000:]
+        assert f"{ADMIN} logged in and ran spark.range(1000).count() = 1000 via the gateway" in out, out[-3000:]
+        servers = user_servers(ADMIN)  # the health check's spawn
+        assert servers
+        for pid in servers:
+            env = _environ(pid)
+            assert env["KG_URL"].startswith("https://") and env["VALIDATE_KG_CERT"] == "yes"
+            assert Path(env["KG_CLIENT_CA"]).is_file() and "KG_CLIENT_CERT" not in env
+    finally:
+        back = wizard("install", "--unattended", str(installed.answers_path), env=installed.env)
+        assert back.returncode == 0, (back.stdout + back.stderr)[-3000:]
+    assert '"KG_CLIENT_CA"' not in L.hub_config.read_text() and '"KG_URL"' not in L.hub_config.read_text()
