@@ -251,7 +251,6 @@ def gateway_spark_job(
     timeout: float = 240,
     say=lambda s: None,
     verify: str | bool = True,
-    page: str = "/lab",
 ) -> Smoke:
     """Straight to the gateway (no hub): start a Spark kernel as `user`, run a job, delete it.
 

@@ -41,23 +41,32 @@ NB2KG_CONFIG = {
     }
 }
 
-# nb2kg 0.7 hands KG_CLIENT_CA to tornado only beside a client certificate (KG_CLIENT_CERT); the gateway's
-# TLS (gateway.tls) has a private CA and no client certificates, so this passes the CA on its own.
+# nb2kg 0.7 hands KG_CLIENT_CA to tornado only beside a client certificate (KG_CLIENT_CERT/KEY), for its HTTP
+# calls (managers.load_connection_args) and its kernel websocket (handlers builds its HTTPRequest itself); the
+# gateway's TLS (gateway.tls) has a private CA and no client certificates, so this passes the CA on its own.
 NB2KG_TLS_SHIM = """\
-# Written by jeg-wizard: nb2kg 0.7 uses KG_CLIENT_CA only together with KG_CLIENT_CERT; verify the gateway
-# against its CA without a client certificate.
+# Written by jeg-wizard: nb2kg 0.7 uses KG_CLIENT_CA only together with a client certificate; verify the
+# gateway against its CA without one, for HTTP calls and the kernel websocket alike.
 import os
 
-import nb2kg.managers as _managers
-
 if os.environ.get("KG_CLIENT_CA") and not os.environ.get("KG_CLIENT_CERT"):
+    import nb2kg.handlers as _handlers
+    import nb2kg.managers as _managers
+    from tornado.httpclient import HTTPRequest as _HTTPRequest
+
+    _CA = os.environ["KG_CLIENT_CA"]
     _load = _managers.load_connection_args
 
     def _with_ca(**kwargs):
-        kwargs.setdefault("ca_certs", os.environ["KG_CLIENT_CA"])
+        kwargs.setdefault("ca_certs", _CA)
         return _load(**kwargs)
 
+    def _request_with_ca(url, **kwargs):
+        kwargs.setdefault("ca_certs", _CA)
+        return _HTTPRequest(url, **kwargs)
+
     _managers.load_connection_args = _with_ca
+    _handlers.HTTPRequest = _request_with_ca
 """
 
 
