@@ -680,12 +680,6 @@ def cross_checks(a: Answers, dist: distro.Distro | None = None) -> list[str]:
         else:
             seen[port] = key
     problems += distro.spark_java_problems(a.spark.version, a.java.version, dist or distro.detect())
-    if a.hub.gateway_client == "nb2kg":
-        problems.append(
-            "hub.gateway_client: 'nb2kg' cannot work with this stack: nb2kg 0.7 needs notebook<6 (classic "
-            "Notebook 5.7) and cannot load in jupyter_server 2, which the user servers need for JupyterLab 4 and "
-            "Notebook 7; choose 'builtin' (jupyter_server's GatewayClient, the maintained successor of nb2kg)"
-        )
     problems += _account_problems(a)
     problems += _site_problems(a)
     problems += _signin_problems(a)

@@ -40,6 +40,7 @@ def arch() -> str:
 
 def wants(a: Answers) -> dict:
     """What an install of these answers takes from a bundle, on this machine."""
+    from jeg_wizard.releases import NB2KG_REQUIREMENTS
     from jeg_wizard.steps import gateway, hub, kernelspecs, system
 
     d = distro.detect()
@@ -52,6 +53,8 @@ def wants(a: Answers) -> dict:
         "gateway": [*gateway.GATEWAY_DEPENDENCIES, *(f"--no-deps {r}" for r in gateway.GATEWAY_REQUIREMENTS)],
         "kernel": kernelspecs.KERNEL_REQUIREMENTS,
     }
+    if a.hub.gateway_client == "nb2kg":  # its own venv (steps/gateway_client.py)
+        venvs["nb2kg"] = list(NB2KG_REQUIREMENTS)
     if s.source == "pypi":
         venvs["spark"] = [f"pyspark=={s.version}"]
     if a.proxy.version != "auto":

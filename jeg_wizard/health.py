@@ -127,6 +127,7 @@ def _login_and_spark_job(
     timeout: float = 240,
     say=lambda s: None,
     verify: str | bool = True,
+    page: str = "/lab",
 ) -> Smoke:
     smoke = Smoke()
     t0 = time.monotonic()
@@ -155,7 +156,7 @@ def _login_and_spark_job(
             while True:
                 # an HTML page: once the server is up the hub sends us through its OAuth redirect,
                 # which sets the cookie API calls need (API URLs answer 403 instead of redirecting)
-                r = c.get(f"{user_base}/lab")
+                r = c.get(f"{user_base}{page}")  # /tree: the classic notebook (hub.gateway_client = nb2kg)
                 if r.status_code == 200 and str(r.url).startswith(f"{user_base}/"):
                     break
                 if time.monotonic() > deadline:
@@ -163,7 +164,8 @@ def _login_and_spark_job(
                         f"{user}'s server did not come up (last HTTP {r.status_code} at {r.url}); see the hub log"
                     )
                 time.sleep(0.5)
-        xsrf_user = c.cookies.get("_xsrf", path=f"/user/{user}/") or ""
+        # the classic notebook sets its _xsrf cookie on / (tornado's default), jupyter_server on the server's prefix
+        xsrf_user = c.cookies.get("_xsrf", path=f"/user/{user}/") or c.cookies.get("_xsrf", path="/") or ""
         headers = {"X-XSRFToken": xsrf_user} if xsrf_user else {}
         with _Timer(smoke, "kernelspecs", say):
             r = c.get(f"{user_base}/api/kernelspecs")

@@ -33,6 +33,22 @@ class Layout:
         return Path(self.a.hub.venv or f"{self.a.system.prefix}/jeg/hub")
 
     @property
+    def nb2kg_venv(self) -> Path:
+        """hub.gateway_client = "nb2kg": the classic notebook and nb2kg, apart from the hub's jupyter_server 2."""
+        return Path(f"{self.a.system.prefix}/jeg/nb2kg")
+
+    @property
+    def singleuser(self) -> Path:
+        """What the hub spawns for a user: the hub venv's server, or the nb2kg venv's classic one."""
+        venv = self.nb2kg_venv if self.a.hub.gateway_client == "nb2kg" else self.hub_venv
+        return venv / "bin" / "jupyterhub-singleuser"
+
+    @property
+    def user_page(self) -> str:
+        """A page every user server serves: the classic notebook has no Lab."""
+        return "/tree" if self.a.hub.gateway_client == "nb2kg" else "/lab"
+
+    @property
     def kernel_venv(self) -> Path:
         return Path(self.a.kernels.venv or f"{self.a.system.prefix}/jeg/kernel")
 

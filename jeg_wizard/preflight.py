@@ -10,6 +10,7 @@ from pathlib import Path
 
 from . import distro
 from .layout import Layout
+from .releases import NB2KG_PYTHONS
 from .services import manager
 
 TYPE_CHECKING = False
@@ -247,6 +248,14 @@ def python_problems(a: Answers, offline: bool = False) -> list[str]:
         return [
             f"system.python: {py} is Python {found}; {supported}: set system.python to such an "
             f"interpreter (with its venv module), e.g. /usr/bin/python3.{GATEWAY_PYTHONS[1][1]}"
+        ]
+    if a.hub.gateway_client == "nb2kg" and not NB2KG_PYTHONS[0] <= version[:2] <= NB2KG_PYTHONS[1]:
+        lo, hi = (".".join(map(str, v)) for v in NB2KG_PYTHONS)
+        return [
+            f"hub.gateway_client: 'nb2kg' needs the classic Notebook 5.7, which runs on Python {lo} to {hi} (it "
+            f"imports distutils, gone in 3.12); system.python ({py}) is Python {found}: choose "
+            f'hub.gateway_client = "builtin" (jupyter_server\'s gateway client, the successor of nb2kg) or set '
+            f"system.python to a Python {lo} to {hi}"
         ]
     need = distro.spark_python_min(a.spark.version)
     if version[:2] < need:

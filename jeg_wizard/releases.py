@@ -36,6 +36,15 @@ GATEWAY_DEPENDENCIES = (
 )
 KERNEL_REQUIREMENTS = ("ipykernel>=6.29,<8",)
 
+# hub.gateway_client = "nb2kg" (the README's client): the classic Notebook 5.7 with nb2kg 0.7.0 in a venv of its
+# own, spawned by the hub through JupyterHub 3.1's jupyterhub-singleuser, the last one that wraps the classic
+# NotebookApp (4.x and later wrap jupyter_server; 3.1 still speaks 6.1's OAuth, scopes and API tokens). nb2kg
+# needs notebook<6 and six; notebook 5.7 imports distutils (gone in 3.12): NB2KG_PYTHONS.
+NB2KG_REQUIREMENTS = ("notebook==5.7.16", "nb2kg==0.7.0", "six", "jupyterhub==3.1.1", "jupyter_client>=6.1.12,<7")
+# proven on 3.11 (Debian 12) from the hub's login to a Spark job in a classic notebook; 3.10 uses nothing 3.11
+# removed; 3.12+ lacks distutils (notebook.utils imports distutils.version at start)
+NB2KG_PYTHONS = ((3, 10), (3, 11))
+
 
 @dataclass(frozen=True)
 class Release:

@@ -281,7 +281,10 @@ def context(layout: Layout, proxy_command: list[str] | None = None) -> dict:
             "admin_user": a.users.admin,
             "allowed_users": sorted({a.users.admin, *a.users.allowed}),
             "users_file": str(layout.hub_users_file),
-            "default_url": h.default_url,
+            # hub.gateway_client = "nb2kg": the classic notebook (no Lab) from its own venv, KG_* in its environment
+            "nb2kg": h.gateway_client == "nb2kg",
+            "singleuser": str(layout.singleuser),
+            "default_url": "/tree" if h.gateway_client == "nb2kg" else h.default_url,
             "lab_news": h.lab_news,
             "proxy_command": proxy_command or [str(layout.proxy_bin)],
             "config_dir": str(layout.config_dir),

@@ -52,6 +52,7 @@ def build(ctx):
                 timeout=a.gateway.kernel_launch_timeout + 120,
                 say=lambda s: ctx.runner.emit(f"  {s}"),
                 verify=L.hub_verify,
+                page=L.user_page,
             )
         except health.HealthError as e:
             if L.gateway_tls:  # the user server's error hides the cause: ask the gateway as it does

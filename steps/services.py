@@ -34,7 +34,7 @@ def hub_spec(ctx) -> ServiceSpec:
         sandbox=["ProtectSystem=full"],
         # user servers outlive a hub restart or crash (cleanup_servers = False); the hub finds them again.
         # A changed config stops them: they hold the gateway settings they were started with.
-        children=str(L.hub_venv / "bin" / "jupyterhub-singleuser"),
+        children=str(L.singleuser),
     )
 
 

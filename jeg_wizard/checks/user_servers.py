@@ -4,6 +4,7 @@ file as Python, expected from the render context), and what the running ones rea
 from __future__ import annotations
 
 import pwd
+from dataclasses import replace
 
 from . import processes as proc
 from .configs import Code
@@ -32,7 +33,7 @@ def from_config(site: Install) -> list[Finding]:
 
 def running(site: Install) -> list[Finding]:
     out = []
-    for pid in proc.running(str(site.L.hub_venv / "bin" / "jupyterhub-singleuser"))[:5]:
+    for pid in proc.running(str(site.L.singleuser))[:5]:
         uid = proc.uid(pid)
         try:
             who = pwd.getpwuid(uid).pw_name if uid is not None else "?"
@@ -45,17 +46,31 @@ def running(site: Install) -> list[Finding]:
 def gateway_env(site: Install, env: dict, where: str, from_config: bool = False) -> list[Finding]:
     want = site.context["gateway"]  # what the install gives them: the same values the files come from
     out = []
-    url = env.get("JUPYTER_GATEWAY_URL") or env.get("KG_URL")
+    # hub.gateway_client: which client's variables (nb2kg reads KG_*, jupyter_server JUPYTER_GATEWAY_*)
+    nb2kg = site.context["hub"]["nb2kg"]
+    var = (
+        {"url": "KG_URL", "token": "KG_AUTH_TOKEN", "timeout": "KG_REQUEST_TIMEOUT"}
+        if nb2kg
+        else {
+            "url": "JUPYTER_GATEWAY_URL",
+            "token": "JUPYTER_GATEWAY_AUTH_TOKEN",
+            "timeout": "JUPYTER_GATEWAY_REQUEST_TIMEOUT",
+        }
+    )
+    url = env.get(var["url"])
     if not url:
-        return [
-            problem(
-                C,
-                "gateway settings",
-                f"{where} has no JUPYTER_GATEWAY_URL: kernels run locally, not on the gateway",
-                "pass the gateway settings through c.Spawner.environment (/etc/environment does not reach "
-                "spawned servers); re-run the install",
-            )
-        ]
+        return _client(
+            nb2kg,
+            [
+                problem(
+                    C,
+                    "gateway settings",
+                    f"{where} has no {var['url']}: kernels run locally, not on the gateway",
+                    "pass the gateway settings through c.Spawner.environment (/etc/environment does not reach "
+                    "spawned servers); re-run the install",
+                )
+            ],
+        )
     if url.rstrip("/") != want["url"]:
         out.append(
             problem(
@@ -66,7 +81,7 @@ def gateway_env(site: Install, env: dict, where: str, from_config: bool = False)
             )
         )
     if not from_config:
-        sent = env.get("JUPYTER_GATEWAY_AUTH_TOKEN", "")
+        sent = env.get(var["token"], "")
         if not sent:
             out.append(
                 problem(
@@ -101,7 +116,7 @@ def gateway_env(site: Install, env: dict, where: str, from_config: bool = False)
             )
         )
     try:
-        req = float(env.get("JUPYTER_GATEWAY_REQUEST_TIMEOUT", want["request_timeout"]))
+        req = float(env.get(var["timeout"], want["request_timeout"]))
         launch = float(env.get("KERNEL_LAUNCH_TIMEOUT", want["kernel_launch_timeout"]))
     except ValueError:
         req = launch = None
@@ -109,7 +124,7 @@ def gateway_env(site: Install, env: dict, where: str, from_config: bool = False)
             unknown(
                 C,
                 "timeouts",
-                f"{where}: JUPYTER_GATEWAY_REQUEST_TIMEOUT or KERNEL_LAUNCH_TIMEOUT is not a number",
+                f"{where}: {var['timeout']} or KERNEL_LAUNCH_TIMEOUT is not a number",
                 "re-run the install (hub_config step) and restart the hub",
             )
         )
@@ -125,7 +140,13 @@ def gateway_env(site: Install, env: dict, where: str, from_config: bool = False)
         )
     if not out:
         out.append(ok(C, "gateway settings", f"{where}: gateway URL, token, KERNEL_USERNAME and timeouts in place"))
-    return out
+    return _client(nb2kg, out)
+
+
+def _client(nb2kg: bool, found: list[Finding]) -> list[Finding]:
+    """Each finding says which client it is about: the two read different variables (hub.gateway_client)."""
+    name = "nb2kg gateway client (classic notebook 5.7)" if nb2kg else "built-in gateway client (jupyter_server)"
+    return [replace(f, detail=f"{f.detail} [{name}]") for f in found]
 
 
 def check(site: Install) -> list[Finding]:

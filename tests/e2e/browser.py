@@ -192,3 +192,135 @@ def _cleanup(context, page, hub_url: str, user: str, ws_events: list[str]) -> No
     match = re.search(r"/lab/tree/(.+\.ipynb)", page.url)
     if match:
         context.request.delete(f"{api}/contents/{match.group(1)}", headers=headers)
+
+
+def run_spark_cell_in_classic(
+    hub_url: str,
+    user: str,
+    password: str,
+    kernel_display_name: str,
+    timeout: float = 240,
+    *,
+    code: str = DEFAULT_CODE,
+    screenshot_path: str | None = None,
+    timings: dict[str, float] | None = None,
+    cleanup: bool = True,
+) -> str:
+    """The classic notebook (5.7, hub.gateway_client = "nb2kg") as run_spark_cell_in_lab drives Lab: log in,
+    wait for /user/<user>/tree, New -> ``kernel_display_name`` (it opens a new tab), wait until the kernel
+    is ready and idle, run ``code`` in the first cell and return its output text. ``timings`` receives
+    seconds per stage, "kernel_idle" from the click on New to a ready kernel. Failures as LabRunError."""
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import sync_playwright
+
+    hub_url = hub_url.rstrip("/")
+    deadline = time.monotonic() + timeout
+    stage = "start"
+    ws_events: list[str] = []
+    status_seen = ""
+    timings = {} if timings is None else timings
+
+    def remaining_ms() -> float:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"overall timeout of {timeout:.0f} s reached")
+        return left * 1000
+
+    def watch_websocket(ws) -> None:
+        if "/api/kernels/" in ws.url:
+            tail = ws.url.split("/api/kernels/", 1)[1]
+            ws_events.append(f"open {tail}")
+            ws.on("close", lambda _ws: ws_events.append(f"close {tail}"))
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, timeout=60_000)
+        page = nb = None
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 900})
+            page = context.new_page()
+            page.on("websocket", watch_websocket)
+
+            t0, stage = time.monotonic(), "log in"
+            hub_form_login(page, hub_url, user, password, remaining_ms())
+            timings["login"] = round(time.monotonic() - t0, 2)
+
+            t0, stage = time.monotonic(), "spawn the user server and load the classic tree"
+            page.wait_for_url(re.compile(rf"/user/{re.escape(user)}/tree"), timeout=remaining_ms())
+            page.locator("#new-dropdown-button").wait_for(state="visible", timeout=remaining_ms())
+            timings["spawn_and_tree_loaded"] = round(time.monotonic() - t0, 2)
+
+            t0, stage = time.monotonic(), f"open a new notebook on {kernel_display_name!r} and wait for a ready kernel"
+            page.click("#new-dropdown-button")
+            item = page.locator("#new-menu li[id^='kernel-'] a", has_text=kernel_display_name).first
+            with context.expect_page(timeout=remaining_ms()) as opened:
+                item.click()
+            nb = opened.value
+            nb.on("websocket", watch_websocket)
+            nb.wait_for_url(re.compile(rf"/user/{re.escape(user)}/notebooks/.+\.ipynb"), timeout=remaining_ms())
+            nb.locator("#kernel_indicator_icon").wait_for(state="attached", timeout=remaining_ms())
+            while True:
+                status_seen = nb.evaluate(
+                    "() => { const k = window.Jupyter && Jupyter.notebook && Jupyter.notebook.kernel;"
+                    " const icon = document.getElementById('kernel_indicator_icon');"
+                    " return (k && k.is_connected() ? 'connected ' : 'connecting ') + (icon ? icon.title : ''); }"
+                )
+                if status_seen == "connected Kernel Idle":
+                    break
+                if "Dead" in status_seen:
+                    raise LabRunError(f"kernel went {status_seen}")
+                remaining_ms()
+                nb.wait_for_timeout(250)
+            timings["kernel_idle"] = round(time.monotonic() - t0, 2)
+
+            t0, stage = time.monotonic(), f"run {code!r}"
+            nb.locator(".cell .CodeMirror").first.click()
+            nb.keyboard.insert_text(code)
+            nb.keyboard.press("Shift+Enter")
+            cell = nb.locator(".cell").first
+            output = cell.locator(".output_subarea")
+            output.first.wait_for(state="visible", timeout=remaining_ms())
+            prompt = cell.locator(".input_prompt")
+            while "*" in prompt.inner_text() or not re.search(r"\[\d+\]", prompt.inner_text()):
+                remaining_ms()
+                nb.wait_for_timeout(100)
+            text = "\n".join(t.strip() for t in output.all_inner_texts()).strip()
+            timings["cell_output"] = round(time.monotonic() - t0, 2)
+            if cleanup:
+                _classic_cleanup(context, nb, hub_url, user)
+            return text
+        except (PlaywrightError, TimeoutError, LabRunError) as exc:
+            shot = screenshot_path or tempfile.mkstemp(prefix="classic-failure-", suffix=".png")[1]
+            where = nb or page
+            if where is not None:
+                try:
+                    Path(shot).parent.mkdir(parents=True, exist_ok=True)
+                    where.screenshot(path=shot, full_page=True)
+                except PlaywrightError:
+                    shot = "(screenshot failed)"
+                if cleanup and nb is not None:
+                    try:
+                        _classic_cleanup(context, nb, hub_url, user)
+                    except PlaywrightError:
+                        pass
+            raise LabRunError(
+                f"classic notebook run failed while trying to {stage}: {str(exc).splitlines()[0]}; "
+                f"last kernel status {status_seen or 'none'!r}; kernel websocket events {ws_events[-8:]}; "
+                f"screenshot {shot}"
+            ) from exc
+        finally:
+            browser.close()
+
+
+def _classic_cleanup(context, nb, hub_url: str, user: str) -> None:
+    """Shut the notebook's kernel down (through nb2kg: the gateway's) and delete the notebook."""
+    kernel_id, path = nb.evaluate(
+        "() => [Jupyter.notebook.kernel ? Jupyter.notebook.kernel.id : '', Jupyter.notebook.notebook_path]"
+    )
+    # the classic notebook sets _xsrf on / (tornado's default)
+    xsrf = next((ck["value"] for ck in context.cookies(f"{hub_url}/user/{user}/") if ck["name"] == "_xsrf"), "")
+    headers = {"X-XSRFToken": xsrf}
+    api = f"{hub_url}/user/{user}/api"
+    if kernel_id:
+        context.request.delete(f"{api}/kernels/{kernel_id}", headers=headers)
+    if path:
+        context.request.delete(f"{api}/contents/{path}", headers=headers)

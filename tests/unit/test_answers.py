@@ -65,7 +65,6 @@ CASES = [
         {"gateway": {"kernel_launch_timeout": 5}},
         "gateway.kernel_launch_timeout: input should be greater than or equal to 10",
     ),
-    ({"hub": {"gateway_client": "nb2kg"}}, "hub.gateway_client: 'nb2kg' cannot work with this stack"),
     ({"hub": {"default_url": "/home"}}, "hub.default_url: must be one of '/lab' or '/tree'"),
     ({"services": {"manager": "upstart"}}, "services.manager: must be one of 'auto', 'systemd' or 'process'"),
     ({"hub": {"port": 8888}}, "hub.port: port 8888 is already used by gateway.port"),
