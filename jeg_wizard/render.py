@@ -290,8 +290,8 @@ def context(layout: Layout, proxy_command: list[str] | None = None) -> dict:
             "config_dir": str(layout.config_dir),
             "tls_cert": h.tls_cert,
             "tls_key": h.tls_key,
-            "ldap_service_password_file": str(layout.signin_secret_file or ""),
-            "oidc_client_secret_file": str(layout.signin_secret_file or ""),
+            # the LDAP service password or the OIDC client secret: the hub's 0600 copy, read at start
+            "signin_secret_file": str(layout.signin_secret_file or ""),
             "oidc_callback_url": layout.oidc_callback_url if h.authenticator == "oidc" else "",
         },
         # which authenticator, as booleans: the template's branches (check_shape keeps truthiness only)

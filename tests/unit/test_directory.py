@@ -350,7 +350,7 @@ def test_directory_imports_stay_light():
 def ldap_context(srv, password_file, **over):
     values = {k: v for k, v in vars(conf(srv)).items()}
     values.update(over)
-    return {"ldap": values, "hub": {"ldap_service_password_file": str(password_file), "admin_user": "hubadmin"}}
+    return {"ldap": values, "hub": {"signin_secret_file": str(password_file), "admin_user": "hubadmin"}}
 
 
 def render_config(ctx) -> str:

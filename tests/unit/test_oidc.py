@@ -366,7 +366,7 @@ def render_fragment(issuer: str, secret_file: Path, **over) -> str:
 
     ctx = {
         "oidc": cfg(issuer, **over),
-        "hub": SimpleNamespace(oidc_client_secret_file=str(secret_file), oidc_callback_url=CALLBACK),
+        "hub": SimpleNamespace(signin_secret_file=str(secret_file), oidc_callback_url=CALLBACK),
     }
     # the fragment is included after `c = get_config()` in jupyterhub_config.py.j2
     return "c = get_config()  # noqa: F821\n" + render("auth_oidc.py.j2", ctx)
