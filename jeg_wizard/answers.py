@@ -23,7 +23,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from . import distro
+from . import distro, releases
 from .answers_base import AnswersError
 from .values import (
     HOST_RX,
@@ -163,6 +163,16 @@ class Kernels(Section):
         True,
         description="build a class archive of Spark's driver JVM at install (~150 MB, ~40 s): kernels start "
         "about twice as fast (Java 17+, PyPI's Spark; a --driver-java-options in spark_opts replaces it)",
+    )
+    scala: Bool = D(
+        False,
+        description=f"a Scala kernel beside Python (Apache Toree 0.5, Scala 2.12): needs Spark 3.x, so spark.version "
+        f"becomes {releases.TOREE_SPARK} unless given",
+    )
+    r: Bool = D(
+        False,
+        description="an R kernel beside Python (IRkernel from the distribution); with PyPI's Spark it has no Spark "
+        "(pyspark ships no SparkR)",
     )
 
 
@@ -562,6 +572,19 @@ class Answers(Section):
         add = {k: v for k, v in add.items() if v is not None}
         return {**data, "gateway": {**gw, **add}} if add else data
 
+    @model_validator(mode="before")
+    @classmethod
+    def _scala_spark(cls, data: Any) -> Any:
+        """kernels.scala picks the Spark line Toree runs on when spark.version is not given (a given one is
+        checked by cross_checks)."""
+        kernels = data.get("kernels") if isinstance(data, dict) else None
+        spark = data.get("spark", {}) if isinstance(data, dict) else None
+        if not isinstance(kernels, dict) or kernels.get("scala") is not True or not isinstance(spark, dict):
+            return data
+        if "version" in spark:
+            return data
+        return {**data, "spark": {**spark, "version": releases.TOREE_SPARK}}
+
 
 # ---------------------------------------------------------------- loading and cross-field rules
 
@@ -683,6 +706,7 @@ def cross_checks(a: Answers, dist: distro.Distro | None = None) -> list[str]:
     problems += _account_problems(a)
     problems += _site_problems(a)
     problems += _signin_problems(a)
+    problems += _kernel_problems(a)
     rng = port_range(a.gateway.port_range)
     if rng:
         inside = [f"{k} ({p})" for k, p in ports.items() if rng[0] <= p <= rng[1]]
@@ -752,6 +776,23 @@ def _signin_problems(a: Answers) -> list[str]:
         ]
     if kind == "oidc" and a.site.split:
         return ["hub.authenticator: 'oidc' is not available with roles on separate hosts yet; use pam or ldap"]
+    return []
+
+
+def _kernel_problems(a: Answers) -> list[str]:
+    """Toree 0.5 is Scala 2.12: Spark 3.x only (4.x is Scala 2.13, 2.4 is 2.11)."""
+    from .layout import R_KERNEL, SCALA_KERNEL
+
+    for wanted, name in ((a.kernels.scala, SCALA_KERNEL), (a.kernels.r, R_KERNEL)):
+        if wanted and a.kernels.name == name:
+            key = "kernels.scala" if name == SCALA_KERNEL else "kernels.r"
+            return [f"kernels.name: '{name}' is the kernelspec of {key}; choose another name for the Python kernel"]
+    if a.kernels.scala and not a.spark.version.startswith("3."):
+        return [
+            f"kernels.scala: the Scala kernel (Apache Toree 0.5, Scala 2.12) runs on Spark 3.x only, and "
+            f"spark.version is {a.spark.version} (Scala {'2.13' if int(a.spark.version.split('.')[0]) >= 4 else '2.11'}); set "
+            f'spark.version = "{releases.TOREE_SPARK}" (or leave it out), or kernels.scala = false'
+        ]
     return []
 
 

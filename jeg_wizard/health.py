@@ -240,6 +240,16 @@ def oidc_login_redirect(hub_url: str, callback_url: str, client_id: str, verify:
     return f"the hub's login sends users to {u.scheme}://{u.netloc}{u.path}, back to {callback_url}"
 
 
+def other_kernel_probes(a) -> list[tuple[str, str, str]]:
+    """(kernel, code, what its output holds) for kernels.scala and kernels.r, in Layout.kernel_dirs' order."""
+    out = []
+    if a.kernels.scala:
+        out.append(("Scala", "spark.range(1000).count()", "1000"))
+    if a.kernels.r:
+        out.append(("R", "sum(1:100)", "5050"))
+    return out
+
+
 def gateway_spark_job(
     gateway_url: str,
     token: str,

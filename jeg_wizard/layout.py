@@ -13,6 +13,10 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # the answers model (pydantic): status --json reads the validated answers without it
     from .answers import Answers
 
+# the kernelspec directories of kernels.scala and kernels.r, beside kernels.name's
+SCALA_KERNEL = "spark_scala"
+R_KERNEL = "r"
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -51,6 +55,17 @@ class Layout:
     @property
     def kernel_venv(self) -> Path:
         return Path(self.a.kernels.venv or f"{self.a.system.prefix}/jeg/kernel")
+
+    @property
+    def toree_dir(self) -> Path:
+        """kernels.scala: Toree's pip package (pip install --target), for the kernel's jar inside it."""
+        return Path(f"{self.a.system.prefix}/jeg/toree")
+
+    @property
+    def toree_jar(self) -> Path:
+        from .releases import TOREE_JAR
+
+        return self.toree_dir / TOREE_JAR
 
     @property
     def kernel_jvm_archive(self) -> Path | None:
@@ -334,6 +349,20 @@ class Layout:
     @property
     def kernel_dir(self) -> Path:
         return Path(self.a.kernels.dir) / self.a.kernels.name
+
+    @property
+    def scala_kernel_dir(self) -> Path:
+        return Path(self.a.kernels.dir) / SCALA_KERNEL
+
+    @property
+    def r_kernel_dir(self) -> Path:
+        return Path(self.a.kernels.dir) / R_KERNEL
+
+    @property
+    def kernel_dirs(self) -> list[Path]:
+        """Every kernelspec directory of ours: the Spark Python kernel, then Scala and R when asked for."""
+        k = self.a.kernels
+        return [self.kernel_dir, *([self.scala_kernel_dir] if k.scala else []), *([self.r_kernel_dir] if k.r else [])]
 
     @property
     def kernels_root(self) -> Path:

@@ -17,6 +17,7 @@ def render_plan(states: list[StepState], ctx, brief: bool = False) -> str:
         *(f"  - {line}" for line in distro.choices(ctx.answers)),
         *site_lines(ctx),
         *signin_lines(ctx.answers),
+        *kernel_lines(ctx.answers),
         "",
     ]
     for n, st in enumerate(states, 1):
@@ -64,6 +65,21 @@ def signin_lines(a) -> list[str]:
         )
     if kind == "oidc" and x.issuer.startswith("http://"):
         out.append("warning: oidc.issuer is plain http://: tokens and codes cross the network in clear")
+    return out
+
+
+def kernel_lines(a) -> list[str]:
+    """The kernels beside Python, and what each can do with Spark, said plainly."""
+    out = []
+    if a.kernels.scala:
+        out.append(f"kernels: Scala (Apache Toree 0.5, Scala 2.12) on Spark {a.spark.version}, master {a.spark.master}")
+    if a.kernels.r:
+        out.append(
+            "kernels: R (IRkernel from the distribution) without Spark: PyPI's pyspark ships no SparkR"
+            if a.spark.source == "pypi"
+            else "kernels: R (IRkernel from the distribution), with SparkR where the Spark tarball has R/lib/SparkR "
+            "(Apache's do), else without Spark"
+        )
     return out
 
 

@@ -45,6 +45,15 @@ NB2KG_REQUIREMENTS = ("notebook==5.7.16", "nb2kg==0.7.0", "six", "jupyterhub==3.
 # removed; 3.12+ lacks distutils (notebook.utils imports distutils.version at start)
 NB2KG_PYTHONS = ((3, 10), (3, 11))
 
+# kernels.scala: Apache Toree 0.5.0 from PyPI (its pip package carries the kernel's assembly jar; only the jar
+# is used, started by spark-submit). Built for Scala 2.12: Spark 3.x's line (4.x is Scala 2.13), so a Scala
+# kernel chooses TOREE_SPARK when spark.version is not given, and refuses Spark 4 naming both keys.
+TOREE_REQUIREMENT = "toree==0.5.0"
+TOREE_JAR = "toree/lib/toree-assembly-0.5.0-incubating.jar"  # inside the package (pip install --target)
+TOREE_SPARK = "3.5.9"
+# kernels.r: IRkernel from the distribution (R 4.2 on Debian 12); PyPI's Spark has no SparkR (R/lib/SparkR)
+R_PACKAGES = ("r-base-core", "r-cran-irkernel")
+
 
 @dataclass(frozen=True)
 class Release:

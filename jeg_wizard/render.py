@@ -7,6 +7,7 @@ import glob
 import json
 import shlex
 from importlib import resources
+from pathlib import Path
 
 from .answers_base import control_char
 from .layout import Layout
@@ -224,6 +225,46 @@ def kernel_argv(layout: Layout) -> list[str]:
     return [python, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
 
 
+def _as_user(layout: Layout, argv: list[str]) -> list[str]:
+    """A non-Python kernel's argv ending where its connection file goes: as given, or through the
+    impersonation launcher (which appends its own copy of the file)."""
+    if layout.a.gateway.impersonation:
+        python = str(layout.kernel_venv / "bin" / "python")
+        return [python, "-s", str(layout.kernel_dir / LAUNCHER), "-f", "{connection_file}", "--", *argv]
+    return [*argv, "{connection_file}"]
+
+
+def scala_argv(layout: Layout) -> list[str]:
+    """Toree's jar under spark-submit, with the Python kernel's master, resources and spark_opts."""
+    a = layout.a
+    submit = [str(layout.spark_home / "bin" / "spark-submit"), "--master", a.spark.master, "--name", "Apache Toree"]
+    submit += [*resource_args(a), *shlex.split(a.kernels.spark_opts)]
+    return _as_user(layout, [*submit, "--class", "org.apache.toree.Main", str(layout.toree_jar), "--profile"])
+
+
+def sparkr_lib(layout: Layout) -> Path | None:
+    """Where the Spark home carries the SparkR package (Apache's tarballs do; PyPI's pyspark does not)."""
+    lib = layout.spark_real_home / "R" / "lib"
+    return lib if (lib / "SparkR").is_dir() else None
+
+
+def r_kernel(layout: Layout) -> dict:
+    a, lib = layout.a, sparkr_lib(layout)
+    env = {}
+    if lib:
+        env = {
+            "SPARK_HOME": str(layout.spark_home),
+            "JAVA_HOME": str(layout.java_home),
+            "R_LIBS": str(lib),
+            "SPARKR_SUBMIT_ARGS": " ".join(["--master", a.spark.master, *resource_args(a), "sparkr-shell"]),
+        }
+    return {
+        "display_name": "R with SparkR" if lib else "R",
+        "env": env,
+        "argv": _as_user(layout, ["/usr/bin/R", "--slave", "-e", "IRkernel::main()", "--args"]),
+    }
+
+
 def kernel_launcher() -> str:
     return (resources.files("jeg_wizard.kernels") / LAUNCHER).read_text()
 
@@ -314,7 +355,15 @@ def context(layout: Layout, proxy_command: list[str] | None = None) -> dict:
             "argv": kernel_argv(layout),
             "impersonation": g.impersonation,
         },
+        "scala": {"display_name": f"Spark - Scala ({spark_mode(master)})", "argv": scala_argv(layout)}
+        if k.scala
+        else {},
+        "r": r_kernel(layout) if k.r else {},
     }
+
+
+def spark_mode(master: str) -> str:
+    return kernel_template_for(master).removeprefix("spark_python_")
 
 
 def jvm_options(layout: Layout) -> str:

@@ -8,6 +8,11 @@ a fresh 0700 directory it creates as the user, and runs ipykernel in this very p
 the gateway signals is the kernel). That copy and its directory are removed as soon as ipykernel
 has read them: nothing with the connection key stays on disk, even if the kernel is killed.
 Refusals go to stderr (the gateway's log) and exit 1. Standard library only until ipykernel.
+
+Other kernels (Scala, R) come after `--`: `launch_as_user.py -f CONN -- PROGRAM ARG...` does the same as
+the user, then execs PROGRAM ARG... <its copy of the connection file> (so the pid is still the kernel's). A
+program reads that copy at its own pace: a child of ours removes it as soon as the kernel listens on the
+ports the file names (it has read it), or when the kernel is gone, or after MAX_WAIT seconds.
 """
 
 from __future__ import annotations
@@ -148,9 +153,73 @@ def run_kernel(path: str) -> None:
     app.start()
 
 
+MAX_WAIT = 3600.0  # seconds; the gateway's kernel_launch_timeout is at most 3600
+
+
+def listening_ports(pid: int) -> set[int]:
+    """TCP ports in LISTEN state that the process `pid` holds (its /proc socket inodes vs /proc/net/tcp*)."""
+    inodes = set()
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    except OSError:
+        return set()
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f, None)
+                for line in f:
+                    cols = line.split()
+                    if len(cols) > 9 and cols[3] == "0A" and cols[9] in inodes:  # 0A: LISTEN
+                        ports.add(int(cols[1].rsplit(":", 1)[1], 16))
+        except OSError:
+            continue
+    return ports
+
+
+def remove_when_read(path: str, ports: set[int], kernel: int, clock=None, sleep=None) -> None:
+    """In a child: wait until the kernel (pid `kernel`) listens on one of `ports`, is gone, or MAX_WAIT passed;
+    then remove the connection file's copy and its directory."""
+    import time
+
+    clock, sleep = clock or time.monotonic, sleep or time.sleep
+    deadline = clock() + MAX_WAIT
+    while clock() < deadline and os.path.exists(f"/proc/{kernel}") and not (listening_ports(kernel) & ports):
+        sleep(0.2)
+    shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+
+
+def exec_kernel(path: str, data: bytes, program: list[str]) -> None:
+    """exec program + [path]; a forked child removes path once the kernel has read it (remove_when_read)."""
+    info = json.loads(data)
+    ports = {int(v) for k, v in info.items() if k.endswith("_port") and str(v).isdigit()}
+    kernel = os.getpid()
+    if os.fork() == 0:  # the child: detached from the kernel's signals, gone with its work
+        try:
+            os.setsid()
+            if os.fork() == 0:
+                remove_when_read(path, ports, kernel)
+        finally:
+            os._exit(0)
+    os.wait()  # the first child exits at once: no zombie; the grandchild is init's
+    os.execv(program[0], [*program, path])
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) != 2 or argv[0] != "-f":
-        print("usage: launch_as_user.py -f CONNECTION_FILE (KERNEL_USERNAME in the environment)", file=sys.stderr)
+    program = None
+    if "--" in argv:
+        argv, program = argv[: argv.index("--")], argv[argv.index("--") + 1 :]
+    if len(argv) != 2 or argv[0] != "-f" or program == []:
+        print(
+            "usage: launch_as_user.py -f CONNECTION_FILE [-- PROGRAM ARG...] (KERNEL_USERNAME in the environment)",
+            file=sys.stderr,
+        )
         return 2
     user = os.environ.get("KERNEL_USERNAME")
     try:
@@ -169,6 +238,13 @@ def main(argv: list[str]) -> int:
     except (Refused, OSError) as e:
         print(f"launch_as_user: not starting a kernel for {user!r}: {e}", file=sys.stderr, flush=True)
         return 1
+    if program:
+        try:
+            exec_kernel(path, data, program)
+        except OSError as e:
+            shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+            print(f"launch_as_user: cannot start {program[0]} for {user!r}: {e.strerror}", file=sys.stderr, flush=True)
+            return 1
     # like ipykernel_launcher: this script's directory is not the user's import path
     if sys.path and sys.path[0] == os.path.dirname(os.path.abspath(__file__)):
         del sys.path[0]

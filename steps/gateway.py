@@ -80,7 +80,7 @@ def kernelspecs_served(ctx) -> str:
     import httpx
 
     L = ctx.layout
-    name = ctx.answers.kernels.name
+    wanted = [d.name for d in L.kernel_dirs]
     try:
         r = httpx.get(
             f"{L.gateway_url}/api/kernelspecs",
@@ -93,9 +93,11 @@ def kernelspecs_served(ctx) -> str:
     if r.status_code != 200:
         raise RuntimeError(f"gateway /api/kernelspecs answered HTTP {r.status_code}; see {L.service_log('gateway')}")
     names = sorted(r.json().get("kernelspecs", {}))
-    if name not in names:
+    missing = [n for n in wanted if n not in names]
+    if missing:
         raise RuntimeError(
-            f"gateway does not list kernel '{name}' (it lists: {', '.join(names) or 'none'}); check {L.kernel_dir}"
+            f"gateway does not list kernel {', '.join(repr(n) for n in missing)} (it lists: "
+            f"{', '.join(names) or 'none'}); check {ctx.answers.kernels.dir}"
         )
     return f"gateway lists kernelspecs: {', '.join(names)}"
 
@@ -193,7 +195,7 @@ def build(ctx):
     return actions + [
         ServiceRunning(lambda: service_spec(ctx), ctx.answers.services.manager, L.services_dir),
         Check(
-            f"gateway /api/kernelspecs lists {ctx.answers.kernels.name}",
+            f"gateway /api/kernelspecs lists {', '.join(d.name for d in L.kernel_dirs)}",
             kernelspecs_served,
             [f"# GET {L.gateway_url}/api/kernelspecs (Authorization: token ********)"],
         ),

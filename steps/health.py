@@ -75,6 +75,29 @@ def build(ctx):
         )
         return f"the gateway ran spark.range(1000).count() = {smoke.result} for {a.users.admin}"
 
+    def other_kernel(name: str, code: str, expect: str):
+        def run(ctx):
+            smoke = health.gateway_spark_job(
+                L.gateway_url,
+                ctx.secrets.gateway_token(),
+                name,
+                a.users.admin,
+                code=code,
+                expect=expect,
+                timeout=a.gateway.kernel_launch_timeout + 120,
+                say=lambda s: ctx.runner.emit(f"  {s}"),
+                verify=L.gateway_verify,
+            )
+            return f"the gateway's '{name}' kernel ran {code} = {smoke.result} in {smoke.total:.1f}s"
+
+        return run
+
+    # the Scala and R kernels: each starts through the gateway and computes (Scala: a Spark job)
+    others = [
+        Check(f"{what} kernel: {code} through the gateway", other_kernel(d.name, code, expect), deep=True)
+        for d, (what, code, expect) in zip(L.kernel_dirs[1:], health.other_kernel_probes(a))
+    ]
+
     def provider(ctx):
         return health.oidc_login_redirect(L.hub_url, L.oidc_callback_url, a.oidc.client_id, verify=L.hub_verify)
 
@@ -108,6 +131,7 @@ def build(ctx):
                 )
             ]
         ),
+        *others,
     ]
 
 

@@ -3,23 +3,33 @@
 Rendered from kernels/ for the configured master, into the kernels dir the gateway reads; the
 kernel itself runs in its own venv (ipykernel only: Spark's python comes from SPARK_HOME).
 With gateway.impersonation the kernelspec starts kernels through launch_as_user.py, which runs
-each one as the hub user named in KERNEL_USERNAME.
+each one as the hub user named in KERNEL_USERNAME. kernels.scala adds Toree (its jar from PyPI's
+toree package, in a venv of its own) and kernels.r IRkernel (the distribution's packages).
 """
 
 from jeg_wizard import render
-from jeg_wizard.actions import FileContent, Venv
+from jeg_wizard.actions import AptInstall, FileContent, FileGone, PipTarget, Venv
 from jeg_wizard.engine import Step
-from jeg_wizard.releases import CURRENT
+from jeg_wizard.releases import CURRENT, R_PACKAGES, TOREE_JAR, TOREE_REQUIREMENT
 
 KERNEL_REQUIREMENTS = list(CURRENT.kernel)
 
 
-def kernel_file_actions(ctx):
-    L = ctx.layout
-    template = render.kernel_template_for(ctx.answers.spark.master)
+def kernel_templates(ctx) -> list[tuple[str, object]]:
+    """(kernels/ template, kernelspec directory) for each kernel asked for."""
+    L, k = ctx.layout, ctx.answers.kernels
+    out = [(render.kernel_template_for(ctx.answers.spark.master), L.kernel_dir)]
+    if k.scala:
+        out.append(("spark_scala", L.scala_kernel_dir))
+    if k.r:
+        out.append(("r", L.r_kernel_dir))
+    return out
+
+
+def _spec_files(L, template: str, kernel_dir) -> list[FileContent]:
     actions = []
     for rel in render.kernel_files(template):
-        target = L.kernel_dir / rel.removesuffix(".j2")
+        target = kernel_dir / rel.removesuffix(".j2")
         mode = 0o755 if rel.startswith("bin/") else 0o644
 
         def text(rel=rel):
@@ -27,7 +37,13 @@ def kernel_file_actions(ctx):
 
         validate = (lambda t, n=str(target): render.check_json(t, n)) if target.suffix == ".json" else None
         actions.append(FileContent(target, text, mode=mode, validate=validate))
-    # root runs it when gateway.impersonation is on (kernel.json names it then): root-owned, 0755
+    return actions
+
+
+def kernel_file_actions(ctx):
+    L = ctx.layout
+    actions = [a for template, kernel_dir in kernel_templates(ctx) for a in _spec_files(L, template, kernel_dir)]
+    # root runs it when gateway.impersonation is on (every kernel.json names it then): root-owned, 0755
     launcher = L.kernel_dir / render.LAUNCHER
     actions.append(
         FileContent(
@@ -41,15 +57,24 @@ def kernel_file_actions(ctx):
 
 
 def build(ctx):
-    venv = Venv(ctx.layout.kernel_venv, ctx.answers.system.python, KERNEL_REQUIREMENTS)
+    a = ctx.answers
+    venv = Venv(ctx.layout.kernel_venv, a.system.python, KERNEL_REQUIREMENTS)
     if ctx.role == "worker":  # executors run a kernel's Python tasks with the driver's PYSPARK_PYTHON path
         return [venv]
-    return [venv, *kernel_file_actions(ctx)]
+    extra = []
+    if a.kernels.scala:  # the kernel is Toree's jar, which PyPI ships inside its pip package
+        extra.append(PipTarget(ctx.layout.toree_dir, TOREE_REQUIREMENT, TOREE_JAR, no_deps=True))
+    if a.kernels.r:
+        extra.append(AptInstall(list(R_PACKAGES)))
+    # a kernel turned off: its kernelspec goes (the gateway would list a kernel that cannot start)
+    wanted = {d for _, d in kernel_templates(ctx)}
+    gone = [FileGone(d / "kernel.json") for d in (ctx.layout.scala_kernel_dir, ctx.layout.r_kernel_dir) if d not in wanted]
+    return [venv, *extra, *kernel_file_actions(ctx), *gone]
 
 
 STEP = Step(
     "kernelspecs",
-    "Install the Spark Python kernelspec",
+    "Install the Spark kernelspecs (Python; Scala and R when asked for)",
     "cp -r kernels/spark_python_standalone /usr/local/share/jupyter/kernels",
     build,
     roles=("all", "gateway", "worker"),

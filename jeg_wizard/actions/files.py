@@ -236,6 +236,34 @@ class FileContent:
         ctx.runner.write(self.path, new.encode(), self.mode, owner=user_ids(self.owner))
 
 
+@dataclass
+class FileGone:
+    """A file of ours the answers no longer ask for (a kernelspec of a kernel turned off): backed up, then
+    removed with its directory when that is left empty. A file no run of ours wrote is not touched."""
+
+    path: Path
+    verify_only = False
+
+    @property
+    def title(self) -> str:
+        return f"remove {self.path} (no longer asked for)"
+
+    def ours(self, ctx) -> bool:
+        return any(isinstance(r, FileRecord) and r.path == str(self.path) for r in journal_of(ctx).records())
+
+    def done(self, ctx) -> bool:
+        return not self.path.exists() or not self.ours(ctx)
+
+    def preview(self, ctx) -> list[str]:
+        return [f"# rm {self.path} (a copy goes to {ctx.layout.backups_dir})"]
+
+    def apply(self, ctx) -> None:
+        ctx.runner.backup(self.path, ctx.layout.backups_dir)
+        ctx.runner.remove(self.path)
+        if self.path.parent.is_dir() and not any(self.path.parent.iterdir()):
+            ctx.runner.remove(self.path.parent)
+
+
 def secret_file(path: Path, value: Callable[[], str], owner: str | None = None) -> FileContent:
     return FileContent(path, lambda: value() + "\n", mode=0o600, secret=True, owner=owner)
 

@@ -113,6 +113,7 @@ class PipTarget:
     path: Path
     requirement: str
     sentinel: str  # relative path that exists only in a complete tree
+    no_deps: bool = False  # the package's files only (Toree: its jar)
     verify_only = False
 
     @property
@@ -137,6 +138,7 @@ class PipTarget:
             "--disable-pip-version-check",
             "--no-compile",
             *pip_source(ctx),
+            *(["--no-deps"] if self.no_deps else []),
             "--target",
             str(self.tmp()),
             self.requirement,

@@ -250,7 +250,8 @@ def transport(site: Install) -> Finding:
 
 
 def kernel_api(site: Install, value: str) -> list[Finding]:
-    L, log, name = site.L, site.log("gateway"), site.a.kernels.name
+    L, log = site.L, site.log("gateway")
+    wanted = [d.name for d in L.kernel_dirs]
     auth = {"Authorization": f"token {value}"}
     out = []
     specs = site.get(f"{L.gateway_url}/api/kernelspecs", headers=auth)
@@ -266,15 +267,16 @@ def kernel_api(site: Install, value: str) -> list[Finding]:
         )
     else:
         names = sorted(specs.json().get("kernelspecs", {}))
-        if name in names:
+        missing = [n for n in wanted if n not in names]
+        if not missing:
             out.append(ok(C, "kernelspecs", ", ".join(names)))
         else:
             out.append(
                 problem(
                     C,
                     "kernelspecs",
-                    f"'{name}' is not listed (lists: {', '.join(names) or 'nothing'})",
-                    f"check {L.kernel_dir} and JUPYTER_PATH of the gateway; jeg-wizard services restart gateway",
+                    f"{', '.join(repr(n) for n in missing)} not listed (lists: {', '.join(names) or 'nothing'})",
+                    f"check {site.a.kernels.dir} and JUPYTER_PATH of the gateway; jeg-wizard services restart gateway",
                     log,
                 )
             )

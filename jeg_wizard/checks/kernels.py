@@ -1,6 +1,7 @@
 """Kernelspecs on disk: each kernel.json loads, has what its kind needs (a Spark kernel: SPARK_HOME,
 JAVA_HOME, PYSPARK_PYTHON, pyspark and py4j on PYTHONPATH, PYTHONSTARTUP, PYSPARK_SUBMIT_ARGS, the
-process proxy) and what it names exists; each cause with its own fix."""
+process proxy; Scala: Toree's jar and Spark; R: R and IRkernel) and what it names exists; each cause
+with its own fix."""
 
 from __future__ import annotations
 
@@ -79,13 +80,44 @@ def _pythonpath(entries: list[str]) -> list[tuple[str, str]]:
     return out
 
 
+# where the distributions' R finds its packages (IRkernel from r-cran-irkernel: /usr/lib/R/site-library)
+R_LIBRARIES = ("/usr/local/lib/R/site-library", "/usr/lib/R/site-library", "/usr/lib/R/library")
+
+
+def _other_kernel(argv: list, language: str, env: dict) -> list[tuple[str, str]]:
+    """Scala and R kernels: the program after the launcher's `--` (or argv itself), and what it loads."""
+    program = [str(a) for a in (argv[argv.index("--") + 1 :] if "--" in argv else argv)]
+    out = []
+    if "--" in argv and program and not os.path.exists(program[0]):
+        out.append((f"its program {program[0]} is missing", RERUN))
+    if language == "scala":
+        jars = [a for a in program if a.endswith(".jar")]
+        if "org.apache.toree.Main" not in program or not jars:
+            out.append(("its argv does not start Toree (org.apache.toree.Main and its jar)", RERUN))
+        for jar in jars:
+            if not os.path.isfile(jar):
+                out.append((f"Toree's jar {jar} is missing", "re-run the install (kernelspecs step installs toree)"))
+        if not env.get("SPARK_HOME"):
+            out.append(("its env has no SPARK_HOME: spark-submit has no Spark", RERUN))
+    if language == "r" and not any(os.path.isdir(os.path.join(lib, "IRkernel")) for lib in R_LIBRARIES):
+        out.append(
+            (
+                f"IRkernel is not installed (not in {', '.join(R_LIBRARIES)})",
+                "apt-get install r-cran-irkernel, or re-run the install (kernelspecs step)",
+            )
+        )
+    return out
+
+
 def spec_findings(k: dict, spark: bool) -> list[tuple[str, str]]:
-    """(problem, its own fix) for one kernel.json; spark: what makes `spark` exist is required too."""
+    """(problem, its own fix) for one kernel.json; spark: what makes `spark` exist in a Python kernel is
+    required too."""
     out: list[tuple[str, str]] = []
     argv = k.get("argv") if isinstance(k.get("argv"), list) and k.get("argv") else [""]
     prog = argv[0]
     if not prog:
         return [("it has no argv", RERUN)]
+    language = str(k.get("language") or "").lower()
     if not os.path.exists(prog):
         venv = _venv_of(prog) or (Path(prog).parent.parent if Path(prog).parent.name == "bin" else None)
         out.append(
@@ -112,9 +144,12 @@ def spec_findings(k: dict, spark: bool) -> list[tuple[str, str]]:
     for arg in argv[1:]:
         if str(arg).endswith("/launch_as_user.py"):
             out += [(p, RERUN) for p in launcher_problems(arg)]
+    env = k.get("env") if isinstance(k.get("env"), dict) else {}
+    if language in ("scala", "r"):
+        out += _other_kernel(argv, language, env)
+        spark = False
     if spark and not (k.get("metadata") or {}).get("process_proxy", {}).get("class_name"):
         out.append(("it has no metadata.process_proxy.class_name: the gateway does not know how to launch it", RERUN))
-    env = k.get("env") if isinstance(k.get("env"), dict) else {}
     if spark:
         for key in ("SPARK_HOME", "JAVA_HOME", "PYSPARK_PYTHON", "PYTHONPATH", "PYTHONSTARTUP", "PYSPARK_SUBMIT_ARGS"):
             if not env.get(key):
@@ -181,8 +216,17 @@ def check(site: Install) -> list[Finding]:
             fixes = list(dict.fromkeys(f for _, f in found))
             out.append(problem(C, name, "; ".join(p for p, _ in found), " | ".join(fixes)))
         else:
-            what = "program, SPARK_HOME, JAVA_HOME, pyspark and py4j on PYTHONPATH, PYTHONSTARTUP"
-            out.append(ok(C, name, f"{k.get('display_name', name)}: {what if spark else 'program'} in place"))
+            what = {
+                "scala": "spark-submit, Toree's jar, SPARK_HOME, JAVA_HOME",
+                "r": "R and IRkernel" + (", SparkR" if "R_LIBS" in (k.get("env") or {}) else " (no Spark)"),
+            }.get(str(k.get("language") or "").lower())
+            if what is None:
+                what = (
+                    "program, SPARK_HOME, JAVA_HOME, pyspark and py4j on PYTHONPATH, PYTHONSTARTUP"
+                    if spark
+                    else "program"
+                )
+            out.append(ok(C, name, f"{k.get('display_name', name)}: {what} in place"))
     return out + _archive(site)
 
 

@@ -142,6 +142,8 @@ GROUPS: tuple[Group, ...] = (
             F("kernels.name", "Kernel name", help="letters, digits, . _ -"),
             F("kernels.display_name", "Display name", help="what JupyterLab's launcher shows"),
             F("kernels.spark_opts", "spark-submit options", help='extra options, e.g. "--driver-memory 2g"'),
+            F("kernels.scala", "Scala kernel", "bool", "Apache Toree (Scala 2.12): Spark becomes 3.5 unless given"),
+            F("kernels.r", "R kernel", "bool", "IRkernel from apt; PyPI's Spark has no SparkR: R without Spark"),
             F("kernels.dir", "Kernelspec dir", help="a kernels/ directory on the JUPYTER_PATH", advanced=True),
             F("kernels.venv", "Kernel venv", help="empty: <prefix>/jeg/kernel", advanced=True),
         ),
@@ -457,6 +459,8 @@ def to_data(values: dict[str, Any], base: Answers | None = None) -> dict:
             elif f.kind == "float" and re.fullmatch(r"-?[0-9]{1,12}\.[0-9]{1,12}", v):
                 v = float(v)
         data[f.section][f.key] = v
+    if data["kernels"].get("scala") is True and data["spark"].get("version") == Answers().spark.version:
+        del data["spark"]["version"]  # the default one: the Scala kernel chooses its Spark line (answers)
     for name in OPTIONAL_SECTIONS:  # [ldap] / [oidc]: left out while nothing in them was given
         untouched = data[name] == section_model(name).model_construct().model_dump()
         if untouched and data["hub"].get("authenticator") != name and getattr(base, name) is None:
