@@ -40,7 +40,7 @@ def arch() -> str:
 
 def wants(a: Answers) -> dict:
     """What an install of these answers takes from a bundle, on this machine."""
-    from jeg_wizard.releases import NB2KG_REQUIREMENTS
+    from jeg_wizard.releases import NB2KG_REQUIREMENTS, R_PACKAGES, TOREE_REQUIREMENT
     from jeg_wizard.steps import gateway, hub, kernelspecs, system
 
     d = distro.detect()
@@ -57,6 +57,10 @@ def wants(a: Answers) -> dict:
         venvs["nb2kg"] = list(NB2KG_REQUIREMENTS)
     if s.source == "pypi":
         venvs["spark"] = [f"pyspark=={s.version}"]
+    if a.kernels.scala:  # Toree's jar, from its pip package (steps/kernelspecs.py)
+        venvs["toree"] = [f"--no-deps {TOREE_REQUIREMENT}"]
+    if a.kernels.r:
+        debs += list(R_PACKAGES)
     if a.proxy.version != "auto":
         npm = [a.proxy.version]
     else:  # the node the install will run the proxy on: the one here, or the one the bundle brings

@@ -183,6 +183,15 @@ def listening_ports(pid: int) -> set[int]:
     return ports
 
 
+def alive(pid: int) -> bool:
+    """Running: there and not a zombie (its parent, the gateway, reaps it later)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def remove_when_read(path: str, ports: set[int], kernel: int, clock=None, sleep=None) -> None:
     """In a child: wait until the kernel (pid `kernel`) listens on one of `ports`, is gone, or MAX_WAIT passed;
     then remove the connection file's copy and its directory."""
@@ -190,7 +199,7 @@ def remove_when_read(path: str, ports: set[int], kernel: int, clock=None, sleep=
 
     clock, sleep = clock or time.monotonic, sleep or time.sleep
     deadline = clock() + MAX_WAIT
-    while clock() < deadline and os.path.exists(f"/proc/{kernel}") and not (listening_ports(kernel) & ports):
+    while clock() < deadline and alive(kernel) and not (listening_ports(kernel) & ports):
         sleep(0.2)
     shutil.rmtree(os.path.dirname(path), ignore_errors=True)
 

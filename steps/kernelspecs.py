@@ -68,7 +68,9 @@ def build(ctx):
         extra.append(AptInstall(list(R_PACKAGES)))
     # a kernel turned off: its kernelspec goes (the gateway would list a kernel that cannot start)
     wanted = {d for _, d in kernel_templates(ctx)}
-    gone = [FileGone(d / "kernel.json") for d in (ctx.layout.scala_kernel_dir, ctx.layout.r_kernel_dir) if d not in wanted]
+    gone = [
+        FileGone(d / "kernel.json") for d in (ctx.layout.scala_kernel_dir, ctx.layout.r_kernel_dir) if d not in wanted
+    ]
     return [venv, *extra, *kernel_file_actions(ctx), *gone]
 
 

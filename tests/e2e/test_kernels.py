@@ -62,7 +62,7 @@ def test_scala_and_r_kernels_run_cells_through_the_hub_and_the_gateway(installed
     # scala and r on, no spark.version: Spark moves to Toree's line; impersonation: kernels run as the user
     on = copy.deepcopy(data)
     on["kernels"] = on.get("kernels", {}) | {"scala": True, "r": True}
-    on["gateway"] = on.get("gateway", {}) | {"impersonation": True}
+    on["gateway"] = {k: v for k, v in on.get("gateway", {}).items() if k != "user"} | {"impersonation": True}
     on_file = tmp_path / "scala-r.toml"
     on_file.write_text(tomli_w.dumps(on))
     try:

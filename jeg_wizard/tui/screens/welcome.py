@@ -34,7 +34,8 @@ def stack(a: Answers) -> Table:
     t.add_row("Gateway", f"Jupyter Enterprise Gateway {gateway} on {a.gateway.ip}:{a.gateway.port} (token)")
     t.add_row("Hub", f"{hub} on {a.hub.ip}:{a.hub.port}")
     t.add_row("Proxy", f"configurable-http-proxy ({a.proxy.version}), API on port {a.proxy.api_port}")
-    t.add_row("Kernel", f"{a.kernels.display_name} ({a.kernels.name})")
+    others = [name for name, on in (("Scala (Toree)", a.kernels.scala), ("R (IRkernel)", a.kernels.r)) if on]
+    t.add_row("Kernel", f"{a.kernels.display_name} ({a.kernels.name})" + "".join(f", {o}" for o in others))
     return t
 
 
