@@ -235,11 +235,15 @@ def _as_user(layout: Layout, argv: list[str]) -> list[str]:
 
 
 def scala_argv(layout: Layout) -> list[str]:
-    """Toree's jar under spark-submit, with the Python kernel's master, resources and spark_opts."""
+    """Toree's jar under spark-submit, with the Python kernel's master, resources and spark_opts. No JVM perf
+    file in /tmp (kernels.spark_opts' --driver-java-options replaces it). Toree makes `spark` at start
+    (eager): created lazily, an interrupt before the first use would make it on the signal thread and fail,
+    and the cell would run on."""
     a = layout.a
     submit = [str(layout.spark_home / "bin" / "spark-submit"), "--master", a.spark.master, "--name", "Apache Toree"]
-    submit += [*resource_args(a), *shlex.split(a.kernels.spark_opts)]
-    return _as_user(layout, [*submit, "--class", "org.apache.toree.Main", str(layout.toree_jar), "--profile"])
+    submit += [*resource_args(a), "--conf", "spark.driver.extraJavaOptions=-XX:-UsePerfData"]
+    submit += [*shlex.split(a.kernels.spark_opts), "--class", "org.apache.toree.Main", str(layout.toree_jar)]
+    return _as_user(layout, [*submit, "--spark-context-initialization-mode", "eager", "--profile"])
 
 
 def sparkr_lib(layout: Layout) -> Path | None:
@@ -282,6 +286,7 @@ def context(layout: Layout, proxy_command: list[str] | None = None) -> dict:
             "token_file": str(layout.gateway_token_file),
             "config_file": str(layout.gateway_config),
             "kernels_dir": k.dir,
+            "kernel_names": [d.name for d in layout.kernel_dirs],
             "runtime_dir": str(layout.gateway_runtime_dir),
             "log_file": str(layout.service_log("gateway")),
             "list_kernels": g.list_kernels,

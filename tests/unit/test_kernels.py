@@ -73,7 +73,10 @@ def test_scala_kernelspec_runs_torees_jar_with_the_kernels_spark_settings(tmp_an
     assert k["language"] == "scala" and k["display_name"] == "Spark - Scala (local)"
     assert k["argv"][:5] == [str(L.spark_home / "bin/spark-submit"), "--master", "local[2]", "--name", "Apache Toree"]
     jar = str(L.toree_dir / TOREE_JAR)
-    assert k["argv"][-5:] == ["--class", "org.apache.toree.Main", jar, "--profile", "{connection_file}"]
+    assert k["argv"][-7:-2] == ["--class", "org.apache.toree.Main", jar, "--spark-context-initialization-mode", "eager"]
+    assert k["argv"][-2:] == ["--profile", "{connection_file}"]
+    perf = k["argv"].index("spark.driver.extraJavaOptions=-XX:-UsePerfData")
+    assert perf < k["argv"].index("spark.ui.enabled=false")  # kernels.spark_opts come after: they win
     assert "--driver-memory" in k["argv"] and "spark.ui.enabled=false" in k["argv"]
     assert k["env"]["SPARK_HOME"] == str(L.spark_home) and k["env"]["JAVA_HOME"] == str(L.java_home)
 
@@ -223,3 +226,15 @@ def test_listening_ports_are_the_processes_own(tmp_path):
         s.listen()
         assert s.getsockname()[1] in launcher.listening_ports(os.getpid())
     assert launcher.listening_ports(2**22 + 12345) == set()  # no such process
+
+
+def test_gateway_serves_each_kernelspec_asked_for_and_no_other(tmp_answers):
+    for kernels, names in (
+        ({}, '["spark_python_local"]'),
+        ({"scala": True, "r": True}, '["spark_python_local", "spark_scala", "r"]'),
+    ):
+        text = render.render(
+            "jupyter_enterprise_gateway_config.py.j2", render.context(Layout(tmp_answers(kernels=kernels)))
+        )
+        render.check_python(text, "gateway config")
+        assert f"c.KernelSpecManager.whitelist = set({names})" in text
