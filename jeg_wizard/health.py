@@ -392,6 +392,8 @@ class _KernelSocket:
             t, content = msg["msg_type"], msg["content"]
             if t == "execute_result":
                 result = content["data"].get("text/plain", "")
+            elif t == "display_data" and result is None:  # IRkernel shows a value as display data
+                result = content.get("data", {}).get("text/plain", "")
             elif t == "stream" and content.get("name") == "stdout":  # stderr: Spark's progress bar
                 stdout.append(content.get("text", ""))
             elif t == "error":
