@@ -290,7 +290,11 @@ class Hub(Section):
     hub_port: Port = D(8081, description="the hub's internal API port")
     venv: OptOwnedDir = D("", description="empty: <prefix>/jeg/hub")
     config_dir: OwnedDir = D("/etc/jupyter", description="jupyterhub_config.py and the gateway config")
-    gateway_client: Literal["builtin", "nb2kg"] = D("builtin", description="builtin: jupyter_server's GatewayClient")
+    gateway_client: Literal["builtin", "nb2kg"] = D(
+        "builtin",
+        description="builtin: jupyter_server's GatewayClient; nb2kg: the README's nb2kg with the classic notebook 5.7 "
+        "in a venv of its own (Python 3.10-3.11)",
+    )
     default_url: Literal["/lab", "/tree"] = D("/lab", description="JupyterLab or the classic tree")
     lab_news: bool = D(False, description="JupyterLab's news feed and update check (they reach the internet)")
     tls_cert: OptAbsPath = D("", description="HTTPS on the public port (both or neither of cert and key)")

@@ -280,7 +280,7 @@ GROUPS: tuple[Group, ...] = (
                 "hub.gateway_client",
                 "Gateway client",
                 "choice",
-                "builtin: jupyter_server's GatewayClient",
+                "builtin: jupyter_server's GatewayClient; nb2kg: the classic notebook 5.7 (Python 3.10-3.11)",
                 ("builtin", "nb2kg"),
                 advanced=True,
             ),
