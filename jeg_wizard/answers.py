@@ -706,7 +706,15 @@ def cross_checks(a: Answers, dist: distro.Distro | None = None) -> list[str]:
             problems.append(f"{key}: port {port} is already used by {seen[port]}; every service needs its own port")
         else:
             seen[port] = key
-    problems += distro.spark_java_problems(a.spark.version, a.java.version, dist or distro.detect())
+    dist = dist or distro.detect()
+    problems += distro.spark_java_problems(a.spark.version, a.java.version, dist)
+    shipped = dist.apt_java
+    if a.kernels.scala and shipped is not None and not set(shipped) & set(distro.spark_javas(a.spark.version)):
+        problems.append(
+            f"kernels.scala: the Scala kernel runs on Spark 3.x, which needs Java "
+            f"{' or '.join(map(str, distro.spark_javas(a.spark.version)))}, and {dist.pretty} ships only Java "
+            f"{', '.join(map(str, shipped))}: set kernels.scala = false here"
+        )
     problems += _account_problems(a)
     problems += _site_problems(a)
     problems += _signin_problems(a)

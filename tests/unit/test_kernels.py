@@ -238,3 +238,17 @@ def test_gateway_serves_each_kernelspec_asked_for_and_no_other(tmp_answers):
         )
         render.check_python(text, "gateway config")
         assert f"c.KernelSpecManager.whitelist = set({names})" in text
+
+
+def test_scala_is_refused_where_the_distribution_ships_no_java_for_spark_3():
+    from jeg_wizard import distro
+    from jeg_wizard.answers import Answers, cross_checks
+
+    trixie = distro.Distro("debian", "13", "Debian GNU/Linux 13 (trixie)")
+    a = Answers.model_validate({"kernels": {"scala": True}, "java": {"version": 17}})
+    found = [p for p in cross_checks(a, trixie) if p.startswith("kernels.scala")]
+    assert found == [
+        "kernels.scala: the Scala kernel runs on Spark 3.x, which needs Java 8 or 11 or 17, and Debian GNU/Linux 13 "
+        "(trixie) ships only Java 21, 25: set kernels.scala = false here"
+    ]
+    assert not [p for p in cross_checks(a, distro.Distro("debian", "12", "Debian 12")) if p.startswith("kernels.")]
