@@ -86,6 +86,22 @@ def test_scala_and_r_kernels_run_cells_through_the_hub_and_the_gateway(installed
             f"Scala through the hub {scala.timings()}; R through the hub {rk.timings()}"
         )
         assert ADMIN in who.result
+        # and as a person does it: Chromium signs in, opens a Scala notebook from Lab's launcher, runs the job
+        from .browser import run_spark_cell_in_lab
+
+        lab: dict[str, float] = {}
+        text = run_spark_cell_in_lab(
+            L.hub_url,
+            ADMIN,
+            installed.password,
+            "Spark - Scala (local)",
+            timeout=300,
+            code="spark.range(1000).count()",
+            timings=lab,
+            screenshot_path=str(tmp_path / "scala-lab-failure.png"),
+        )
+        TIMINGS.append(f"kernels: Scala in Lab (Chromium) {lab}")
+        assert "1000" in text, text
         # the launcher's copies of the connection file (with the kernel's key) are gone once the kernels listened
         home = Path(os.path.expanduser(f"~{ADMIN}"))
         leftovers = glob.glob("/tmp/jeg-kernel-*") + glob.glob(f"{home}/jeg-kernel-*")
