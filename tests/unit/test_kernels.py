@@ -252,3 +252,66 @@ def test_scala_is_refused_where_the_distribution_ships_no_java_for_spark_3():
         "(trixie) ships only Java 21, 25: set kernels.scala = false here"
     ]
     assert not [p for p in cross_checks(a, distro.Distro("debian", "12", "Debian 12")) if p.startswith("kernels.")]
+
+
+def _relay(tmp_answers, monkeypatch):
+    """The user servers' websocket relay class from the rendered config, over a stand-in base class that
+    records what it would send to the browser (jupyter_server is the hub venv's, not the wizard's)."""
+    import types
+
+    sent: list[str] = []
+
+    class Base:
+        def handle_outgoing_message(self, incoming_msg, *args):
+            sent.append(incoming_msg)
+
+    class GatewayClient:
+        def init_connection_args(self):
+            return {}
+
+    modules = {
+        "jupyter_server.gateway.connections": types.SimpleNamespace(GatewayWebSocketConnection=Base),
+        "jupyter_server.gateway.gateway_client": types.SimpleNamespace(GatewayClient=GatewayClient),
+        "tornado": types.SimpleNamespace(web=types.SimpleNamespace(HTTPError=Exception)),
+    }
+    for name in ("jupyter_server", "jupyter_server.gateway"):
+        modules[name] = types.SimpleNamespace()
+    for name, module in modules.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    text = render.render("jupyter_server_config.py.j2", render.context(Layout(tmp_answers())))
+    space = {"get_config": lambda: _Config()}
+    exec(compile(text, "jupyter_server_config.py", "exec"), space)
+    return space["LegacyOnlyGatewayWebSocketConnection"](), sent
+
+
+class _Config:
+    """Any c.X.y = value is accepted."""
+
+    def __getattr__(self, name):
+        value = _Config()
+        object.__setattr__(self, name, value)
+        return value
+
+
+def _msg(kind: str, session: str, **content) -> str:
+    return json.dumps({"header": {"msg_type": kind, "session": session, "msg_id": kind}, "content": content})
+
+
+def test_relay_makes_toree_idle_in_lab_and_leaves_other_kernels_alone(tmp_answers, monkeypatch):
+    relay, sent = _relay(tmp_answers, monkeypatch)
+    relay.handle_outgoing_message(_msg("status", "iopub-1", execution_state="busy"))
+    relay.handle_outgoing_message(_msg("kernel_info_reply", "other-2", implementation="spark"))
+    status, reply, idle = map(json.loads, sent)
+    assert reply["header"]["session"] == "iopub-1"  # Toree's reply gets the kernel's session
+    assert idle["channel"] == "iopub" and idle["content"] == {"execution_state": "idle"}
+    assert idle["parent_header"] == {} and idle["header"]["session"] == "iopub-1" and idle["msg_type"] == "status"
+
+    relay, sent = _relay(tmp_answers, monkeypatch)
+    relay.handle_outgoing_message('{"not": "a message"')  # not JSON: passed on untouched
+    status, ipykernel = (
+        _msg("status", "k", execution_state="busy"),
+        _msg("kernel_info_reply", "k", implementation="ipython"),
+    )
+    relay.handle_outgoing_message(status)
+    relay.handle_outgoing_message(ipykernel)
+    assert sent == ['{"not": "a message"', status, ipykernel]  # ipykernel's messages pass unchanged
