@@ -175,7 +175,8 @@ def test_the_status_screen_changes_a_setting_and_back(installed):
         assert app.screen.widget("hub.default_url").value != url  # pre-filled from the saved answers
         app.screen.widget("hub.default_url").value = url
         await pilot.press("ctrl+n")
-        await until(pilot, lambda: isinstance(app.screen, DiffScreen), 120)
+        # the screen first, its widgets once mounted (a loaded machine shows the gap)
+        await until(pilot, lambda: isinstance(app.screen, DiffScreen) and app.screen.query("#diff-text"), 120)
         diff = text_of(app.screen.query_one("#diff-text"))
         t0 = time.monotonic()
         await pilot.press("a")
