@@ -163,7 +163,12 @@ def test_ctrl_c_stops_the_steps_commands_at_once(tmp_answers, tmp_path):
             threading.Event().wait(0.1)
         os.kill(os.getpid(), signal.SIGINT)
 
-    threading.Thread(target=interrupt, daemon=True).start()
-    with pytest.raises(KeyboardInterrupt):
-        engine.install()
+    # Ctrl-C as a terminal delivers it: a run started in the background (`cmd &`) inherits SIGINT ignored
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        threading.Thread(target=interrupt, daemon=True).start()
+        with pytest.raises(KeyboardInterrupt):
+            engine.install()
+    finally:
+        signal.signal(signal.SIGINT, before)
     assert ("finish", "slow", "failed") in seen and ("finish", "beside", "failed") in seen  # killed, not ended
