@@ -13,6 +13,8 @@ from urllib.parse import quote
 
 import httpx
 
+from .layout import R_KERNEL, SCALA_KERNEL
+
 
 class HealthError(Exception):
     pass
@@ -240,14 +242,11 @@ def oidc_login_redirect(hub_url: str, callback_url: str, client_id: str, verify:
     return f"the hub's login sends users to {u.scheme}://{u.netloc}{u.path}, back to {callback_url}"
 
 
-def other_kernel_probes(a) -> list[tuple[str, str, str]]:
-    """(kernel, code, what its output holds) for kernels.scala and kernels.r, in Layout.kernel_dirs' order."""
-    out = []
-    if a.kernels.scala:
-        out.append(("Scala", "spark.range(1000).count()", "1000"))
-    if a.kernels.r:
-        out.append(("R", "sum(1:100)", "5050"))
-    return out
+# kernels.scala and kernels.r, by kernelspec directory: (kernel, code, what its output holds)
+OTHER_KERNEL_PROBES = {
+    SCALA_KERNEL: ("Scala", "spark.range(1000).count()", "1000"),
+    R_KERNEL: ("R", "sum(1:100)", "5050"),
+}
 
 
 def gateway_spark_job(

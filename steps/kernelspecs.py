@@ -16,14 +16,11 @@ KERNEL_REQUIREMENTS = list(CURRENT.kernel)
 
 
 def kernel_templates(ctx) -> list[tuple[str, object]]:
-    """(kernels/ template, kernelspec directory) for each kernel asked for."""
-    L, k = ctx.layout, ctx.answers.kernels
-    out = [(render.kernel_template_for(ctx.answers.spark.master), L.kernel_dir)]
-    if k.scala:
-        out.append(("spark_scala", L.scala_kernel_dir))
-    if k.r:
-        out.append(("r", L.r_kernel_dir))
-    return out
+    """(kernels/ template, kernelspec directory) for each kernel asked for: the Python one's by master, the
+    others' named like their directory."""
+    L = ctx.layout
+    python = (render.kernel_template_for(ctx.answers.spark.master), L.kernel_dir)
+    return [python, *((d.name, d) for d in L.kernel_dirs[1:])]
 
 
 def _spec_files(L, template: str, kernel_dir) -> list[FileContent]:
