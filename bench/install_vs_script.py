@@ -2,10 +2,14 @@
 
 The script is made from the wizard's own plan (a dry run on the same answers): every apt-get, venv,
 pip and npm command, in the README's order, one after another under `set -e` — the same pins by
-construction. Each run installs into a fresh temp root (prefix, state, logs, kernels, configs,
-/etc/environment), so nothing is found done; apt packages are on this box for both.
+construction. The script installs with pip (the plan made with JEG_WIZARD_INSTALLER=pip); the wizard
+builds its venvs with uv, given pip's own settings (`pip config list`: indexes, find-links,
+constraints, PIP_* variables, PIP_NO_CACHE_DIR as --no-cache). Each run installs into a fresh temp
+root (prefix, state, logs, kernels, configs, /etc/environment), so nothing is found done; apt
+packages are on this box for both.
 - cold: PIP_NO_CACHE_DIR=1 and an empty npm cache, for the script and the wizard alike;
-- warm: the usual caches, filled by an untimed run first.
+- warm: the usual caches (pip's, uv's, npm's), filled first by untimed runs of the script with pip
+  and with uv.
 Rows: the script; the wizard with one worker (steps one after another: the "before"); the wizard as
 it ships (steps side by side). The wizard runs the whole install (configs, users, services started,
 the Spark smoke job and the login -> Spark job check), the script only its installs. Also: the
@@ -85,17 +89,19 @@ class Root:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def script_for(root: Root) -> str:
-    """The install commands of the wizard's plan for this root, one after another."""
+def script_for(root: Root, installer: str = "pip") -> str:
+    """The install commands of the wizard's plan for this root, one after another, with pip (or uv)."""
     from jeg_wizard.answers import load
     from jeg_wizard.engine import Engine, make_context
     from jeg_wizard.runner import DryRunRunner
     from jeg_wizard.steps import STEPS
 
+    os.environ["JEG_WIZARD_INSTALLER"] = installer  # the plan's dry run, in this process only
     runner = DryRunRunner()
     engine = Engine(make_context(load(root.answers), runner, dry_run=True), STEPS)
     engine.workers = 1
     engine.install()
+    del os.environ["JEG_WIZARD_INSTALLER"]
     keep = [c for c in runner.commands if os.path.basename(c[0]) in INSTALLS or any(a in INSTALLS for a in c[1:3])]
     if not any("pip" in c for c in keep):
         sys.exit("install_vs_script: the plan has no pip command: is this root fresh?")
@@ -133,9 +139,9 @@ def timed(argv: list[str], env: dict) -> tuple[float, int]:
 def one(kind: str, env: dict) -> tuple[float, int]:
     root = Root()
     try:
-        if kind == "script":
+        if kind.startswith("script"):
             path = root.dir / "install.sh"
-            path.write_text(script_for(root))
+            path.write_text(script_for(root, "uv" if kind == "script-uv" else "pip"))
             return timed(["bash", str(path)], env)
         argv = [sys.executable, "-m", "jeg_wizard"] if kind == "wizard" else [sys.executable, "-c", SERIAL]
         return timed([*argv, "install", "--unattended", str(root.answers)], env)
@@ -157,6 +163,7 @@ def main() -> None:
         for mode in [m for m in ("cold", "warm") if args.only in (None, m)]:
             if mode == "warm":
                 one("script", base)  # untimed: fills pip's and npm's caches
+                one("script-uv", base)  # untimed: fills uv's, which the wizard uses
             results: dict[str, list[tuple[float, int]]] = {}
             for _ in range(args.runs):
                 for kind in ("script", "wizard-serial", "wizard"):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ast
+import functools
+import os
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +25,102 @@ def recipe(requirements, no_deps=()) -> str:
 def pip_source(ctx) -> list[str]:
     """With install --bundle: the bundle's wheels only, never an index."""
     return ctx.bundle.pip_options() if ctx.bundle else []
+
+
+PIP = ["--progress-bar", "off", "--disable-pip-version-check"]  # pip's own options for every install
+# pip settings that only shape pip's output, retries or self-checks: nothing uv installs depends on them
+PIP_COSMETIC = {
+    "default-timeout",
+    "timeout",
+    "retries",
+    "disable-pip-version-check",
+    "progress-bar",
+    "no-input",
+    "quiet",
+    "verbose",
+    "root-user-action",
+    "no-color",
+    "require-virtualenv",
+    "no-python-version-warning",
+    "config-file",
+}
+TRUE = {"1", "true", "yes", "on"}
+
+
+@functools.lru_cache(maxsize=4)
+def _pip_config(env: tuple) -> dict[str, str]:
+    r = subprocess.run(
+        [sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True, env=dict(env), check=False
+    )
+    out: dict[str, str] = {}
+    for line in r.stdout.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            out[key] = ast.literal_eval(value) if value[:1] in "'\"" else value
+    return out
+
+
+def pip_config() -> dict[str, str]:
+    """`pip config list` of the wizard's pip: the files and PIP_* variables pip itself would use."""
+    return _pip_config(tuple(sorted(os.environ.items())))
+
+
+def uv_settings(config: dict[str, str]) -> tuple[list[str], dict[str, str]] | None:
+    """pip's effective install settings as uv flags (and environment); None when one has no uv equal
+    (then pip installs, so a site's mirror, proxy or client certificate is never silently dropped)."""
+    merged: dict[str, str] = {}
+    for section in ("global", "install", ":env:"):  # pip's precedence: env over [install] over [global]
+        merged.update({k.split(".", 1)[1]: v for k, v in config.items() if k.split(".", 1)[0] == section})
+    flags: list[str] = []
+    env: dict[str, str] = {}
+    for key, value in merged.items():
+        many = value.split()
+        if key in PIP_COSMETIC:
+            continue
+        if key == "index-url":
+            flags += ["--index-url", value]
+        elif key == "extra-index-url":
+            flags += [f for v in many for f in ("--extra-index-url", v)]
+        elif key == "find-links":
+            flags += [f for v in many for f in ("--find-links", v)]
+        elif key == "trusted-host":
+            flags += [f for v in many for f in ("--allow-insecure-host", v)]
+        elif key == "constraint":
+            flags += [f for v in many for f in ("--constraints", v)]
+        elif key == "no-index" and value.lower() in TRUE:
+            flags.append("--no-index")
+        elif key == "no-cache-dir" and value.lower() in TRUE:
+            flags.append("--no-cache")  # the bench's cold runs: uv starts as empty as pip does
+        elif key == "cert":
+            env["SSL_CERT_FILE"] = value
+        else:
+            return None
+    # pip takes the best version over all its indexes; uv's default takes the first index that has one
+    return flags + ["--index-strategy", "unsafe-best-match"], env
+
+
+def uv_bin() -> str | None:
+    """uv from the wizard's own venv (a dependency), unless JEG_WIZARD_INSTALLER=pip asks for pip."""
+    uv = Path(sys.executable).with_name("uv")
+    return str(uv) if os.environ.get("JEG_WIZARD_INSTALLER", "uv") != "pip" and uv.exists() else None
+
+
+@dataclass(frozen=True)
+class Installer:
+    """One install command's head: `uv pip install` with pip's settings translated, or pip itself."""
+
+    argv: list[str]
+    env: dict[str, str]
+
+    @staticmethod
+    def for_python(ctx, python: str, pip: list[str], compile_: bool = True) -> Installer:
+        """An installer into `python`'s environment; `pip` is the pip command to fall back to."""
+        uv, settings = uv_bin(), uv_settings(pip_config())
+        if uv is None or settings is None:
+            return Installer([*pip, "install", *PIP, *([] if compile_ else ["--no-compile"]), *pip_source(ctx)], {})
+        flags, env = settings
+        compile_flag = ["--compile-bytecode"] if compile_ else []  # pip's default; kernels start from .pyc
+        return Installer([uv, "pip", "install", "--python", python, *compile_flag, *flags, *pip_source(ctx)], env)
 
 
 @dataclass
@@ -70,9 +170,13 @@ class Venv:
             return False
         return ctx.runner.probe([str(py), "-c", "pass"]).rc == 0
 
+    def installer(self, ctx) -> Installer:
+        return Installer.for_python(ctx, str(self.path / "bin" / "python"), [str(self.path / "bin" / "pip")])
+
     def commands(self, ctx) -> list[list[str]]:
-        pip = str(self.path / "bin" / "pip")
-        install = [pip, "install", "--progress-bar", "off", "--disable-pip-version-check", *pip_source(ctx)]
+        # `python -m venv` (not `uv venv`): the same pip and setuptools as ever (ensurepip's, offline too),
+        # for the callers and users who run <venv>/bin/pip
+        install = self.installer(ctx).argv
         return [
             [self.python, "-m", "venv", str(self.path)],
             [*install, *self.requirements],
@@ -99,8 +203,9 @@ class Venv:
                 )
         record_new_dirs(ctx, self.path)
         ctx.record(VenvRecord(str(self.path), created=not existed))
+        env = self.installer(ctx).env
         for c in self.commands(ctx):
-            ctx.runner.run(c)
+            ctx.runner.run(c, env=env)
         if not existed or mine:
             ctx.runner.chmod(self.path, 0o755)  # user servers and kernels run as other users
         ctx.runner.write(self.marker, self._wanted().encode(), 0o644)
@@ -126,18 +231,13 @@ class PipTarget:
     def tmp(self) -> Path:
         return self.path.with_name(f".{self.path.name}.partial")
 
+    def installer(self, ctx) -> Installer:
+        # the wizard's own python and pip (its venv always has one): a fresh server's python has no pip module
+        return Installer.for_python(ctx, sys.executable, [sys.executable, "-m", "pip"], compile_=False)
+
     def argv(self, ctx) -> list[str]:
-        # the wizard's own pip (its venv always has one): a fresh server's python has no pip module
         return [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--progress-bar",
-            "off",
-            "--disable-pip-version-check",
-            "--no-compile",
-            *pip_source(ctx),
+            *self.installer(ctx).argv,
             *(["--no-deps"] if self.no_deps else []),
             "--target",
             str(self.tmp()),
@@ -153,7 +253,7 @@ class PipTarget:
             ctx.runner.remove(tmp)
         record_new_dirs(ctx, self.path)
         ctx.record(DirRecord(str(self.path), created=True, software=True, scratch=str(tmp)))
-        ctx.runner.run(self.argv(ctx))
+        ctx.runner.run(self.argv(ctx), env=self.installer(ctx).env)
         if self.path.exists():
             ctx.runner.remove(self.path)
         ctx.runner.chmod(tmp, 0o755)

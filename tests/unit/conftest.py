@@ -33,3 +33,11 @@ def tmp_answers(tmp_path, monkeypatch):
         return parse(data, DEBIAN12)
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def plain_pip_config(monkeypatch):
+    """Plans do not depend on this machine's pip configuration (its mirrors, constraints, PIP_* variables)."""
+    from jeg_wizard.actions import python_envs
+
+    monkeypatch.setattr(python_envs, "pip_config", lambda: {})

@@ -154,7 +154,7 @@ def test_the_install_reads_only_from_the_bundle(tmp_path, tmp_answers):
     ctx = make_context(tmp_answers(), DryRunRunner(probe_results={}), dry_run=True, bundle=b)
     text = render_plan(Engine(ctx, STEPS).plan(), ctx)
     lines = [ln.strip().removeprefix("$ ") for ln in text.splitlines()]
-    pips = [ln for ln in lines if " -m pip install" in ln or "/bin/pip install" in ln]
+    pips = [ln for ln in lines if "/uv pip install" in ln or " -m pip install" in ln or "/bin/pip install" in ln]
     apts = [ln for ln in lines if ln.startswith("apt-get")]
     trees = [ln for ln in lines if ln.startswith("tar -xf") and "/npm/" in ln]
     assert len(pips) >= 4 and all(f"--no-index --find-links {b.wheels}" in ln for ln in pips), pips

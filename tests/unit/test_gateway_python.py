@@ -42,9 +42,12 @@ def test_gateway_venv_installs_dependencies_then_jeg_with_no_deps(tmp_answers):
     venv = gateway_venv(ctx)
     make, deps, jeg = venv.commands(ctx)
     assert make == [ctx.answers.system.python, "-m", "venv", str(ctx.layout.gateway_venv)]
-    assert deps[1] == "install" and deps[-len(gateway.GATEWAY_DEPENDENCIES) :] == gateway.GATEWAY_DEPENDENCIES
-    assert "--no-deps" not in deps
-    assert jeg[0] == str(ctx.layout.gateway_venv / "bin" / "pip") and jeg[-2:] == ["--no-deps", JEG]
+    into = ["--python", str(ctx.layout.gateway_venv / "bin" / "python")]
+    assert (
+        deps[1:3] == ["pip", "install"] and deps[-len(gateway.GATEWAY_DEPENDENCIES) :] == gateway.GATEWAY_DEPENDENCIES
+    )
+    assert "--no-deps" not in deps and deps[3:5] == into
+    assert jeg[3:5] == into and jeg[-2:] == ["--no-deps", JEG]
 
 
 def test_plan_shows_the_no_deps_install(tmp_answers):
