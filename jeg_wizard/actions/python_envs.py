@@ -48,10 +48,12 @@ TRUE = {"1", "true", "yes", "on"}
 
 
 @functools.lru_cache(maxsize=4)
-def _pip_config(env: tuple) -> dict[str, str]:
+def _pip_config(env: tuple) -> dict[str, str] | None:
     r = subprocess.run(
         [sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True, env=dict(env), check=False
     )
+    if r.returncode != 0:
+        return None  # pip's settings unknown: pip installs, reading them itself
     out: dict[str, str] = {}
     for line in r.stdout.splitlines():
         key, sep, value = line.partition("=")
@@ -60,14 +62,16 @@ def _pip_config(env: tuple) -> dict[str, str]:
     return out
 
 
-def pip_config() -> dict[str, str]:
+def pip_config() -> dict[str, str] | None:
     """`pip config list` of the wizard's pip: the files and PIP_* variables pip itself would use."""
     return _pip_config(tuple(sorted(os.environ.items())))
 
 
-def uv_settings(config: dict[str, str]) -> tuple[list[str], dict[str, str]] | None:
+def uv_settings(config: dict[str, str] | None) -> tuple[list[str], dict[str, str]] | None:
     """pip's effective install settings as uv flags (and environment); None when one has no uv equal
     (then pip installs, so a site's mirror, proxy or client certificate is never silently dropped)."""
+    if config is None:
+        return None
     merged: dict[str, str] = {}
     for section in ("global", "install", ":env:"):  # pip's precedence: env over [install] over [global]
         merged.update({k.split(".", 1)[1]: v for k, v in config.items() if k.split(".", 1)[0] == section})
@@ -87,10 +91,10 @@ def uv_settings(config: dict[str, str]) -> tuple[list[str], dict[str, str]] | No
             flags += [f for v in many for f in ("--allow-insecure-host", v)]
         elif key == "constraint":
             flags += [f for v in many for f in ("--constraints", v)]
-        elif key == "no-index" and value.lower() in TRUE:
-            flags.append("--no-index")
-        elif key == "no-cache-dir" and value.lower() in TRUE:
-            flags.append("--no-cache")  # the bench's cold runs: uv starts as empty as pip does
+        elif key == "no-index":
+            flags += ["--no-index"] if value.lower() in TRUE else []
+        elif key == "no-cache-dir":
+            flags.append("--no-cache")  # pip: any value disables its cache (the bench's cold runs too)
         elif key == "cert":
             env["SSL_CERT_FILE"] = value
         else:

@@ -25,7 +25,13 @@ HINTS = (
         "a port is taken: stop that program or go back and choose another port",
     ),
     (
-        ("No matching distribution", "Could not find a version"),
+        # pip's words, then uv's
+        (
+            "No matching distribution",
+            "Could not find a version",
+            "there is no version of",
+            "not found in the package registry",
+        ),
         "pip cannot find that version: check the version and the index",
     ),
     (("HTTP 404", "404 Not Found"), "a download URL does not exist: check the version or the URL"),

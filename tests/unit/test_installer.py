@@ -40,6 +40,8 @@ def test_pip_settings_become_uv_flags_with_pips_precedence():
     assert env == {"SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt"}
     assert uv_settings({":env:.no-index": "1"})[0][0] == "--no-index"
     assert uv_settings({}) == (["--index-strategy", "unsafe-best-match"], {})
+    assert uv_settings({":env:.no-index": "0"}) == uv_settings({})
+    assert uv_settings(None) is None  # `pip config list` failed: pip installs
 
 
 def test_a_pip_setting_uv_cannot_follow_means_pip(monkeypatch, tmp_path):
