@@ -32,7 +32,7 @@ def archive_key(java_home: Path, spark_home: Path, options: str) -> str:
 
 
 def driver_archive_key(layout) -> str:
-    """The key of the kernels' archive (Layout.kernel_jvm_archive), as steps/kernel_jvm.py builds it."""
+    """The key of the kernels' archive (Layout.kernel_jvm_archive), as steps/spark_smoke.py builds it."""
     return archive_key(layout.java_home, layout.spark_home, f"--driver-memory {layout.a.spark.driver_memory}")
 
 

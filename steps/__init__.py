@@ -19,7 +19,6 @@ from . import (
     hub_config,
     java,
     join,
-    kernel_jvm,
     kernelspecs,
     proxy,
     services,
@@ -43,7 +42,6 @@ EVERY_STEP: list[Step] = [
     admin_user.STEP,
     hub_config.STEP,
     services.STEP,
-    kernel_jvm.STEP,  # after the services in the list: it only fills a free worker, nothing waits for it but health
     health.STEP,
 ]
 

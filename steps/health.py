@@ -8,6 +8,8 @@ from jeg_wizard import checks, health
 from jeg_wizard.actions import Check
 from jeg_wizard.engine import Step
 
+from . import services
+
 
 def _passed(ctx, component: str) -> str:
     """The component's quick checks (the same the doctor and the Finish panels run): all ok, or the step fails."""
@@ -143,6 +145,9 @@ STEP = Step(
     build,
     skippable=False,
     roles=("all", "gateway", "hub"),
+    # not the smoke job: it runs beside it (the install ends when both have); its kernel may start before
+    # the class archive is written, which only makes it slower
+    needs=(*services.NEEDS, "services"),
     titles={
         "gateway": "Check the gateway (and the Spark master with its worker)",
         "hub": "Check the gateway across the hop, the hub and a real Spark job",

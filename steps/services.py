@@ -118,6 +118,22 @@ def build(ctx):
     return actions
 
 
+# all the steps before it but the Spark smoke job: what it starts does not use that job's class archive
+# (a kernel starts without it, only slower), so the hub starts while the job's JVM writes it
+NEEDS = (
+    "java",
+    "spark",
+    "environment",
+    "kernelspecs",
+    "gateway",
+    "join",
+    "proxy",
+    "hub",
+    "gateway_client",
+    "admin_user",
+    "hub_config",
+)
+
 STEP = Step(
     "services",
     "Start the hub (and a standalone Spark cluster when configured)",
@@ -128,4 +144,5 @@ STEP = Step(
         "hub": "Start the hub",
         "worker": "Start the Spark worker, joining the master on the gateway host",
     },
+    needs=NEEDS,
 )

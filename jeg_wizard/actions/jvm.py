@@ -13,18 +13,21 @@ from .records import argv_line, record_new_dirs
 
 @dataclass
 class JvmArchive:
-    """Run one Spark job as a kernel's driver would, with the JVM writing the classes it loaded at exit."""
+    """Run one Spark job as a kernel's driver would, with the JVM writing the classes it loaded at exit (and
+    its output holding `expect`'s text: the job is also a check)."""
 
     archive: Path
     argv: Callable[[str], list[str]]  # the spark-submit command, given the driver's java options
     env: dict
     key: Callable[[], str]
     conf_dir: Path | None = None  # Spark's conf/ on the driver's class path
+    expect: tuple[str, str] | None = None  # (what the job proves, the text its output must hold)
     verify_only = False
 
     @property
     def title(self) -> str:
-        return f"JVM class archive {self.archive}"
+        proves = f"{self.expect[0]}; " if self.expect else ""
+        return f"{proves}its driver's classes kept in the JVM class archive {self.archive}"
 
     def partial(self) -> Path:
         return self.archive.with_name(self.archive.name + ".partial")
@@ -52,11 +55,18 @@ class JvmArchive:
         ctx.runner.chmod(self.archive.parent, 0o755)  # whatever the umask: every kernel's user maps the archive
         if tmp.exists():
             ctx.runner.remove(tmp)
-        ctx.runner.run(self.argv(WRITE_OPTION.format(path=tmp)), env=self.env, timeout=900)
+        r = ctx.runner.run(self.argv(WRITE_OPTION.format(path=tmp)), env=self.env, timeout=900)
+        if self.expect:
+            ctx.runner.check(self.expect[0], lambda: self._printed(r))
         ctx.runner.check(f"the JVM wrote {tmp}", lambda: self._written(tmp))
         ctx.runner.chmod(tmp, 0o644)  # kernels run as the gateway's user, or as each hub user
         ctx.runner.rename(tmp, self.archive)
         ctx.runner.write(key_file(self.archive), (key + "\n").encode(), 0o644)
+
+    def _printed(self, r) -> None:
+        if self.expect[1] not in r.text:
+            tail = "\n".join(r.output[-20:])
+            raise RuntimeError(f"{self.expect[0]}: expected '{self.expect[1]}' from the job (exit {r.rc})\n{tail}")
 
     @staticmethod
     def _written(tmp: Path) -> None:

@@ -116,15 +116,43 @@ class Installer:
     argv: list[str]
     env: dict[str, str]
 
+    @property
+    def uv(self) -> bool:
+        return self.argv[1:3] == ["pip", "install"] and Path(self.argv[0]).name == "uv"
+
+    @staticmethod
+    def pip(ctx, pip: list[str], compile_: bool = True) -> Installer:
+        return Installer([*pip, "install", *PIP, *([] if compile_ else ["--no-compile"]), *pip_source(ctx)], {})
+
     @staticmethod
     def for_python(ctx, python: str, pip: list[str], compile_: bool = True) -> Installer:
         """An installer into `python`'s environment; `pip` is the pip command to fall back to."""
         uv, settings = uv_bin(), uv_settings(pip_config())
         if uv is None or settings is None:
-            return Installer([*pip, "install", *PIP, *([] if compile_ else ["--no-compile"]), *pip_source(ctx)], {})
+            return Installer.pip(ctx, pip, compile_)
         flags, env = settings
         compile_flag = ["--compile-bytecode"] if compile_ else []  # pip's default; kernels start from .pyc
         return Installer([uv, "pip", "install", "--python", python, *compile_flag, *flags, *pip_source(ctx)], env)
+
+
+DISTRO_WHEELS = Path("/usr/share/python-wheels")  # Debian's and Ubuntu's: the wheels their ensurepip installs
+
+
+def seed_wheels(python: str) -> list[str]:
+    """What ensurepip puts in a venv of the distribution's python (its pip and setuptools wheels), as files
+    for uv to install; [] for another python (its own ensurepip runs) or no pip wheel there."""
+    if not python.startswith("/usr/bin/"):
+        return []
+    newest: dict[str, Path] = {}
+    for wheel in sorted(DISTRO_WHEELS.glob("*.whl"), key=lambda w: _version(w.name)):
+        name = wheel.name.split("-")[0]
+        if name in ("pip", "setuptools"):
+            newest[name] = wheel
+    return [str(w) for w in newest.values()] if "pip" in newest else []
+
+
+def _version(wheel: str) -> tuple:
+    return tuple(int(p) if p.isdigit() else 0 for p in wheel.split("-")[1].split("."))
 
 
 @dataclass
@@ -179,11 +207,13 @@ class Venv:
 
     def commands(self, ctx) -> list[list[str]]:
         # `python -m venv` (not `uv venv`): the same pip and setuptools as ever (ensurepip's, offline too),
-        # for the callers and users who run <venv>/bin/pip
-        install = self.installer(ctx).argv
+        # for the callers and users who run <venv>/bin/pip. With uv and the distribution's python, uv puts
+        # ensurepip's own wheels in (0.2 s, where ensurepip takes 3 s of CPU)
+        installer = self.installer(ctx)
+        install, seeds = installer.argv, seed_wheels(self.python) if installer.uv else []
         return [
-            [self.python, "-m", "venv", str(self.path)],
-            [*install, *self.requirements],
+            [self.python, "-m", "venv", *(["--without-pip"] if seeds else []), str(self.path)],
+            [*install, *seeds, *self.requirements],
             *([[*install, "--no-deps", *self.no_deps]] if self.no_deps else []),
         ]
 
@@ -236,8 +266,10 @@ class PipTarget:
         return self.path.with_name(f".{self.path.name}.partial")
 
     def installer(self, ctx) -> Installer:
-        # the wizard's own python and pip (its venv always has one): a fresh server's python has no pip module
-        return Installer.for_python(ctx, sys.executable, [sys.executable, "-m", "pip"], compile_=False)
+        # the wizard's own python and pip (its venv always has one): a fresh server's python has no pip module.
+        # pip, not uv: PyPI's pyspark is a 450 MB sdist, which pip copies into place; uv builds and zips a
+        # wheel of it first (20 s more here), and does so again on every install from this box's index
+        return Installer.pip(ctx, [sys.executable, "-m", "pip"], compile_=False)
 
     def argv(self, ctx) -> list[str]:
         return [

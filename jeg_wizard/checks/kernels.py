@@ -255,7 +255,7 @@ def _archive(site: Install) -> list[Finding]:
             C,
             "jvm archive",
             f"the driver's class archive {archive} {why}: kernels start, about twice as slowly",
-            "re-run the install (the kernel_jvm step rebuilds it), or set kernels.jvm_archive = false",
+            "re-run the install (its Spark smoke job rebuilds it), or set kernels.jvm_archive = false",
             warning=True,
         )
     ]

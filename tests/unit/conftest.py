@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from jeg_wizard import distro
@@ -41,3 +43,4 @@ def plain_pip_config(monkeypatch):
     from jeg_wizard.actions import python_envs
 
     monkeypatch.setattr(python_envs, "pip_config", lambda: {})
+    monkeypatch.setattr(python_envs, "DISTRO_WHEELS", Path("/nonexistent/python-wheels"))  # nor on its ensurepip

@@ -130,7 +130,7 @@ def test_spark_from_pypi_needs_no_system_pip():
     argv = PipTarget(layout.Path("/opt/spark-x"), "pyspark==4.3.0", "pyspark/bin/spark-submit").argv(
         SimpleNamespace(bundle=None)
     )
-    assert argv[1:5] == ["pip", "install", "--python", sys.executable] and "/usr/bin/python3" not in argv
+    assert argv[:3] == [sys.executable, "-m", "pip"] and "/usr/bin/python3" not in argv
 
 
 def test_final_address_is_reachable_when_listening_everywhere(monkeypatch):

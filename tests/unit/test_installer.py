@@ -65,9 +65,38 @@ def test_uv_installs_into_the_venv_with_pips_settings_and_the_bundle(monkeypatch
     assert "--compile-bytecode" in inst.argv  # as pip did: kernels start from .pyc
     assert inst.argv[-3:] == ["--no-index", "--find-links", "/b/wheels"]
     assert inst.env == {"SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt"}
+    # Spark's tree keeps pip, which copies PyPI's pyspark sdist into place (uv would build a wheel of it)
+    target = PipTarget(tmp_path / "t", "pyspark==4.0.0", "pyspark").argv(SimpleNamespace(bundle=None))
+    assert target[:4] == [sys.executable, "-m", "pip", "install"] and "--no-compile" in target
 
 
 def test_jeg_wizard_installer_pip_asks_for_pip(monkeypatch):
     monkeypatch.setenv("JEG_WIZARD_INSTALLER", "pip")
     inst = Installer.for_python(SimpleNamespace(bundle=None), sys.executable, [sys.executable, "-m", "pip"])
     assert inst.argv[:4] == [sys.executable, "-m", "pip", "install"] and inst.env == {}
+
+
+def test_uv_seeds_the_distributions_venv_with_ensurepips_own_wheels(monkeypatch, tmp_path):
+    """ensurepip's pip and setuptools, put in by uv from the distribution's wheel files; ensurepip itself
+    for any other python, or with pip as the installer."""
+    wheels = tmp_path / "python-wheels"
+    wheels.mkdir()
+    for name in ("pip-23.0.1-py3-none-any.whl", "pip-9.0.1-py3-none-any.whl", "setuptools-66.1.1-py3-none-any.whl"):
+        (wheels / name).write_bytes(b"")
+    (wheels / "wheel-0.38.4-py3-none-any.whl").write_bytes(b"")  # not what ensurepip installs
+    monkeypatch.setattr(python_envs, "DISTRO_WHEELS", wheels)
+    monkeypatch.setattr(python_envs, "uv_bin", lambda: "/opt/jeg-wizard/venv/bin/uv")
+    ctx = SimpleNamespace(bundle=None)
+    make, deps = Venv(tmp_path / "v", "/usr/bin/python3", ["a==1"]).commands(ctx)
+    assert make == ["/usr/bin/python3", "-m", "venv", "--without-pip", str(tmp_path / "v")]
+    seeds = [str(wheels / "pip-23.0.1-py3-none-any.whl"), str(wheels / "setuptools-66.1.1-py3-none-any.whl")]
+    assert deps[-3:] == [*seeds, "a==1"]
+    make, deps = Venv(tmp_path / "v", "/opt/python3.12/bin/python3", ["a==1"]).commands(ctx)
+    assert "--without-pip" not in make and deps[-1:] == ["a==1"]  # its own ensurepip
+    (wheels / "pip-23.0.1-py3-none-any.whl").unlink()
+    (wheels / "pip-9.0.1-py3-none-any.whl").unlink()
+    assert python_envs.seed_wheels("/usr/bin/python3") == []  # no pip wheel: ensurepip runs
+    monkeypatch.setattr(python_envs, "uv_bin", lambda: None)  # pip installs (JEG_WIZARD_INSTALLER=pip, no uv)
+    (wheels / "pip-23.0.1-py3-none-any.whl").write_bytes(b"")
+    make, deps = Venv(tmp_path / "v", "/usr/bin/python3", ["a==1"]).commands(ctx)
+    assert "--without-pip" not in make and deps[0] == str(tmp_path / "v" / "bin" / "pip")

@@ -17,7 +17,7 @@ from jeg_wizard.checks.install import Install
 from jeg_wizard.class_archive import archive_key, archive_state, key_file
 from jeg_wizard.engine import make_context
 from jeg_wizard.layout import Layout
-from jeg_wizard.steps import kernel_jvm, kernelspecs
+from jeg_wizard.steps import kernelspecs, spark_smoke
 
 
 def fake_java_and_spark(root: Path) -> tuple[Path, Path]:
@@ -105,7 +105,7 @@ def test_kernel_json_maps_the_archive_before_the_users_own_java_options(tmp_answ
     off = tmp_answers(kernels={"jvm_archive": False})
     assert Layout(off).kernel_jvm_archive is None
     assert "--driver-java-options" not in submit_args(off)
-    assert kernel_jvm.build(make_context(off)) == []  # the step has nothing to do
+    assert spark_smoke.archive_job(make_context(off)) is None  # the smoke job alone
     tarball = tmp_answers(spark={"source": "apache"})  # conf/ with its templates is on the class path
     assert Layout(tarball).kernel_jvm_archive is None and "--driver-java-options" not in submit_args(tarball)
 
@@ -116,7 +116,7 @@ def test_the_doctor_warns_when_the_archive_is_missing_or_stale(tmp_answers):
     site = Install(L)
     try:
         (finding,) = kernel_checks._archive(site)
-        assert finding.level == "warn" and "is missing" in finding.detail and "kernel_jvm" in finding.fix
+        assert finding.level == "warn" and "is missing" in finding.detail and "smoke job" in finding.fix
         L.kernel_jvm_archive.parent.mkdir(parents=True)
         L.kernel_jvm_archive.write_bytes(b"cds")
         key_file(L.kernel_jvm_archive).write_text("an old key\n")
@@ -124,3 +124,41 @@ def test_the_doctor_warns_when_the_archive_is_missing_or_stale(tmp_answers):
         assert finding.level == "warn" and "no longer matches" in finding.detail
     finally:
         site.close()
+
+
+def test_the_smoke_job_writes_the_archive_and_must_print_its_result(tmp_answers, tmp_path):
+    """One Spark job for both: the archive's job is the smoke test, and fails it when the count is wrong."""
+    ctx = make_context(tmp_answers())
+    archive = tmp_path / "a.jsa"
+
+    def job(prints: str):
+        code = WRITES + f"; print({prints!r})"
+        return JvmArchive(
+            archive,
+            lambda opts: [sys.executable, "-c", code, opts],
+            {},
+            lambda: "k",
+            expect=("Spark runs", "SMOKE 100"),
+        )
+
+    with pytest.raises(RuntimeError, match="Spark runs: expected 'SMOKE 100'"):
+        job("SMOKE 99").apply(ctx)
+    assert not archive.exists()  # a job that failed its check leaves no archive for the kernels
+    job("SMOKE 100").apply(ctx)
+    assert archive.exists()
+
+
+def test_the_step_runs_one_spark_job_the_archives_when_it_is_missing(tmp_answers):
+    a = tmp_answers()
+    ctx = make_context(a)
+    L = ctx.layout
+    titles = [x.title for x in spark_smoke.build(ctx)]
+    assert len(titles) == 2 and "JVM class archive" in titles[1] and titles[1].startswith(spark_smoke.TITLE)
+    job = spark_smoke.archive_job(ctx)
+    L.kernel_jvm_archive.parent.mkdir(parents=True)
+    L.kernel_jvm_archive.write_bytes(b"cds")
+    key_file(L.kernel_jvm_archive).write_text(job.key() + "\n")
+    check = spark_smoke.build(ctx)[1]  # current archive: the plain job, a deep check (runs when verifying)
+    assert check.title == spark_smoke.TITLE and check.verify_only and check.deep
+    worker = make_context(a, role="worker")
+    assert spark_smoke.archive_job(worker) is None  # a worker's JVMs are executors: no kernels map an archive

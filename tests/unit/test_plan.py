@@ -23,7 +23,6 @@ README_ORDER = [
     "admin_user",
     "hub_config",
     "services",
-    "kernel_jvm",  # not in the README: the kernels' JVM class archive
     "health",
 ]
 

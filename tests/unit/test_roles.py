@@ -167,9 +167,10 @@ def test_plan_of_each_role_has_only_its_steps(site):
         "gateway",
         "join",
         "services",
-        "kernel_jvm",
         "health",
     ]
+    # the gateway host's kernels map the class archive its smoke job writes; a worker runs only the job
+    assert any("JVM class archive" in t for t in actions(gw_states, "spark_smoke"))
     assert "this host's role: gateway: the gateway host" in gw_text
     assert f"write {Layout(a).join_file}" in actions(gw_states, "join")
     assert actions(gw_states, "services") == ["service spark-master running", "service spark-worker running"]
@@ -201,6 +202,9 @@ def test_plan_of_each_role_has_only_its_steps(site):
     wk_states, wk_text = plan(site(site={"worker_hosts": [WORKER]}, spark={"master": f"spark://{GW}:7077"}), "worker")
     ids = [s.step.id for s in wk_states]
     assert ids == ["system", "java", "spark", "environment", "spark_smoke", "kernelspecs", "services"]
+    assert [t for t in actions(wk_states, "spark_smoke") if "Spark runs a job" in t] == [
+        "Spark runs a job: spark.range(100).count() == 100"
+    ]
     # the executors' Python at the driver's PYSPARK_PYTHON path, and no kernelspec on a worker
     (venv,) = actions(wk_states, "kernelspecs")
     assert str(Layout(site(), "worker").kernel_venv) in venv, venv
