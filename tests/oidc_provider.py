@@ -28,7 +28,7 @@ from pathlib import Path
 HERE = Path(__file__).parent / "oidc"
 CACHE = Path(os.environ.get("JEGW_OIDC_CACHE", "/var/cache/jegw-oidc"))
 NPM_TIMEOUT = 300  # seconds for `npm ci` (40 small packages; a dead registry fails well before)
-START_TIMEOUT = 15.0  # seconds for the provider to answer its discovery document
+START_TIMEOUT = 60.0  # seconds for the provider to answer its discovery document (node loads slowly on a busy box)
 
 
 class ProviderUnavailable(RuntimeError):
