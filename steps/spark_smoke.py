@@ -9,6 +9,8 @@ Spark from a tarball (its conf/ directory is on the driver's class path) leave o
 (Layout.kernel_jvm_archive).
 """
 
+from pathlib import Path
+
 from jeg_wizard import render
 from jeg_wizard.actions import FileContent, command_check
 from jeg_wizard.actions.jvm import JvmArchive
@@ -26,6 +28,10 @@ spark.stop()
 EXPECT = "JEG_WIZARD_SMOKE 100"
 TITLE = "Spark runs a job: spark.range(100).count() == 100"
 KERNEL_ROLES = ("all", "gateway")  # the hosts whose kernels map the archive (a worker runs executors only)
+
+
+def script(L) -> Path:
+    return L.state_dir / "smoke" / "spark_smoke.py"
 
 
 def job_env(ctx) -> dict:
@@ -46,7 +52,7 @@ def archive_job(ctx) -> JvmArchive | None:
     archive = L.kernel_jvm_archive
     if archive is None or ctx.role not in KERNEL_ROLES:
         return None
-    script, memory = L.state_dir / "smoke" / "spark_smoke.py", ctx.answers.spark.driver_memory
+    job, memory = script(L), ctx.answers.spark.driver_memory
 
     def argv(java_options: str) -> list[str]:
         # local[*] whatever the master: only the driver's classes matter. The JIT's first tier only: a
@@ -55,7 +61,7 @@ def archive_job(ctx) -> JvmArchive | None:
         return [
             f"{L.spark_home}/bin/spark-submit",
             *("--master", "local[*]", "--driver-memory", memory),
-            *("--driver-java-options", f"{java_options} -XX:TieredStopAtLevel=1", str(script)),
+            *("--driver-java-options", f"{java_options} -XX:TieredStopAtLevel=1", str(job)),
         ]
 
     return JvmArchive(
@@ -70,12 +76,12 @@ def archive_job(ctx) -> JvmArchive | None:
 
 def build(ctx):
     L = ctx.layout
-    script = L.state_dir / "smoke" / "spark_smoke.py"
-    actions = [FileContent(script, SMOKE, validate=lambda t: render.check_python(t, str(script)))]
+    path = script(L)
+    actions = [FileContent(path, SMOKE, validate=lambda t: render.check_python(t, str(path)))]
     job = archive_job(ctx)
     if job is not None and not job.done(ctx):
         return [*actions, job]  # the job that writes the archive is this run's smoke test
-    argv = [f"{L.spark_home}/bin/spark-submit", "--master", "local[1]", "--conf", "spark.ui.enabled=false", str(script)]
+    argv = [f"{L.spark_home}/bin/spark-submit", "--master", "local[1]", "--conf", "spark.ui.enabled=false", str(path)]
     return [*actions, command_check(TITLE, argv, EXPECT, env=job_env(ctx), timeout=300)]
 
 

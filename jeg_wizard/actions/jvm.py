@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..class_archive import WRITE_OPTION, archive_state, key_file
+from .checks import output_holds
 from .files import FileRecord
 from .records import argv_line, record_new_dirs
 
@@ -57,16 +58,11 @@ class JvmArchive:
             ctx.runner.remove(tmp)
         r = ctx.runner.run(self.argv(WRITE_OPTION.format(path=tmp)), env=self.env, timeout=900)
         if self.expect:
-            ctx.runner.check(self.expect[0], lambda: self._printed(r))
+            ctx.runner.check(self.expect[0], lambda: output_holds(self.expect[0], "the job", self.expect[1], r))
         ctx.runner.check(f"the JVM wrote {tmp}", lambda: self._written(tmp))
         ctx.runner.chmod(tmp, 0o644)  # kernels run as the gateway's user, or as each hub user
         ctx.runner.rename(tmp, self.archive)
         ctx.runner.write(key_file(self.archive), (key + "\n").encode(), 0o644)
-
-    def _printed(self, r) -> None:
-        if self.expect[1] not in r.text:
-            tail = "\n".join(r.output[-20:])
-            raise RuntimeError(f"{self.expect[0]}: expected '{self.expect[1]}' from the job (exit {r.rc})\n{tail}")
 
     @staticmethod
     def _written(tmp: Path) -> None:
