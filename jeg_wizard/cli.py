@@ -508,6 +508,14 @@ def cmd_install(
             f"Log in at {L.public_hub_url}/hub/login as {answers.users.admin}: "
             f"{L.public_hub_url}/user/{answers.users.admin}/lab (lab) or /tree (notebooks)"
         )
+    from . import class_archive
+
+    archive = L.kernel_jvm_archive if L.runs("gateway") else None
+    if archive is not None and class_archive.builder(archive) is not None:
+        print(
+            f"Kernels' JVM class archive: being written in the background ({L.class_archive_log}); kernels start "
+            "about twice as fast once it is (`jeg-wizard doctor` says when)."
+        )
     if role == "gateway" and L.join_file.exists():
         print(
             f"Join file for the hub host ({answers.site.hub_host}): {L.join_file} (mode 0600: it holds the gateway "
@@ -991,6 +999,13 @@ def cmd_services(args) -> int:
         for n in reversed(names):
             # a restart keeps the hub's user servers running (they reconnect); a stop stops them too
             print(f"{n}: {'stopped' if mgr.stop(n, children=args.action == 'stop') else 'was not running'}")
+    if args.action == "stop" and not args.names:  # everything we run: the class archive's job too
+        from .class_archive import stop_builder
+        from .engine import Journal
+
+        for e in Journal(Path(args.state_dir) / "journal.jsonl").entries():
+            if e.get("kind") == "jvm-archive" and stop_builder(Path(e["path"])):
+                print(f"the job writing {e['path']}: stopped (the next install writes it)")
     if args.action in ("start", "restart"):
         from .services import ServiceSpec
 

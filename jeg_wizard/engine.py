@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from .answers import Answers
 from .bundle import Bundle
@@ -45,9 +45,12 @@ class Step:
     # the hosts' parts (jeg_wizard.roles) this step belongs to; "all" is the one-host install
     roles: tuple[str, ...] = ("all", "gateway", "hub", "worker")
     titles: dict[str, str] = field(default_factory=dict)  # role -> its title where the part differs
-    # the steps whose work this one uses; None: every step before it in the run (one after another).
-    # Steps not in a run (--only, another host's part) count as there.
-    needs: tuple[str, ...] | None = None
+    # the steps whose work this one uses (or a function of the answers giving them); None: every step before
+    # it in the run (one after another). Steps not in a run (--only, another host's part) count as there.
+    needs: tuple[str, ...] | Callable[[Any], tuple[str, ...]] | None = None
+
+    def needs_for(self, answers) -> tuple[str, ...] | None:
+        return self.needs(answers) if callable(self.needs) else self.needs
 
 
 @dataclass
@@ -336,12 +339,22 @@ class Engine:
         return InstallLog(self.ctx.layout.step_log(step.id))
 
     @staticmethod
-    def needs(steps: list[Step]) -> dict[str, set[str]]:
+    def needs(steps: list[Step], answers) -> dict[str, set[str]]:
         """What each step of this run waits for: its needs that are in the run (None: all before it)."""
         ids = [s.id for s in steps]
-        return {
-            s.id: set(ids[:i]) if s.needs is None else {n for n in s.needs if n in ids} for i, s in enumerate(steps)
-        }
+        out = {}
+        for i, s in enumerate(steps):
+            needs = s.needs_for(answers)
+            out[s.id] = set(ids[:i]) if needs is None else {n for n in needs if n in ids}
+        return out
+
+    def release(self) -> None:
+        """The run is over: the state dir's lock goes (what waits for the install, the class archive's job,
+        starts). A run after this takes it again. Without it (a failed step in the TUI) the lock is held
+        until the process ends."""
+        if self._recovered and self.ctx.journal.path is not None:
+            unlock_state_dir(self.ctx.journal.path.parent)
+        self._recovered = False
 
     def run(
         self,
@@ -355,7 +368,7 @@ class Engine:
         from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
         steps = [s for s in (steps if steps is not None else self.steps) if s.id not in finished]
-        waits = {sid: need - set(finished) for sid, need in self.needs(steps).items()}
+        waits = {sid: need - set(finished) for sid, need in self.needs(steps, self.ctx.answers).items()}
         if not self._recovered:
             self._recover()  # before any thread starts: the state dir's lock, leftovers of a killed run
         done: list[StepState] = []
@@ -403,10 +416,8 @@ class Engine:
         try:
             done = self.run([s for s in self.steps if not only or s.id in only])
             self.mark_verified()
-        finally:  # run_step alone (the TUI) keeps the lock until the process ends
-            if self._recovered and self.ctx.journal.path is not None:
-                unlock_state_dir(self.ctx.journal.path.parent)
-            self._recovered = False
+        finally:
+            self.release()
         order = {s.id: i for i, s in enumerate(self.steps)}
         return sorted(done, key=lambda st: order[st.step.id])
 
@@ -416,6 +427,7 @@ WORKERS = 3
 
 
 _LOCKS: dict[str, int] = {}
+INSTALL_LOCK = "install.lock"  # in the state dir
 
 
 def lock_state_dir(state_dir: Path) -> None:
@@ -426,7 +438,7 @@ def lock_state_dir(state_dir: Path) -> None:
     key = str(state_dir)
     if key in _LOCKS:
         return
-    fd = os.open(Path(state_dir) / "install.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fd = os.open(Path(state_dir) / INSTALL_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

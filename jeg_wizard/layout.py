@@ -347,6 +347,11 @@ class Layout:
         return self.log_dir / f"{name}.log"
 
     @property
+    def class_archive_log(self) -> Path:
+        """The output of the job writing kernel_jvm_archive in the background (steps/spark_smoke.py)."""
+        return self.log_dir / "class-archive.log"
+
+    @property
     def kernel_dir(self) -> Path:
         return Path(self.a.kernels.dir) / self.a.kernels.name
 

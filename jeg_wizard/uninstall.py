@@ -75,7 +75,12 @@ def plan(
 
 
 def _logs(layout: Layout, runner: Runner) -> list[Op]:
-    logs = [layout.install_log, layout.step_logs_dir, *(layout.service_log(n) for n in STOP_ORDER)]
+    logs = [
+        layout.install_log,
+        layout.step_logs_dir,
+        layout.class_archive_log,
+        *(layout.service_log(n) for n in STOP_ORDER),
+    ]
     return [Op(f"delete {lg}", lambda lg=lg: runner.remove(lg)) for lg in logs if lg.exists()]
 
 

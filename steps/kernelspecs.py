@@ -78,5 +78,7 @@ STEP = Step(
     build,
     roles=("all", "gateway", "worker"),
     titles={"worker": "Install the kernels' Python (executors run Python tasks with it)"},
-    needs=("system", "spark"),
+    # PyPI's Spark is on PYTHONPATH by its link alone: the venv and the kernelspecs need not wait for it;
+    # a tarball's py4j zip is named in kernel.json once Spark is unpacked (render.pythonpath)
+    needs=lambda a: ("system",) if a.spark.source == "pypi" else ("system", "spark"),
 )

@@ -4,18 +4,20 @@ Not in the README: where kernels run on this host, the same job also writes a cl
 driver JVM, so a kernel starts in about half the time (jeg_wizard/class_archive.py). It runs as a kernel's
 driver would (same spark-submit, class path and driver memory) and its JVM writes every class it loaded
 at exit; kernel.json's PYSPARK_SUBMIT_ARGS maps it (render.jvm_options). One JVM for both: on two cores a
-second Spark job costs the install about 15 s. Answers kernels.jvm_archive = false, a Java before 17, or a
-Spark from a tarball (its conf/ directory is on the driver's class path) leave only the plain job
-(Layout.kernel_jvm_archive).
+second Spark job costs the install about 15 s. When the services start, that job runs in the background
+once the install has ended, at idle priority (about 25 s of one core): health's own Spark job through the
+hub proves Spark, and on two cores a JVM beside the install slowed it by 5-10 s. Status and the doctor
+say "building" until it is written; class-archive.log has the job's output. Answers kernels.jvm_archive = false, a Java before 17, or a Spark from a tarball (its conf/
+directory is on the driver's class path) leave only the plain job (Layout.kernel_jvm_archive).
 """
 
 from pathlib import Path
 
-from jeg_wizard import render
+from jeg_wizard import render, services
 from jeg_wizard.actions import FileContent, command_check
 from jeg_wizard.actions.jvm import JvmArchive
 from jeg_wizard.class_archive import driver_archive_key
-from jeg_wizard.engine import Step
+from jeg_wizard.engine import INSTALL_LOCK, Step
 
 SMOKE = """import sys
 from pyspark.sql import SparkSession
@@ -71,6 +73,9 @@ def archive_job(ctx) -> JvmArchive | None:
         lambda: driver_archive_key(L),
         conf_dir=L.spark_home / "conf",
         expect=(TITLE, EXPECT),
+        log=L.class_archive_log if ctx.answers.services.start else None,
+        systemd=services.manager(ctx.answers.services.manager, L.services_dir).kind == "systemd",
+        after=L.state_dir / INSTALL_LOCK,
     )
 
 

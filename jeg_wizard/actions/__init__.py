@@ -19,6 +19,7 @@ from .files import (
     Symlink,
     secret_file,
 )
+from .jvm import ArchiveRecord, JvmArchive
 from .packages import AptInstall, AptUpdate, NpmInstall, PackagesRecord, dpkg_installed
 from .python_envs import PipTarget, Venv, VenvRecord
 from .records import KINDS, Leftover, Op, Phase, Record, Undo, fold, from_entry
@@ -27,6 +28,7 @@ from .users import UserAccount, UserRecord, user_exists
 
 __all__ = [
     "AptInstall",
+    "ArchiveRecord",
     "AptUpdate",
     "BlockRecord",
     "Check",
@@ -38,6 +40,7 @@ __all__ = [
     "FileContent",
     "FileGone",
     "FileRecord",
+    "JvmArchive",
     "KINDS",
     "Leftover",
     "LinkRecord",

@@ -68,6 +68,7 @@ QUICK: dict[str, Check] = {
     "hub": lambda s: [hub.public_url(s)],
     "proxy": proxy.api,
     "spark": spark.master,
+    "kernels": kernels.archive,  # "being written in the background" after an install, then current
 }
 
 

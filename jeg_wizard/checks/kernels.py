@@ -227,12 +227,12 @@ def check(site: Install) -> list[Finding]:
                     else "program"
                 )
             out.append(ok(C, name, f"{k.get('display_name', name)}: {what} in place"))
-    return out + _archive(site)
+    return out + archive(site)
 
 
-def _archive(site: Install) -> list[Finding]:
+def archive(site: Install) -> list[Finding]:
     """The driver JVM's class archive: a stale one is ignored by the JVM (kernels start slower, nothing breaks)."""
-    from ..class_archive import archive_state, driver_archive_key
+    from ..class_archive import archive_state, builder, driver_archive_key, failure
 
     archive = site.L.kernel_jvm_archive
     if archive is None or not site.L.runs("gateway"):
@@ -249,7 +249,22 @@ def _archive(site: Install) -> list[Finding]:
                 f"the driver's class archive {archive} matches this java and Spark's jars (kernels map it)",
             )
         ]
-    why = {"missing": "is missing", "stale": "no longer matches this java or Spark's jars"}.get(state, state)
+    log = site.L.class_archive_log
+    if state == "building":
+        return [
+            ok(
+                C,
+                "jvm archive",
+                f"the driver's class archive {archive} is being written in the background, once the install has ended "
+                f"(pid {builder(archive)}, "
+                f"output in {log}): kernels started before it is done start without it",
+            )
+        ]
+    why = {
+        "missing": "is missing",
+        "stale": "no longer matches this java or Spark's jars",
+        "failed": f"could not be written: {failure(archive)} (the job's output: {log})",
+    }.get(state, state)
     return [
         problem(
             C,

@@ -37,4 +37,6 @@ def default_probes(ctx: Context) -> list[Probe]:
     ]
     if L.spark_master_webui:
         probes.append(Probe("spark", "Spark master", L.spark_master_webui, read("spark")))
+    if L.kernel_jvm_archive and L.runs("gateway"):
+        probes.append(Probe("kernels", "Kernels' JVM archive", str(L.kernel_jvm_archive), read("kernels")))
     return probes

@@ -51,6 +51,15 @@ READINGS = {  # what the quick checks say on a healthy install, but the Spark ma
             "jeg-wizard services restart spark-master spark-worker",
         )
     ],
+    "kernels": [
+        Finding(
+            "kernels",
+            "jvm archive",
+            "ok",
+            f"the driver's class archive {ROOT}/opt/jeg/kernel-jvm/spark-driver.jsa is being written in the "
+            "background (pid 4242): kernels started before it is done start without it",
+        )
+    ],
 }
 
 

@@ -176,8 +176,10 @@ async def test_whole_flow_dry_run(tmp_path):
         await settle(pilot, lambda: gc.get_freeze_count() == 0)
         await settle(pilot, lambda: all(p.polls for p in fin.query(HealthPanel)), timeout=20)
         panels = {p.probe.name: p for p in fin.query(HealthPanel)}
-        assert set(panels) == {"gateway", "hub", "proxy"}  # no spark:// master configured
+        assert set(panels) == {"gateway", "hub", "proxy", "kernels"}  # no spark:// master configured
         assert panels["gateway"].probe.url == f"http://127.0.0.1:{PORTS['gateway']}"
+        archive = panels.pop("kernels").findings[0]  # a dry run wrote no class archive
+        assert archive.warning and "spark-driver.jsa is missing" in archive.detail, archive
         for p in panels.values():
             assert p.findings and p.findings[0].status == "problem"
             assert "does not answer" in p.findings[0].detail

@@ -133,16 +133,20 @@ def test_commands_that_lock_the_machine_take_turns(tmp_path):
     assert not errors, errors
 
 
-def test_every_step_names_its_needs_among_the_steps_before_it():
+@pytest.mark.parametrize("source", ["pypi", "apache"])
+def test_every_step_names_its_needs_among_the_steps_before_it(tmp_answers, source):
     """The README's order stays a valid order (one worker runs it), and no step waits for itself."""
+    answers = tmp_answers(spark={"source": source})
     ids = [s.id for s in EVERY_STEP]
     for i, s in enumerate(EVERY_STEP):
-        if s.needs is not None:
-            assert set(s.needs) <= set(ids[:i]), (s.id, s.needs)
+        if s.needs_for(answers) is not None:
+            assert set(s.needs_for(answers)) <= set(ids[:i]), (s.id, s.needs)
     for role in ("all", "gateway", "hub", "worker"):
         steps = for_role(role)
-        waits = Engine.needs(steps)
+        waits = Engine.needs(steps, answers)
         assert all(sid not in w for sid, w in waits.items())
+    # a tarball's kernel.json names its py4j zip: the kernelspecs wait for Spark; PyPI's need not
+    assert ("spark" in Engine.needs(for_role("all"), answers)["kernelspecs"]) == (source == "apache")
 
 
 def test_ctrl_c_stops_the_steps_commands_at_once(tmp_answers, tmp_path):

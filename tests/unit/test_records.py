@@ -13,6 +13,7 @@ import pytest
 from jeg_wizard import actions, uninstall
 from jeg_wizard.actions import (
     KINDS,
+    ArchiveRecord,
     BlockRecord,
     DirRecord,
     FileRecord,
@@ -49,6 +50,7 @@ EXAMPLES = [
     UserRecord("hubadmin", created=True),
     PackagesRecord(["openjdk-17-jre-headless", "nodejs"]),
     ServiceRecord("hub", "systemd"),
+    ArchiveRecord("/opt/jeg/kernel-jvm/spark-driver.jsa"),
 ]
 
 

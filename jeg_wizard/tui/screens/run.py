@@ -140,6 +140,7 @@ class RunScreen(Screen):
         if self.app.stopping:
             return
         self.engine.mark_verified()  # a run with no step skipped: the next one with nothing to change only looks
+        self.engine.release()
         self.post_message(RunEnded())
 
     # ---------------------------------------------------------------- worker reports
