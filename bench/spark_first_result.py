@@ -79,6 +79,10 @@ def main() -> None:
         raise SystemExit("impersonation on: the direct side would not be the same process; bench a box without it")
     password = os.environ[args.password_env]
     verify = L.hub_verify
+    if L.kernel_jvm_archive:  # right after an install its job may still be writing it: both sides map it
+        from jeg_wizard.class_archive import driver_archive_key, wait_built
+
+        print(f"the JVM class archive: {wait_built(L.kernel_jvm_archive, driver_archive_key(L), timeout=300)}")
 
     first = health.login_and_spark_job(L.hub_url, args.user, password, L.a.kernels.name, verify=verify)
     print(f"warm-up through the hub: {first.timings()}")

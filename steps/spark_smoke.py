@@ -7,8 +7,9 @@ at exit; kernel.json's PYSPARK_SUBMIT_ARGS maps it (render.jvm_options). One JVM
 second Spark job costs the install about 15 s. When the services start, that job runs in the background
 once the install has ended, at idle priority (about 25 s of one core): health's own Spark job through the
 hub proves Spark, and on two cores a JVM beside the install slowed it by 5-10 s. Status and the doctor
-say "building" until it is written; class-archive.log has the job's output. Answers kernels.jvm_archive = false, a Java before 17, or a Spark from a tarball (its conf/
-directory is on the driver's class path) leave only the plain job (Layout.kernel_jvm_archive).
+say "building" until it is written; class-archive.log has the job's output. Answers kernels.jvm_archive =
+false, a Java before 17, or a Spark from a tarball (its conf/ directory is on the driver's class path)
+leave only the plain job (Layout.kernel_jvm_archive).
 """
 
 from pathlib import Path

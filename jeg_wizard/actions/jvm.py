@@ -31,6 +31,9 @@ class ArchiveRecord(Record):
     kind = "jvm-archive"
     phase = Phase.SERVICES
 
+    def sort_key(self) -> tuple:
+        return (-2,)  # among the services (whose keys are their stop order, from -1): stopped first
+
     def undo(self, u: Undo) -> list[Op]:
         archive = Path(self.path)
         files = [archive, key_file(archive), *(sidecar(archive, s) for s in SIDECARS)]

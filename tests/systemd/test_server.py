@@ -173,6 +173,25 @@ def test_doctor_exits_zero(server):
     assert not [line for line in out.splitlines() if line.startswith(("[!]", "[✗]"))], out[-4000:]
 
 
+def test_the_class_archive_is_written_after_the_install_in_a_unit_of_its_own(server):
+    """The smoke job that writes the kernels' JVM class archive runs once the install has ended, in a
+    transient unit (systemd-run: the end of the login session that ran the install cannot stop it)."""
+    server.require_install()
+    log = "/var/log/jeg-wizard/class-archive.log"
+    out = server.m.sh(
+        f"for i in $(seq 1 240); do grep -q -e '^--- .* wrote ' -e '^error: ' {log} && break; sleep 1; done; cat {log}",
+        timeout=300,
+    ).stdout
+    assert "wrote /opt/jeg/kernel-jvm/spark-driver.jsa" in out and "JEG_WIZARD_SMOKE 100" in out, out[-3000:]
+    assert out.index("waiting for the install to finish") < out.index("--- ", out.index("waiting") + 1)
+    unit = server.m.sh("journalctl --no-pager -o cat -u jeg-class-archive.service", timeout=60).stdout
+    assert unit.strip(), "no journal lines of jeg-class-archive.service: it did not run as a unit of its own"
+    left = server.m.sh("systemctl list-units --all --no-legend 'jeg-class-archive*'", timeout=30).stdout
+    assert not left.strip(), f"the finished job's unit is still loaded: {left}"
+    doctor = server.wizard("doctor", timeout=180).stdout
+    assert "spark-driver.jsa matches this java and Spark's jars" in doctor, doctor[-3000:]
+
+
 # distro -> the logged-in client, its user server and a kernel, kept for the hub restart test
 SESSIONS: dict[str, dict] = {}
 

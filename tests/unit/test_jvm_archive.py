@@ -284,3 +284,20 @@ def test_uninstall_stops_a_job_still_writing_and_removes_every_file(tmp_answers,
     assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
     left = [p.name for p in action.archive.parent.iterdir()]
     assert left == [], left
+
+
+def test_uninstall_plans_the_archive_among_the_services_and_stops_its_job_first(tmp_answers, tmp_path):
+    """The journal of a real install holds both: the plan sorts them together (a systemd server's uninstall
+    failed on it: a path compared with a stop order)."""
+    from jeg_wizard import uninstall
+    from jeg_wizard.actions import ServiceRecord
+
+    a = tmp_answers()
+    ctx = make_context(a)
+    action = background(tmp_path, tmp_path / "never", tmp_path / "log" / "class-archive.log")
+    action.apply(ctx)
+    ctx.record(ServiceRecord("hub", "process"))
+    ctx.record(ServiceRecord("gateway", "process"))
+    lines = [op.line for op in uninstall.plan(ctx.layout, emit=lambda s: None)]
+    first = next(i for i, line in enumerate(lines) if "stop the job writing it" in line)
+    assert first < next(i for i, line in enumerate(lines) if line.startswith("stop service"))
