@@ -12,7 +12,9 @@ packages are on this box for both.
   and with uv.
 Rows: the script; the wizard with one worker (steps one after another: the "before"); the wizard as
 it ships (steps side by side). The wizard runs the whole install (configs, users, services started,
-the Spark smoke job and the login -> Spark job check), the script only its installs. Also: the
+the login -> Spark job check), the script only its installs. Not timed: the Spark smoke job that writes
+the kernels' class archive, which the wizard starts in the background once its install has ended (about
+30 s of one core more; each root's `services stop` ends it, so no run overlaps the next). Also: the
 wizard's peak RSS (VmHWM of its own process, not of pip or Java).
 
 Targets: wizard <= 0.6x the script, cold and warm; peak RSS <= 150 MB.

@@ -72,7 +72,7 @@ class JvmArchive:
     @property
     def title(self) -> str:
         proves = f"{self.expect[0]}; " if self.expect else ""
-        where = ", written in the background" if self.log else ""
+        where = ", written in the background once the install has ended" if self.log else ""
         return f"{proves}its driver's classes kept in the JVM class archive {self.archive}{where}"
 
     def done(self, ctx) -> bool:
