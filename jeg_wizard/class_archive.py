@@ -15,12 +15,8 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import json
 import os
 import signal
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
@@ -123,6 +119,10 @@ def stop_builder(archive: Path) -> bool:
 def run_job(spec: dict) -> int:
     """The archive's job (JOB.json's spec: archive, argv, env, key, expect [title, text], wait, idle, after);
     its output on stdout, its verdict last."""
+    import subprocess  # the job's alone: status and the doctor read the state above
+    import sys
+    import threading
+
     archive = Path(spec["archive"])
     tmp = sidecar(archive, ".partial")
     lock = os.open(sidecar(archive, ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
@@ -190,4 +190,7 @@ def run_job(spec: dict) -> int:
 
 
 if __name__ == "__main__":
+    import json
+    import sys
+
     sys.exit(run_job(json.loads(Path(sys.argv[1]).read_text())))

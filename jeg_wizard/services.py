@@ -190,7 +190,7 @@ class ProcessManager:
                 start_new_session=True,
                 close_fds=True,
                 cwd="/",
-                env={**os.environ, "PYTHONPATH": _package_root()},
+                env={**os.environ, "PYTHONPATH": package_root()},
             )
         (self.dir / f"{spec.name}.pid").write_text(f"{proc.pid}\n")
 
@@ -308,7 +308,7 @@ def _reap(pid: int) -> None:
         pass
 
 
-def _package_root() -> str:
+def package_root() -> str:
     return str(Path(__file__).resolve().parent.parent)
 
 

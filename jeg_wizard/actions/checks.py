@@ -34,16 +34,12 @@ class Check:
             ctx.runner.emit(f"ok: {line}")
 
 
-def output_holds(title: str, source: str, expect: str, r) -> None:
-    """A command's exit 0 and `expect` in its output (a runner Result), or the error with its last lines."""
-    if r.rc != 0 or expect not in r.text:
-        tail = "\n".join(r.output[-20:])
-        raise RuntimeError(f"{title}: expected '{expect}' from {source} (exit {r.rc})\n{tail}")
-
-
 def command_check(title: str, argv: list[str], expect: str, env: dict | None = None, timeout: float = 300) -> Check:
     def run(ctx):
-        output_holds(title, shlex.join(argv), expect, ctx.runner.run(argv, env=env, timeout=timeout, check=False))
+        r = ctx.runner.run(argv, env=env, timeout=timeout, check=False)
+        if r.rc != 0 or expect not in r.text:
+            tail = "\n".join(r.output[-20:])
+            raise RuntimeError(f"{title}: expected '{expect}' from {shlex.join(argv)} (exit {r.rc})\n{tail}")
         return title
 
     return Check(

@@ -13,14 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..class_archive import WRITE_OPTION, archive_state, builder, key_file, sidecar, stop_builder
+from ..services import package_root
 from .records import Op, Phase, Record, Undo, argv_line, record_new_dirs
 
 UNIT = "jeg-class-archive"  # the job's transient unit where systemd runs the services
 SIDECARS = (".partial", ".lock", ".failed", ".job.json", ".key.partial")
-
-
-def package_root() -> str:
-    return str(Path(__file__).resolve().parent.parent.parent)
 
 
 @dataclass

@@ -255,9 +255,8 @@ def archive(site: Install) -> list[Finding]:
             ok(
                 C,
                 "jvm archive",
-                f"the driver's class archive {archive} is being written in the background, once the install has ended "
-                f"(pid {builder(archive)}, "
-                f"output in {log}): kernels started before it is done start without it",
+                f"the driver's class archive {archive} is being written in the background, once the install has "
+                f"ended (pid {builder(archive)}, output in {log}): kernels started before it is done start without it",
             )
         ]
     why = {
