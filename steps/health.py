@@ -147,7 +147,7 @@ STEP = Step(
     roles=("all", "gateway", "hub"),
     # not the smoke job: it runs beside it (the install ends when both have); its kernel may start before
     # the class archive is written, which only makes it slower
-    needs=(*services.NEEDS, "services"),
+    needs=(*services.NEEDS, "gateway_client", "services"),
     titles={
         "gateway": "Check the gateway (and the Spark master with its worker)",
         "hub": "Check the gateway across the hop, the hub and a real Spark job",

@@ -42,5 +42,5 @@ STEP = Step(
     "sudo vim /etc/jupyter/jupyterhub_config.py",
     build,
     roles=("all", "hub"),
-    needs=("gateway", "join", "gateway_client"),
+    needs=("gateway", "join"),
 )

@@ -118,8 +118,8 @@ def build(ctx):
     return actions
 
 
-# all the steps before it but the Spark smoke job: what it starts does not use that job's class archive
-# (a kernel starts without it, only slower), so the hub starts while the job's JVM writes it
+# all the steps before it but the Spark smoke job (a kernel starts without its class archive, only slower)
+# and the user servers' gateway client (read when a user server starts, not the hub): the hub starts beside them
 NEEDS = (
     "java",
     "spark",
@@ -129,7 +129,6 @@ NEEDS = (
     "join",
     "proxy",
     "hub",
-    "gateway_client",
     "admin_user",
     "hub_config",
 )
