@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
@@ -317,6 +318,9 @@ def gateway_spark_job(
     return smoke
 
 
+LATE_RESULT = 5.0  # seconds a job's output may trail the kernel's idle status and its reply (Toree's do)
+
+
 class _KernelSocket:
     """The kernel's websocket through the hub, speaking the Jupyter messaging protocol."""
 
@@ -364,12 +368,19 @@ class _KernelSocket:
         )
         return msg_id
 
-    def _replies(self, msg_id: str):
+    def _replies(self, msg_id: str, until: Callable[[], float | None] = lambda: None):
+        """The messages answering msg_id; they end at until() (a monotonic time, when it gives one)."""
         while True:
-            left = self.deadline - time.monotonic()
+            end = until()
+            left = (self.deadline if end is None else min(end, self.deadline)) - time.monotonic()
+            if left <= 0 and end is not None and end < self.deadline:
+                return
             if left <= 0:
                 raise HealthError("the kernel did not answer before the deadline")
-            msg = json.loads(self.ws.recv(timeout=left))
+            try:
+                msg = json.loads(self.ws.recv(timeout=left))
+            except TimeoutError:
+                continue  # the loop says which deadline passed
             if msg.get("parent_header", {}).get("msg_id") == msg_id:
                 yield msg
 
@@ -387,7 +398,9 @@ class _KernelSocket:
             {"code": code, "silent": False, "store_history": False, "user_expressions": {}, "allow_stdin": False},
         )
         result, stdout, error = None, [], None
-        for msg in self._replies(msg_id):
+        idle = replied = False
+        late: list[float] = []  # Toree can publish its result after both idle and its reply: a short wait for it
+        for msg in self._replies(msg_id, lambda: late[0] if late else None):
             t, content = msg["msg_type"], msg["content"]
             if t == "execute_result":
                 result = content["data"].get("text/plain", "")
@@ -398,7 +411,16 @@ class _KernelSocket:
             elif t == "error":
                 error = f"{content.get('ename')}: {content.get('evalue')}"
             elif t == "status" and content.get("execution_state") == "idle":
-                break
+                idle = True
+            elif t == "execute_reply":
+                replied = True
+                if content.get("status") == "error" and not error:
+                    error = f"{content.get('ename')}: {content.get('evalue')}"
+            if idle and replied:
+                if result is not None or stdout or error:
+                    break
+                if not late:
+                    late.append(time.monotonic() + LATE_RESULT)
         if error:
             hint = (
                 (
