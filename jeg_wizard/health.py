@@ -371,11 +371,11 @@ class _KernelSocket:
     def _replies(self, msg_id: str, until: Callable[[], float | None] = lambda: None):
         """The messages answering msg_id; they end at until() (a monotonic time, when it gives one)."""
         while True:
-            end = until()
-            left = (self.deadline if end is None else min(end, self.deadline)) - time.monotonic()
-            if left <= 0 and end is not None and end < self.deadline:
-                return
+            end = min(until() or self.deadline, self.deadline)
+            left = end - time.monotonic()
             if left <= 0:
+                if end < self.deadline:
+                    return
                 raise HealthError("the kernel did not answer before the deadline")
             try:
                 msg = json.loads(self.ws.recv(timeout=left))
@@ -408,14 +408,11 @@ class _KernelSocket:
                 result = content.get("data", {}).get("text/plain", "")
             elif t == "stream" and content.get("name") == "stdout":  # stderr: Spark's progress bar
                 stdout.append(content.get("text", ""))
-            elif t == "error":
-                error = f"{content.get('ename')}: {content.get('evalue')}"
             elif t == "status" and content.get("execution_state") == "idle":
                 idle = True
-            elif t == "execute_reply":
-                replied = True
-                if content.get("status") == "error" and not error:
-                    error = f"{content.get('ename')}: {content.get('evalue')}"
+            replied = replied or t == "execute_reply"
+            if t == "error" or (t == "execute_reply" and content.get("status") == "error" and not error):
+                error = f"{content.get('ename')}: {content.get('evalue')}"
             if idle and replied:
                 if result is not None or stdout or error:
                     break
