@@ -719,6 +719,7 @@ def cross_checks(a: Answers, dist: distro.Distro | None = None) -> list[str]:
     problems += _site_problems(a)
     problems += _signin_problems(a)
     problems += _kernel_problems(a)
+    problems += _place_problems(a)
     rng = port_range(a.gateway.port_range)
     if rng:
         inside = [f"{k} ({p})" for k, p in ports.items() if rng[0] <= p <= rng[1]]
@@ -776,6 +777,45 @@ def _site_problems(a: Answers) -> list[str]:
             "gateway.impersonation: not available with roles on separate hosts: kernels would run on the gateway "
             "host as hub users, whose accounts exist on the hub host only; set it to false"
         )
+    return out
+
+
+def _place_problems(a: Answers) -> list[str]:
+    """Each place of ours is its own: two answers naming one directory, or one inside a place the install
+    removes and makes again (a venv, Spark's tree, a kernelspec), would lose the other's files."""
+    from .layout import Layout
+
+    L = Layout(a)
+    rebuilt = {
+        "gateway.venv": L.gateway_venv,
+        "hub.venv": L.hub_venv,
+        "kernels.venv": L.kernel_venv,
+        "proxy.prefix": L.proxy_prefix,
+        "spark.version": L.spark_dir,
+        **{f"kernels.dir ({d.name})": d for d in L.kernel_dirs},
+    }
+    if a.hub.gateway_client == "nb2kg":
+        rebuilt["hub.gateway_client (nb2kg's venv)"] = L.nb2kg_venv
+    places = {
+        "system.state_dir": Path(a.system.state_dir),
+        "system.log_dir": Path(a.system.log_dir),
+        "hub.config_dir": Path(a.hub.config_dir),
+        "kernels.dir": Path(a.kernels.dir),
+        "spark.home": L.spark_link,
+        "environment.file": Path(a.environment.file),
+        **rebuilt,
+    }
+    out = []
+    for key, path in places.items():
+        for other, there in places.items():
+            if other == key:
+                break  # each pair once, named by the later key
+            if path == there:
+                out.append(f"{key}: {path} is also {other}; each needs a place of its own")
+            elif there in rebuilt.values() and there in path.parents:
+                out.append(f"{key}: {path} is inside {other} ({there}), which the install removes and makes again")
+            elif path in rebuilt.values() and path in there.parents:
+                out.append(f"{other}: {there} is inside {key} ({path}), which the install removes and makes again")
     return out
 
 

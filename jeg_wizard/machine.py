@@ -28,6 +28,7 @@ LOGIN_DEFS = "/etc/login.defs"
 def problems(a: Answers, role: str = "all") -> list[str]:
     return [
         *owned_dirs_resolved(a),
+        *places_usable(a, role),
         *(hub_accounts(a) if role in ("all", "hub") else []),
         *addresses_here(a, role),
         *programs_exist(a),
@@ -42,12 +43,10 @@ def _resolved(path: str) -> str:
     return os.path.realpath(path)
 
 
-def owned_dirs_resolved(a: Answers) -> list[str]:
-    """A directory of ours must not be a system place through a symlink either (/srv/x -> /etc)."""
-    from .values import system_place  # the answers' value rules (pydantic): not on the checks' path
-
+def _owned_dirs(a: Answers) -> dict[str, str]:
+    """The directories we create (and on uninstall remove), by the answer that names them."""
     L = Layout(a)
-    dirs = {
+    return {
         "system.state_dir": a.system.state_dir,
         "system.log_dir": a.system.log_dir,
         "hub.config_dir": a.hub.config_dir,
@@ -58,8 +57,14 @@ def owned_dirs_resolved(a: Answers) -> list[str]:
         "kernels.venv": str(L.kernel_venv),
         "proxy.prefix": str(L.proxy_prefix),
     }
+
+
+def owned_dirs_resolved(a: Answers) -> list[str]:
+    """A directory of ours must not be a system place through a symlink either (/srv/x -> /etc)."""
+    from .values import system_place  # the answers' value rules (pydantic): not on the checks' path
+
     out = []
-    for key, path in dirs.items():
+    for key, path in _owned_dirs(a).items():
         real = _resolved(path)
         why = system_place(real) if real != path else None
         if why:
@@ -67,6 +72,44 @@ def owned_dirs_resolved(a: Answers) -> list[str]:
                 f"{key}: {path} leads through a symlink to {real}, and {why}; it must never be ours "
                 f"(we create, chmod and on uninstall remove it)"
             )
+    return out
+
+
+def _not_a_dir_on_the_way(path: str) -> str | None:
+    """Why a directory cannot be made (or used) at path: it, or a parent, exists and is no directory."""
+    p = Path(path)
+    for place in (p, *p.parents):
+        if os.path.lexists(place):
+            if place.is_dir():  # a symlink to a directory is one
+                return None
+            return f"{place} exists and is not a directory" + ("" if place == p else f" (it is on the way to {p})")
+    return None
+
+
+def places_usable(a: Answers, role: str = "all") -> list[str]:
+    """Paths the install makes that a file already holds, found now rather than half-way through the install:
+    our directories (or a parent of one) and the Spark symlink; a given JAVA_HOME must hold a java."""
+    out, seen = [], set()
+    for key, path in {"system.prefix": a.system.prefix, **_owned_dirs(a)}.items():
+        why = _not_a_dir_on_the_way(path)
+        if why and why.split()[0] not in seen:  # one line per file in the way
+            seen.add(why.split()[0])
+            out.append(f"{key}: {why}; choose another path or move it away")
+    if role not in ("all", "gateway", "worker"):  # the hosts that install Java and Spark
+        return out
+    link = Layout(a, role).spark_link
+    if os.path.lexists(link) and not link.is_symlink():
+        out.append(
+            f"spark.home: {link} exists and is not a symlink (the install points it at the Spark it installs); "
+            f"move it away or set spark.home to another path"
+        )
+    elif why := _not_a_dir_on_the_way(str(link.parent)):
+        out.append(f"spark.home: {why}; choose another path or move it away")
+    if a.java.home and (why := _executable(f"{a.java.home}/bin/java")):
+        out.append(
+            f"java.home: no java to run at {a.java.home}/bin/java ({why}); name the directory of an installed "
+            f"JDK, or leave it empty for apt's"
+        )
     return out
 
 

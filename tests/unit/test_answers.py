@@ -90,6 +90,26 @@ CASES = [
         {"spark": {"version": "4.3.0"}, "java": {"version": 11}},
         "java.version: Spark 4.3.0 needs Java 17 or 21, got Java 11",
     ),
+    # places of ours: one each, and nothing inside what the install removes and makes again
+    ({"kernels": {"venv": "/srv/v"}, "hub": {"venv": "/srv/v"}}, "kernels.venv: /srv/v is also hub.venv; each needs"),
+    ({"system": {"log_dir": "/var/lib/jeg-wizard"}}, "system.log_dir: /var/lib/jeg-wizard is also system.state_dir"),
+    (
+        {"system": {"state_dir": "/opt/jeg/hub/state"}},
+        "system.state_dir: /opt/jeg/hub/state is inside hub.venv (/opt/jeg/hub), which the install removes",
+    ),
+    (
+        {"hub": {"venv": "/srv/all"}, "gateway": {"venv": "/srv/all/gw"}},
+        "gateway.venv: /srv/all/gw is inside hub.venv (/srv/all), which the install removes and makes again",
+    ),
+    ({"spark": {"home": "/opt/jeg/kernel"}}, "kernels.venv: /opt/jeg/kernel is also spark.home"),
+    (
+        {"environment": {"file": "/opt/jeg/hub/environment"}},
+        "environment.file: /opt/jeg/hub/environment is inside hub.venv (/opt/jeg/hub)",
+    ),
+    (
+        {"system": {"log_dir": "/usr/local/share/jupyter/kernels/spark_python_local/log"}},
+        "is inside kernels.dir (spark_python_local) (/usr/local/share/jupyter/kernels/spark_python_local)",
+    ),
 ]
 
 

@@ -253,6 +253,11 @@ def assert_safe(a: Answers) -> None:
         assert system_place(str(d)) is None, d
         assert ".." not in d.parts, d
     assert L.kernel_dir.parent == Path(a.kernels.dir)
+    # each place its own, nothing inside one the install removes and makes again
+    places = [L.state_dir, L.log_dir, L.config_dir, Path(a.kernels.dir), L.spark_link, Path(a.environment.file)]
+    rebuilt = [L.gateway_venv, L.hub_venv, L.kernel_venv, L.proxy_prefix, L.spark_dir, *L.kernel_dirs]
+    assert len(set(places + rebuilt)) == len(places + rebuilt), places + rebuilt
+    assert not [(p, r) for p in places + rebuilt for r in rebuilt if r in p.parents], places + rebuilt
     ctx = render.context(L)
     for t in ("jupyterhub_config.py.j2", "jupyter_enterprise_gateway_config.py.j2", "jupyter_server_config.py.j2"):
         render.check_python(render.render(t, ctx), t)  # render() checks the AST shape

@@ -187,6 +187,30 @@ def test_machine_checks(tmp_answers, tmp_path):
     assert machine.problems(tmp_answers()) == []
 
 
+def test_a_file_where_the_install_makes_a_directory_or_the_spark_link_is_refused_first(tmp_answers, tmp_path):
+    """Found by the gate, naming the answer, not by the step that would hit it half-way through the install."""
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "spark").write_text("someone's")
+    jdk = tmp_path / "jdk"
+    (jdk / "bin").mkdir(parents=True)
+    a = tmp_answers(
+        kernels={"dir": str(tmp_path / "afile" / "kernels")},
+        spark={"home": str(tmp_path / "spark")},
+        java={"home": str(jdk)},
+    )
+    found = machine.problems(a)
+    assert found[0].startswith(f"kernels.dir: {tmp_path}/afile exists and is not a directory (it is on the way to ")
+    assert not any(p.startswith("kernels.name:") for p in found), "one line per file in the way"
+    assert any(p.startswith(f"spark.home: {tmp_path}/spark exists and is not a symlink") for p in found), found
+    assert any(p.startswith(f"java.home: no java to run at {jdk}/bin/java") for p in found), found
+    assert machine.problems(a, role="hub") == found[:1], "the hub host installs neither Java nor Spark"
+    (tmp_path / "spark").unlink()
+    (tmp_path / "spark").symlink_to(tmp_path)  # an earlier Spark's link is repointed (and put back on uninstall)
+    (jdk / "bin" / "java").write_text("#!/bin/sh\n")
+    (jdk / "bin" / "java").chmod(0o755)
+    assert machine.problems(tmp_answers(spark={"home": str(tmp_path / "spark")}, java={"home": str(jdk)})) == []
+
+
 def test_uid_range_from_login_defs(tmp_path):
     defs = tmp_path / "login.defs"
     defs.write_text("# x\nUID_MIN\t\t 500\nUID_MAX 1999\n")
