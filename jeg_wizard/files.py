@@ -23,8 +23,11 @@ def read(path: str | Path) -> bytes | None:
 
 
 def atomic_write(path: str | Path, data: bytes, mode: int = 0o644, owner: tuple[int, int] | None = None) -> None:
-    """Temp file in the same directory with the final mode, fsync, rename: never half-written."""
+    """Temp file in the same directory with the final mode, fsync, rename: never half-written. A symlink
+    that root (or we) made is written through (an /etc/environment kept elsewhere stays a link)."""
     path = Path(path)
+    if path.is_symlink() and path.lstat().st_uid in (0, os.geteuid()):
+        path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -86,43 +89,48 @@ def backup(path: str | Path, backup_root: str | Path) -> Path | None:
     return dest
 
 
+def _outside(current: str) -> tuple[list[str], int | None]:
+    """The file's lines outside our blocks, and the index in them where the first block was (None: no block).
+    A hand edit may have left two blocks, a BEGIN with no END or an END alone: each block, and each stray
+    marker line, goes (a stray BEGIN's lines stay: nothing says they are ours)."""
+    lines = current.splitlines(keepends=True)
+    keep: list[str] = []
+    at = None
+    i = 0
+    while i < len(lines):
+        mark = lines[i].strip()
+        if mark == BEGIN:
+            at = len(keep) if at is None else at
+            nxt = next((j for j in range(i + 1, len(lines)) if lines[j].strip() in (BEGIN, END)), None)
+            i = nxt + 1 if nxt is not None and lines[nxt].strip() == END else i + 1
+        elif mark == END:
+            i += 1
+        else:
+            keep.append(lines[i])
+            i += 1
+    return keep, at
+
+
 def with_managed_block(current: str, block_lines: list[str]) -> str:
-    """Replace our block (or append it), keeping every other byte of the file as it was."""
+    """Our block in place of the first one there (or appended), keeping every other byte of the file."""
     block = "\n".join([BEGIN, *block_lines, END]) + "\n"
-    start = current.find(BEGIN)
-    if start != -1:
-        end = current.find(END, start)
-        if end != -1:
-            end += len(END)
-            if current[end : end + 1] == "\n":
-                end += 1
-            return current[:start] + block + current[end:]
-    if current and not current.endswith("\n"):
-        current += "\n"
-    return current + block
+    keep, at = _outside(current)
+    if at is not None:
+        return "".join(keep[:at]) + block + "".join(keep[at:])
+    text = "".join(keep)
+    return text + ("\n" if text and not text.endswith("\n") else "") + block
 
 
 def without_managed_block(current: str) -> str:
-    start = current.find(BEGIN)
-    end = current.find(END, start)
-    if start == -1 or end == -1:
-        return current
-    end += len(END)
-    if current[end : end + 1] == "\n":
-        end += 1
-    return current[:start] + current[end:]
+    return "".join(_outside(current)[0])
 
 
 def remove_managed_block(current: str, added_newline: bool = False) -> str:
     """Our block out, every other byte kept; when installing it had to add a newline to a last
     line without one (added_newline) and the block is still the end of the file, that goes too."""
-    start = current.find(BEGIN)
-    end = current.find(END, start)
-    if start == -1 or end == -1:
-        return current
-    out = without_managed_block(current)
-    at_end = out[start:] == ""
-    if added_newline and at_end and out.endswith("\n"):
+    keep, at = _outside(current)
+    out = "".join(keep)
+    if added_newline and at == len(keep) and out.endswith("\n"):
         out = out[:-1]
     return out
 
