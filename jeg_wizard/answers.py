@@ -25,6 +25,7 @@ else:  # pragma: no cover
 
 from . import distro, releases
 from .answers_base import AnswersError
+from .redact import MASK
 from .values import (
     HOST_RX,
     IP,
@@ -518,6 +519,19 @@ class Oidc(Section):
         return self
 
 
+# keys whose value is, or may be, a secret: never echoed in a message (a typo in a hash is still a hash)
+SECRET_VALUE_KEYS = frozenset({"admin_password_hash"})
+
+
+def _secretish(key: str) -> bool:
+    """A key (as written in the file, perhaps dotted or quoted) that may hold a secret; its _file and _env
+    companions name a place, not the secret."""
+    name = key.split(".")[-1].strip().strip("\"'")
+    if name in SECRET_VALUE_KEYS or any(k[-1] == name for k in SECRET_KEYS):
+        return True
+    return bool(re.search(r"pass|secret|token|hash|cookie", name, re.I)) and not name.endswith(("_file", "_env"))
+
+
 SECRET_KEYS = {
     ("gateway", "token"): "put the token in a 0600 file and set gateway.token_file (or leave it empty to generate one)",
     (
@@ -676,6 +690,9 @@ def _format(err: ValidationError) -> list[str]:
             "model_attributes_type",
         ):
             msg = f"{msg[0].lower()}{msg[1:]}, got {show(e.get('input'))}"
+        given = e.get("input")
+        if keys and _secretish(keys[-1]) and isinstance(given, str) and given:
+            msg = msg.replace(show(given), MASK).replace(given, MASK)  # a typo in a hash is still a hash
         if items:
             msg += f" (item {items[-1] + 1})"
         # cross-field validators name their own key: don't repeat the section
@@ -989,13 +1006,19 @@ def _secrets_held(data: dict) -> list[str]:
 
 
 def _toml_where(text: str, err: str) -> str:
-    """'; line N (in [table]): <the line>' so a syntax error names the key it is about."""
+    """'; line N (in [table]): <the line>' so a syntax error names the key it is about. Only a table header, a
+    comment or a key = value line is echoed, and a secret's value never (the file may be no answers file at all)."""
     m = re.search(r"at line (\d+)", err)
     lines = text.splitlines()
     if not m or not 1 <= int(m.group(1)) <= len(lines):
         return ""
     n = int(m.group(1))
     here = lines[n - 1].strip()
+    kv = re.match(r"""([A-Za-z0-9_.\-"' ]{1,80}?)\s*=""", here)
+    if kv and _secretish(kv.group(1)):
+        here = f"{kv.group(1)} = {MASK}"
+    elif not kv and not re.fullmatch(r"""\[\[?[A-Za-z0-9_.\-"' ]*\]?\]?\s*(#.*)?|#.*""", here):
+        here = "(not shown: no key = value line)"
     if not here.isprintable() or len(here) > 120:  # never echo control characters (or a megabyte) to the terminal
         here = show(here, 120)
     table = (

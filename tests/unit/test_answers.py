@@ -180,3 +180,26 @@ def test_answers_file_with_a_password_hash_must_be_private(tmp_path):
     plain.write_text('[users]\nadmin = "alice"\n')
     os.chmod(plain, 0o644)  # nothing secret in it: readable is fine
     assert load(plain, DEBIAN12).users.admin == "alice"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[users]\nadmin_password = hunter2-Secret\n",  # refused in clear, and here not even TOML
+        "[users]\nadmin_password_hash = $6$pepper$hunter2-Secret\n",
+        '[users]\nadmin_password_hash = "$6$pepper$hunter2-Secret"\n',  # TOML, but not a whole hash
+        '[users]\n"admin_password_hash" = "$6$pepper$hunter2-Secret\n',
+        "root:$6$pepper$hunter2-Secret:20228:0:99999:7:::\n",  # /etc/shadow given as the answers file
+    ],
+)
+def test_an_error_never_echoes_a_secret(tmp_path, text):
+    """A syntax error quotes its line so the key is found, a bad value is quoted: not where it may be a secret,
+    nor a line of a file that is no answers file."""
+    f = tmp_path / "a.toml"
+    f.write_text(text)
+    f.chmod(0o600)
+    with pytest.raises(AnswersError) as e:
+        load(f)
+    said = "\n".join(e.value.problems)
+    assert "hunter2" not in said and "pepper" not in said, said
+    assert "line 2 (in [users]): " in said or "users.admin_password" in said or "line 1: (not shown" in said, said
