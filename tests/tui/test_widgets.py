@@ -85,3 +85,27 @@ async def test_log_stream_measures_wide_lines_for_horizontal_scrolling():
         log.feed("short")
         await settle(pilot, lambda: log.written == 2)
         assert log.virtual_size.width >= 300
+
+
+async def test_a_panel_that_needs_the_operator_shows_its_finding_and_fix_whole():
+    """At 80 columns a problem's detail and fix wrap inside the panel (the operator must read them); a healthy
+    panel keeps one line per finding."""
+    from pathlib import Path
+
+    class Styled(Bare):
+        CSS_PATH = Path(__import__("jeg_wizard.tui", fromlist=["x"]).__file__).with_name("wizard.tcss")
+
+    long = "the master at spark://127.0.0.1:7077 does not answer on its web UI either, " * 2
+    bad = [Finding("spark", "master", "problem", long + "DETAILEND", fix="jeg-wizard services restart " * 3 + "FIXEND")]
+    good = [Finding("hub", "version", "ok", long + "OKEND")]
+    for findings, whole in ((bad, True), (good, False)):
+        panel = HealthPanel(Probe("x", "X", "http://127.0.0.1:1", lambda f=findings: list(f)), interval=0)
+        app = Styled(panel)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot, lambda p=panel: p.polls >= 1)
+            await pilot.pause()
+            shown = "\n".join(line.text for line in panel.render_lines(panel.region.reset_offset))
+            if whole:
+                assert "DETAILEND" in shown and "FIXEND" in shown and panel.outer_size.height > 5, shown
+            else:
+                assert "OKEND" not in shown and "…" in shown and panel.outer_size.height == 5, shown

@@ -81,6 +81,5 @@ class HealthPanel(Static):
             lines.append(Text(f"fix: {shown[0].fix}", style="dim"))
         elif self.findings is not None and not shown:
             lines.append(Text("nothing to check here", style="dim"))
-        body = Text("\n").join(lines)
-        body.no_wrap, body.overflow = True, "ellipsis"
-        self.update(body)
+        # ok: a summary line each (status has it whole); what needs the operator wraps, to be read whole
+        self.update(Text("\n").join(lines))
