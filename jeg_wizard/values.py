@@ -65,13 +65,13 @@ def _bounded(limit: int):
 Text = Annotated[str, BeforeValidator(_text), AfterValidator(_bounded(TEXT_MAX))]
 
 
-def _pattern(rx: str, what: str, limit: int = NAME_MAX):
+def _pattern(rx: str, what: str, limit: int = NAME_MAX, secret: bool = False):
     compiled = re.compile(rx)
 
     def check(v: str) -> str:
         _bounded(limit)(v)
-        if not compiled.fullmatch(v):
-            raise ValueError(f"{what}, got {show(v)}")
+        if not compiled.fullmatch(v):  # a secret's typo is still most of the secret: not shown
+            raise ValueError(f"{what}, got {f'{len(v)} characters that are not one' if secret else show(v)}")
         return v
 
     return check
@@ -459,6 +459,7 @@ CryptHash = Annotated[
                 CRYPT_RX,
                 "must be a crypt(3) hash such as the output of `openssl passwd -6` ($6$salt$ and 86 characters)",
                 512,
+                secret=True,
             )
         )
     ),

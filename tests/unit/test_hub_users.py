@@ -33,7 +33,7 @@ def test_every_bad_line_is_named_before_anything_changes(tmp_path):
     msgs = "\n".join(e.value.problems)
     assert "line 2: name 'Bad Name'" in msgs
     assert "line 3: admin 'maybe' for bob: allowed yes/no" in msgs
-    assert "line 4: password_hash for carol" in msgs
+    assert "line 4: password_hash for carol" in msgs and "notahash" not in msgs  # a hash's typo: not shown
     assert "line 5: alice is already on line 1" in msgs
     assert "root may not be a hub user" in msgs
     assert "line 7: 4 columns; allowed: name[,admin[,password_hash]]" in msgs
