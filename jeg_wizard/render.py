@@ -372,10 +372,12 @@ def spark_mode(master: str) -> str:
 
 
 def jvm_options(layout: Layout) -> str:
-    """spark-submit options mapping the driver's class archive, when there is one (before kernels.spark_opts,
-    so a --driver-java-options there wins)."""
+    """spark-submit's options for a kernel's driver JVM, before kernels.spark_opts (whose own
+    --driver-java-options wins): its class archive mapped, when there is one, and no perf-data file in /tmp
+    (/tmp/hsperfdata_<user> outlived the kernels, and the uninstall)."""
     archive = layout.kernel_jvm_archive
-    return f"--driver-java-options {shlex.quote(f'-XX:SharedArchiveFile={archive}')}" if archive else ""
+    java = [f"-XX:SharedArchiveFile={archive}"] if archive else []
+    return f"--driver-java-options {shlex.quote(' '.join([*java, '-XX:-UsePerfData']))}"
 
 
 def resource_args(a) -> list[str]:

@@ -113,15 +113,15 @@ def submit_args(answers) -> list[str]:
 def test_kernel_json_maps_the_archive_before_the_users_own_java_options(tmp_answers):
     a = tmp_answers(kernels={"spark_opts": "--driver-java-options -Dmine=1"})
     args = submit_args(a)
-    mapped = f"-XX:SharedArchiveFile={Layout(a).kernel_jvm_archive}"
+    mapped = f"-XX:SharedArchiveFile={Layout(a).kernel_jvm_archive} -XX:-UsePerfData"
     assert mapped in args and args.index(mapped) < args.index("-Dmine=1")  # the last one wins in spark-submit
-    assert args[-1] == "pyspark-shell"
+    assert args[args.index(mapped) - 1] == "--driver-java-options" and args[-1] == "pyspark-shell"
     off = tmp_answers(kernels={"jvm_archive": False})
     assert Layout(off).kernel_jvm_archive is None
-    assert "--driver-java-options" not in submit_args(off)
+    assert "-XX:-UsePerfData" in submit_args(off) and "SharedArchiveFile" not in " ".join(submit_args(off))
     assert spark_smoke.archive_job(make_context(off)) is None  # the smoke job alone
     tarball = tmp_answers(spark={"source": "apache"})  # conf/ with its templates is on the class path
-    assert Layout(tarball).kernel_jvm_archive is None and "--driver-java-options" not in submit_args(tarball)
+    assert Layout(tarball).kernel_jvm_archive is None and "SharedArchiveFile" not in " ".join(submit_args(tarball))
 
 
 def test_the_doctor_warns_when_the_archive_is_missing_or_stale(tmp_answers):
