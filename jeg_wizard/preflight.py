@@ -38,6 +38,9 @@ def problems(a: Answers, *, need_root: bool = True, role: str = "all", bundle=No
     out = []
     if need_root and os.geteuid() != 0:
         out.append("run as root (sudo): the install adds packages, a PAM user and services")
+    installer = os.environ.get("JEG_WIZARD_INSTALLER", "")
+    if installer not in ("", "uv", "pip"):
+        out.append(f"JEG_WIZARD_INSTALLER: {installer[:40]!r} is no installer; allowed: uv (the default) or pip")
     L = Layout(a, role)
     mgr = manager(a.services.manager, L.services_dir)
     for service, ports in L.ports.items():

@@ -76,6 +76,16 @@ def test_jeg_wizard_installer_pip_asks_for_pip(monkeypatch):
     assert inst.argv[:4] == [sys.executable, "-m", "pip", "install"] and inst.env == {}
 
 
+def test_another_installer_asked_for_is_refused_by_the_gate(monkeypatch, tmp_answers):
+    from jeg_wizard import preflight
+
+    monkeypatch.setenv("JEG_WIZARD_INSTALLER", "conda")
+    said = preflight.problems(tmp_answers(), need_root=False)
+    assert "JEG_WIZARD_INSTALLER: 'conda' is no installer; allowed: uv (the default) or pip" in said, said
+    monkeypatch.setenv("JEG_WIZARD_INSTALLER", "pip")
+    assert not [p for p in preflight.problems(tmp_answers(), need_root=False) if "INSTALLER" in p]
+
+
 def test_uv_seeds_the_distributions_venv_with_ensurepips_own_wheels(monkeypatch, tmp_path):
     """ensurepip's pip and setuptools, put in by uv from the distribution's wheel files; ensurepip itself
     for any other python, or with pip as the installer."""
