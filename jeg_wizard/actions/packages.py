@@ -12,11 +12,30 @@ from .files import DirRecord
 from .records import Op, Phase, Record, Undo, argv_line, record_new_dirs
 
 APT_ENV = {"DEBIAN_FRONTEND": "noninteractive"}
+# a fresh server's unattended-upgrades (or cloud-init) holds apt's locks for minutes after its first boot
+LOCK_WAIT = 600.0
+APT_GET = ["apt-get", "-o", f"DPkg::Lock::Timeout={int(LOCK_WAIT)}"]  # waits for dpkg's lock
 
 
 def apt_get(ctx) -> list[str]:
     """apt-get, reading only the bundle's repository with install --bundle."""
-    return ["apt-get", *(ctx.bundle.apt_options() if ctx.bundle else [])]
+    return [*APT_GET, *(ctx.bundle.apt_options() if ctx.bundle else [])]
+
+
+def run_apt(ctx, argv: list[str], wait: float = LOCK_WAIT, every: float = 5.0) -> None:
+    """argv, again while another program holds the package lists' lock: DPkg::Lock::Timeout waits for dpkg's
+    lock only, and apt-get update fails at once on the lists' one."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            ctx.runner.run(argv, env=APT_ENV)
+            return
+        except CommandFailed as e:
+            held = next((ln for ln in e.tail if "Could not get lock" in ln), None)
+            if held is None or time.monotonic() + every > deadline:
+                raise
+            ctx.runner.emit(f"waiting for another package manager to finish ({held.removeprefix('E: ').strip()})")
+            time.sleep(every)
 
 
 def dpkg_installed(runner, pkgs: list[str]) -> list[str]:
@@ -45,7 +64,7 @@ class PackagesRecord(Record):
             return [
                 Op(
                     f"apt-get remove {' '.join(pkgs)} (installed by the install)",
-                    lambda: u.runner.run(["apt-get", "remove", "-y", "-q", *pkgs], env=APT_ENV),
+                    lambda: u.runner.run([*APT_GET, "remove", "-y", "-q", *pkgs], env=APT_ENV),
                 )
             ]
         if pkgs:
@@ -113,7 +132,7 @@ class AptUpdate:
 
     def apply(self, ctx) -> None:
         for c in self.commands(ctx):
-            ctx.runner.run(c, env=APT_ENV)
+            run_apt(ctx, c)
         if self.upgrade:
             ctx.runner.write(ctx.layout.state_dir / "apt-upgraded", b"", 0o600)
 

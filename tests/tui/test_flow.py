@@ -131,7 +131,7 @@ async def test_whole_flow_dry_run(tmp_path):
         assert [st.step.id for st in plan.states] == [s.id for s in STEPS]
         assert {st.status for st in plan.states} <= {"todo", "check", "done"}
         assert plan.query_one(StepList).row_count == len(STEPS)
-        assert "$ apt-get update -q" in text_of(plan.query_one("#plan-preview"))
+        assert "$ apt-get -o DPkg::Lock::Timeout=600 update -q" in text_of(plan.query_one("#plan-preview"))
         await pilot.press(*["down"] * [s.id for s in STEPS].index("environment"))
         await pilot.pause()
         preview = text_of(plan.query_one("#plan-preview"))

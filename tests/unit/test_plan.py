@@ -52,7 +52,7 @@ def test_plan_lists_every_stage_with_commands_and_diffs(tmp_answers, tmp_path):
     text = render_plan(engine.plan(), ctx)
     for sid in README_ORDER:
         assert f" {sid} " in text
-    assert "$ apt-get update -q" in text
+    assert "$ apt-get -o DPkg::Lock::Timeout=600 update -q" in text
     assert f"--target {tmp_path}/opt/.spark-4.3.0-pypi.partial pyspark==4.3.0" in text
     assert f"$ npm install --prefix {tmp_path}/opt/jeg/proxy" in text
     assert "+# BEGIN jeg-wizard managed block" in text
@@ -80,7 +80,7 @@ def test_dry_run_install_records_argv_without_secrets(tmp_answers, tmp_path):
     engine.install()
     r = ctx.runner
     flat = [" ".join(c) for c in r.commands]
-    assert flat[0] == "apt-get update -q"
+    assert flat[0] == "apt-get -o DPkg::Lock::Timeout=600 update -q"
     assert any(c.startswith("useradd") for c in flat)
     i = flat.index("chpasswd")
     assert r.inputs[i] == f"jegwnobody:{CANARY}\n"  # the password travels on stdin only
