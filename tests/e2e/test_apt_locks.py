@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import fcntl
 import os
+import subprocess
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -53,3 +55,20 @@ def test_the_install_waits_for_another_package_manager(tmp_path, monkeypatch):
     assert any(s.startswith("waiting for another package manager to finish (Could not get lock") for s in said)
     with held("/var/lib/apt/lists/lock", 60), pytest.raises(CommandFailed, match="Could not get lock"):
         packages.run_apt(ctx, [*packages.apt_get(ctx), "update", "-q"], wait=3, every=1)  # it gives up, saying why
+
+
+def test_the_bootstrap_and_tests_run_wait_too():
+    """./jeg-wizard installs python3-venv and tests/run the browser before any wizard exists: jeg_wizard/apt.sh."""
+    script = Path(__file__).resolve().parents[2] / "jeg_wizard" / "apt.sh"
+    t0 = time.monotonic()
+    with held("/var/lib/apt/lists/lock", 6):
+        r = subprocess.run(
+            ["bash", "-c", f"set -euo pipefail; source {script}; apt_update"], capture_output=True, text=True
+        )
+    assert r.returncode == 0 and time.monotonic() - t0 >= 5.5, r.stderr
+    assert "waiting for another package manager to finish" in r.stderr
+    with held("/var/lib/dpkg/lock-frontend", 4):
+        r = subprocess.run(
+            ["bash", "-c", f"source {script}; apt_get install -y -q coreutils"], capture_output=True, text=True
+        )
+    assert r.returncode == 0 and time.monotonic() - t0 >= 9.5, r.stderr
