@@ -29,6 +29,7 @@ def problems(a: Answers, role: str = "all") -> list[str]:
     return [
         *owned_dirs_resolved(a),
         *places_usable(a, role),
+        *space_problems(a, role),
         *(hub_accounts(a) if role in ("all", "hub") else []),
         *addresses_here(a, role),
         *programs_exist(a),
@@ -110,6 +111,70 @@ def places_usable(a: Answers, role: str = "all") -> list[str]:
             f"java.home: no java to run at {a.java.home}/bin/java ({why}); name the directory of an installed "
             f"JDK, or leave it empty for apt's"
         )
+    return out
+
+
+# MiB each part takes where it is installed, and what the installers hold in the temp directory meanwhile
+# (PyPI's pyspark: its sdist, unpacked and staged; the venvs' wheels): an install of the defaults measured
+# 479 (Spark), 410 (hub), 114 (gateway), 126 (kernel) and 9 (proxy) at the end and 1.1-1.3 GiB more at its
+# peak; a quarter more here. Counted only for the parts not there yet.
+SPACE_MIB = {
+    "spark": 600,
+    "spark_tmp": 1500,
+    "hub": 520,
+    "gateway": 150,
+    "kernel": 160,
+    "proxy": 20,
+    "jvm_archive": 200,
+}
+
+
+def _device_of(path: Path) -> tuple[int, Path]:
+    """The file system a path is (or will be) on: that of its nearest existing ancestor."""
+    for place in (path, *path.parents):
+        try:
+            return os.stat(place).st_dev, place
+        except OSError:
+            continue
+    return os.stat("/").st_dev, Path("/")
+
+
+def space_problems(a: Answers, role: str = "all") -> list[str]:
+    """The parts still to install, against the free space of the file systems they go to (a disk that fills
+    half-way through leaves a venv or Spark's tree half-made)."""
+    import shutil
+    import tempfile
+
+    L = Layout(a, role)
+    parts: list[tuple[str, Path, int]] = []  # (the answer naming the place, where, MiB)
+    if L.runs("gateway", "worker") and not (L.spark_dir / "pyspark" / "bin").exists() and a.spark.source == "pypi":
+        parts += [("system.prefix", L.spark_dir, SPACE_MIB["spark"])]
+        parts += [("TMPDIR", Path(tempfile.gettempdir()), SPACE_MIB["spark_tmp"])]
+    elif L.runs("gateway", "worker") and not (L.spark_dir / "bin").exists() and a.spark.source != "pypi":
+        parts += [("system.prefix", L.spark_dir, SPACE_MIB["spark"])]  # the tarball and its tree
+    venvs = [("hub.venv", L.hub_venv, "hub", ("hub",)), ("gateway.venv", L.gateway_venv, "gateway", ("gateway",))]
+    venvs += [("kernels.venv", L.kernel_venv, "kernel", ("gateway",))]
+    for key, venv, part, roles in venvs:
+        if L.runs(*roles) and not (venv / "bin" / "python").exists():
+            parts.append((key, venv, SPACE_MIB[part]))
+    if L.runs("hub") and not (L.proxy_prefix / "node_modules").exists():
+        parts.append(("proxy.prefix", L.proxy_prefix, SPACE_MIB["proxy"]))
+    if L.kernel_jvm_archive and L.runs("gateway") and not L.kernel_jvm_archive.exists():
+        parts.append(("kernels.jvm_archive", L.kernel_jvm_archive, SPACE_MIB["jvm_archive"]))
+    need: dict[int, tuple[Path, int, list[str]]] = {}
+    for key, where, mib in parts:
+        dev, there = _device_of(where)
+        _, total, keys = need.get(dev, (there, 0, []))
+        need[dev] = (there, total + mib, keys if key in keys else [*keys, key])
+    out = []
+    for there, mib, keys in need.values():
+        free = shutil.disk_usage(there).free // 2**20
+        if free < mib:
+            out.append(
+                f"{keys[0]}: the install needs about {mib / 1024:.1f} GiB free on the file system of {there} "
+                f"({', '.join(keys)} go there), and {free / 1024:.1f} GiB is free; free some space (df -h) or "
+                f"choose places on another disk"
+            )
     return out
 
 

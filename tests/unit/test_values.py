@@ -270,3 +270,24 @@ def test_example_answers_name_every_key():
         if not re.search(rf"^#?\s*{k}\s*=", text, re.M)
     ]
     assert missing == []
+
+
+def test_the_parts_still_to_install_must_fit_on_their_disks(tmp_answers, tmp_path, monkeypatch):
+    """Summed per file system, named by the answers that choose the places; parts already there count nothing."""
+    monkeypatch.setattr(machine, "SPACE_MIB", dict.fromkeys(machine.SPACE_MIB, 2**40))  # more than any disk
+    a = tmp_answers()
+    found = machine.space_problems(a)
+    assert len([p for p in found if "the install needs about" in p]) >= 1, found
+    everything = next(p for p in found if p.startswith("system.prefix: "))
+    for key in ("hub.venv", "gateway.venv", "kernels.venv", "proxy.prefix"):
+        assert key in everything, everything
+    assert machine.space_problems(a, role="worker") and "hub.venv" not in " ".join(machine.space_problems(a, "worker"))
+    L = Layout(a)
+    for venv in (L.hub_venv, L.gateway_venv, L.kernel_venv):
+        (venv / "bin").mkdir(parents=True)
+        (venv / "bin" / "python").touch()
+    (L.spark_dir / "pyspark" / "bin").mkdir(parents=True)
+    (L.proxy_prefix / "node_modules").mkdir(parents=True)
+    L.kernel_jvm_archive.parent.mkdir(parents=True)
+    L.kernel_jvm_archive.touch()
+    assert machine.space_problems(a) == []  # installed: a re-run needs no room
