@@ -76,15 +76,16 @@ def owned_dirs_resolved(a: Answers) -> list[str]:
     return out
 
 
-def _not_a_dir_on_the_way(path: str) -> str | None:
-    """Why a directory cannot be made (or used) at path: it, or a parent, exists and is no directory."""
+def _file_in_the_way(path: str) -> Path | None:
+    """The file (no directory) that path, or a parent of it, is: no directory can be made or used there."""
     p = Path(path)
-    for place in (p, *p.parents):
-        if os.path.lexists(place):
-            if place.is_dir():  # a symlink to a directory is one
-                return None
-            return f"{place} exists and is not a directory" + ("" if place == p else f" (it is on the way to {p})")
-    return None
+    place = next((q for q in (p, *p.parents) if os.path.lexists(q)), p)
+    return None if not os.path.lexists(place) or place.is_dir() else place  # a link to a directory is one
+
+
+def _in_the_way(key: str, place: Path, path: str) -> str:
+    on_the_way = "" if str(place) == path else f" (it is on the way to {path})"
+    return f"{key}: {place} exists and is not a directory{on_the_way}; choose another path or move it away"
 
 
 def places_usable(a: Answers, role: str = "all") -> list[str]:
@@ -92,10 +93,10 @@ def places_usable(a: Answers, role: str = "all") -> list[str]:
     our directories (or a parent of one) and the Spark symlink; a given JAVA_HOME must hold a java."""
     out, seen = [], set()
     for key, path in {"system.prefix": a.system.prefix, **_owned_dirs(a)}.items():
-        why = _not_a_dir_on_the_way(path)
-        if why and why.split()[0] not in seen:  # one line per file in the way
-            seen.add(why.split()[0])
-            out.append(f"{key}: {why}; choose another path or move it away")
+        place = _file_in_the_way(path)
+        if place and place not in seen:  # one line per file in the way
+            seen.add(place)
+            out.append(_in_the_way(key, place, path))
     if role not in ("all", "gateway", "worker"):  # the hosts that install Java and Spark
         return out
     link = Layout(a, role).spark_link
@@ -104,8 +105,8 @@ def places_usable(a: Answers, role: str = "all") -> list[str]:
             f"spark.home: {link} exists and is not a symlink (the install points it at the Spark it installs); "
             f"move it away or set spark.home to another path"
         )
-    elif why := _not_a_dir_on_the_way(str(link.parent)):
-        out.append(f"spark.home: {why}; choose another path or move it away")
+    elif place := _file_in_the_way(str(link.parent)):
+        out.append(_in_the_way("spark.home", place, str(link.parent)))
     if a.java.home and (why := _executable(f"{a.java.home}/bin/java")):
         out.append(
             f"java.home: no java to run at {a.java.home}/bin/java ({why}); name the directory of an installed "
@@ -147,11 +148,11 @@ def space_problems(a: Answers, role: str = "all") -> list[str]:
 
     L = Layout(a, role)
     parts: list[tuple[str, Path, int]] = []  # (the answer naming the place, where, MiB)
-    if L.runs("gateway", "worker") and not (L.spark_dir / "pyspark" / "bin").exists() and a.spark.source == "pypi":
-        parts += [("system.prefix", L.spark_dir, SPACE_MIB["spark"])]
-        parts += [("TMPDIR", Path(tempfile.gettempdir()), SPACE_MIB["spark_tmp"])]
-    elif L.runs("gateway", "worker") and not (L.spark_dir / "bin").exists() and a.spark.source != "pypi":
-        parts += [("system.prefix", L.spark_dir, SPACE_MIB["spark"])]  # the tarball and its tree
+    pypi = a.spark.source == "pypi"
+    if L.runs("gateway", "worker") and not (L.spark_dir / ("pyspark/bin" if pypi else "bin")).exists():
+        parts.append(("system.prefix", L.spark_dir, SPACE_MIB["spark"]))  # a tarball: it and its tree
+        if pypi:
+            parts.append(("TMPDIR", Path(tempfile.gettempdir()), SPACE_MIB["spark_tmp"]))
     venvs = [("hub.venv", L.hub_venv, "hub", ("hub",)), ("gateway.venv", L.gateway_venv, "gateway", ("gateway",))]
     venvs += [("kernels.venv", L.kernel_venv, "kernel", ("gateway",))]
     for key, venv, part, roles in venvs:
