@@ -67,7 +67,14 @@ class Release:
 # hub.authenticator = ldap | oidc: in every hub venv, so switching sign-in is a config change (`set`), never
 # a venv rebuild while users are locked out
 AUTHENTICATORS = ("jupyterhub-ldapauthenticator==2.0.*", "oauthenticator==17.4.*")
-CURRENT = Release("2026.11", hub=("jupyterhub==6.1.*", "jupyterlab==4.6.*", "notebook==7.6.*", *AUTHENTICATORS))
+# jsonschema 4.25+ puts rfc3987-syntax in the format-nongpl extra jupyter_events asks for; it builds ~35 Earley
+# parsers at import (jsonschema imports every format backend): 2.0 s of every hub and user-server start here,
+# for an IRI format no Jupyter schema uses. 4.24 has no IRI backend in that extra (measured: a user server's
+# import 4.4 -> 2.5 s, a spawn 5.3 -> 3.5 s). Drop the cap once a jsonschema imports it lazily.
+QUICK_START = ("jsonschema<4.25",)
+CURRENT = Release(
+    "2026.11", hub=("jupyterhub==6.1.*", "jupyterlab==4.6.*", "notebook==7.6.*", *AUTHENTICATORS, *QUICK_START)
+)
 # the previous minor of hub, lab and notebook: what installs made before 2026.11 run (and `upgrade --to` it)
 PREVIOUS = Release("2026.09", hub=("jupyterhub==6.0.*", "jupyterlab==4.5.*", "notebook==7.5.*", *AUTHENTICATORS))
 RELEASES: dict[str, Release] = {r.name: r for r in (CURRENT, PREVIOUS)}

@@ -281,3 +281,15 @@ def test_nothing_phones_home_from_jupyterlab(installed):
         assert defaults["fetchNews"] == "false" and defaults["checkForUpdates"] is False, r.text[:2000]
         assert c.get(f"{base}/lab/api/news").json()["news"] == []
         assert c.get(f"{base}/lab/api/update").json()["notification"] is None
+
+
+def test_hub_and_user_servers_start_without_building_iri_parsers(installed):
+    """releases.QUICK_START: jsonschema 4.25+ builds rfc3987-syntax's ~35 Earley parsers at import, 2 s of every
+    hub and user-server start; the hub venv's jsonschema must not (nor must anything else pull them in)."""
+    import subprocess
+
+    python = str(installed.layout.hub_venv / "bin" / "python")
+    code = "import sys, jupyterhub.app, jupyterhub.singleuser; print(sorted(m for m in sys.modules if 'rfc3987_syntax' in m or m == 'lark'))"
+    r = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip() == "[]", r.stdout

@@ -99,7 +99,7 @@ def test_injected_failure_stops_at_that_step(tmp_answers):
     engine.listeners.append(lambda ev, st: seen.append((ev, st.step.id, st.status)))
     with pytest.raises(StepFailed) as e:
         engine.install()
-    assert e.value.state.step.id == "proxy"
+    assert e.value.state.step.id == "proxy", f"{e.value.state.step.id} failed first: {e.value.state.error}"
     assert ("finish", "proxy", "failed") in seen
     started = {sid for ev, sid, _ in seen if ev == "start"}
     assert not started & {"services", "health"}  # they need the proxy: never started
