@@ -23,7 +23,8 @@ def stack(a: Answers) -> Table:
         from jeg_wizard.steps.hub import HUB_REQUIREMENTS
 
         gateway = GATEWAY_REQUIREMENTS[0].replace("jupyter_enterprise_gateway==", "")
-        hub = ", ".join(r.replace("==", " ").replace(".*", "") for r in HUB_REQUIREMENTS)
+        # what is installed, not the caps on its dependencies (releases.QUICK_START)
+        hub = ", ".join(r.replace("==", " ").replace(".*", "") for r in HUB_REQUIREMENTS if "==" in r)
     except ImportError:  # a build without the steps package: names only
         gateway, hub = "", "jupyterhub, jupyterlab, notebook"
     t = Table.grid(padding=(0, 1))
